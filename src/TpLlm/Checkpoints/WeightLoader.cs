@@ -1,0 +1,90 @@
+using TpLlm.Tensors;
+
+namespace TpLlm.Checkpoints;
+
+/// <summary>
+/// Copies one rank's slice of a checkpoint tensor out of the memory map into a
+/// <see cref="WeightMatrix"/>: rows for column-parallel weights, columns for row-parallel ones.
+/// Only the slice is touched; nothing of full size is allocated. BF16 stays BF16; F16 and F32
+/// are widened exactly to F32.
+/// </summary>
+public sealed class WeightLoader
+{
+    private readonly Checkpoint _checkpoint;
+
+    /// <summary>Loads from <paramref name="checkpoint"/>.</summary>
+    public WeightLoader(Checkpoint checkpoint) => _checkpoint = checkpoint;
+
+    /// <summary>The checkpoint read from.</summary>
+    public Checkpoint Checkpoint => _checkpoint;
+
+    /// <summary>
+    /// Rows [rowStart, rowStart + rows) of the 2-D tensor <paramref name="name"/>, whose full
+    /// shape must be [<paramref name="expectedRows"/>, <paramref name="expectedCols"/>]. Rows at or
+    /// beyond <paramref name="expectedRows"/> are padding and stay zero.
+    /// </summary>
+    public WeightMatrix LoadRows(string name, int rowStart, int rows, int expectedRows, int expectedCols)
+    {
+        var (file, info) = Require2D(name, expectedRows, expectedCols);
+        var w = new WeightMatrix(rows, expectedCols, FormatOf(info.DType));
+        int real = Math.Clamp(expectedRows - rowStart, 0, rows);
+        int rowBytes = expectedCols * info.DType.Size();
+        string where = $"{file.Path}: tensor '{name}'";
+        for (int r = 0; r < real; r++)
+        {
+            var src = file.Bytes(info, (long)(rowStart + r) * rowBytes, rowBytes);
+            Convert(info.DType, src, w, r, where);
+        }
+        return w;
+    }
+
+    /// <summary>
+    /// Columns [colStart, colStart + cols) of every row of the 2-D tensor <paramref name="name"/>
+    /// of full shape [<paramref name="expectedRows"/>, <paramref name="expectedCols"/>].
+    /// </summary>
+    public WeightMatrix LoadColumns(string name, int colStart, int cols, int expectedRows, int expectedCols)
+    {
+        var (file, info) = Require2D(name, expectedRows, expectedCols);
+        if (colStart < 0 || cols < 1 || colStart + cols > expectedCols)
+            throw new CheckpointException($"{file.Path}: tensor '{name}': columns [{colStart}, {colStart + cols}) outside its {expectedCols} columns");
+        var w = new WeightMatrix(expectedRows, cols, FormatOf(info.DType));
+        int es = info.DType.Size();
+        string where = $"{file.Path}: tensor '{name}'";
+        for (int r = 0; r < expectedRows; r++)
+        {
+            var src = file.Bytes(info, ((long)r * expectedCols + colStart) * es, cols * es);
+            Convert(info.DType, src, w, r, where);
+        }
+        return w;
+    }
+
+    /// <summary>Elements [start, start + count) of the 1-D tensor <paramref name="name"/> of length <paramref name="expectedLength"/>, as f32.</summary>
+    public float[] LoadVector(string name, int expectedLength, int start = 0, int count = -1)
+    {
+        var (file, info) = _checkpoint.Get(name);
+        if (info.Shape.Length != 1 || info.Shape[0] != expectedLength)
+            throw new CheckpointException($"{file.Path}: tensor '{name}' has shape {info.ShapeText}, the config implies [{expectedLength}]");
+        if (count < 0) count = expectedLength - start;
+        var result = new float[count];
+        ElementConvert.ToF32(info.DType, file.Bytes(info, (long)start * info.DType.Size(), count * info.DType.Size()), result, $"{file.Path}: tensor '{name}'");
+        return result;
+    }
+
+    private (SafetensorsFile, TensorInfo) Require2D(string name, int rows, int cols)
+    {
+        var (file, info) = _checkpoint.Get(name);
+        if (info.Shape.Length != 2 || info.Shape[0] != rows || info.Shape[1] != cols)
+            throw new CheckpointException($"{file.Path}: tensor '{name}' has shape {info.ShapeText}, the config implies [{rows}, {cols}]");
+        if (!info.DType.IsWeightType())
+            throw new CheckpointException($"{file.Path}: tensor '{name}' is {info.DType}; weights must be BF16, F16 or F32");
+        return (file, info);
+    }
+
+    private static WeightFormat FormatOf(DType t) => t == DType.BF16 ? WeightFormat.BF16 : WeightFormat.F32;
+
+    private static void Convert(DType dtype, ReadOnlySpan<byte> src, WeightMatrix w, int row, string where)
+    {
+        if (w.Format == WeightFormat.BF16) ElementConvert.ToBf16(dtype, src, w.Bf16Row(row), where);
+        else ElementConvert.ToF32(dtype, src, w.F32Row(row), where);
+    }
+}

@@ -1,0 +1,69 @@
+using TpLlm.Distributed;
+using TpLlm.Tensors;
+
+namespace TpLlm.Parallel;
+
+/// <summary>
+/// The column-parallel LM head: rank r holds vocabulary rows
+/// <c>[r·V_pad/tp, (r+1)·V_pad/tp)</c> of <c>W</c> (padding rows zero) and computes complete
+/// logits for its slice, <c>[T, V_pad/tp]</c>. <see cref="Forward"/> all-gathers them and slices
+/// off padding; <see cref="ForwardToRoot"/> gathers to one rank only; <see cref="ForwardLocal"/>
+/// keeps the slice for vocab-parallel sampling. No bias.
+/// </summary>
+public sealed class ColumnParallelLmHead : ILmHead
+{
+    private readonly ICommunicator _comm;
+    private readonly int[] _shardCounts;
+    private float[] _local = [];     // [T, V_pad/tp]
+    private float[] _gathered = [];  // [tp, T, V_pad/tp]
+    private int[] _recv = [];
+
+    /// <inheritdoc />
+    public LmHeadStrategy Strategy => LmHeadStrategy.ColumnParallel;
+
+    /// <summary>The vocabulary split.</summary>
+    public VocabPartition Partition { get; }
+
+    /// <inheritdoc />
+    public int VocabSize => Partition.VocabSize;
+
+    /// <inheritdoc />
+    public WeightMatrix Weight { get; }
+
+    /// <summary>Wraps this rank's shard <paramref name="weight"/> <c>[V_pad/tp, H]</c>.</summary>
+    public ColumnParallelLmHead(WeightMatrix weight, VocabPartition partition, ICommunicator comm)
+    {
+        if (partition.TpSize != comm.Size)
+            throw new TpLlmException($"vocab partition is for tp = {partition.TpSize} but the group has {comm.Size} ranks");
+        if (weight.Rows != partition.ShardSize)
+            throw new TpLlmException($"LM head shard has {weight.Rows} rows, partition {partition} needs {partition.ShardSize}");
+        Weight = weight;
+        Partition = partition;
+        _comm = comm;
+        _shardCounts = Enumerable.Repeat(partition.ShardSize, comm.Size).ToArray();
+    }
+
+    /// <summary>This rank's logits <paramref name="local"/> <c>[T, V_pad/tp]</c> (padding columns are 0, not masked).</summary>
+    public void ForwardLocal(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> local) =>
+        mm.Run(hidden, T, Weight, local, Partition.ShardSize);
+
+    /// <inheritdoc />
+    public void Forward(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> logits) => Gather(mm, hidden, T, logits, -1);
+
+    /// <summary>Like <see cref="Forward"/>, but only <paramref name="root"/> receives (half the traffic of an all-gather).</summary>
+    public void ForwardToRoot(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> logits, int root) => Gather(mm, hidden, T, logits, root);
+
+    private void Gather(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> logits, int root)
+    {
+        int shard = Partition.ShardSize;
+        ColumnParallelLinear.Grow(ref _local, T * shard);
+        ForwardLocal(mm, hidden, T, _local);
+        bool receives = root < 0 || root == _comm.Rank;
+        if (receives) ColumnParallelLinear.Grow(ref _gathered, T * Partition.PaddedVocabSize);
+        if (_recv.Length != _comm.Size) _recv = new int[_comm.Size];
+        _recv.AsSpan().Fill(T * shard);
+        if (root < 0) _comm.AllGatherV<float>(_local.AsSpan(0, T * shard), _gathered, _recv);
+        else _comm.GatherV<float>(_local.AsSpan(0, T * shard), receives ? _gathered : [], _recv, root);
+        if (receives) ColumnParallelLinear.Interleave(_gathered, _shardCounts, T, logits, VocabSize, VocabSize);
+    }
+}

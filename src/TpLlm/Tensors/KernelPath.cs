@@ -1,0 +1,26 @@
+using System.Runtime.Intrinsics;
+
+namespace TpLlm.Tensors;
+
+/// <summary>Which instruction set a kernel uses. Tests force each one; production takes <see cref="KernelPaths.Best"/>.</summary>
+public enum KernelPath
+{
+    /// <summary>Portable scalar code.</summary>
+    Scalar,
+    /// <summary>256-bit vectors (AVX2).</summary>
+    Vector256,
+    /// <summary>512-bit vectors (AVX-512).</summary>
+    Vector512,
+}
+
+/// <summary>Detects the best <see cref="KernelPath"/> of this machine.</summary>
+public static class KernelPaths
+{
+    /// <summary>The widest path the hardware accelerates.</summary>
+    public static KernelPath Best { get; } =
+        Vector512.IsHardwareAccelerated ? KernelPath.Vector512 :
+        Vector256.IsHardwareAccelerated ? KernelPath.Vector256 : KernelPath.Scalar;
+
+    /// <summary>True when this machine can run <paramref name="path"/>.</summary>
+    public static bool IsSupported(KernelPath path) => path <= Best;
+}

@@ -1,0 +1,73 @@
+namespace TpLlm.Tensors;
+
+/// <summary>
+/// One rank's matrix-multiply engine: <c>y[T, N] = x[T, K] · W[N, K]ᵀ</c> for any
+/// <see cref="WeightFormat"/>, spread over the rank's <see cref="ComputePool"/>. Owns the
+/// packed-activation scratch (grown only when a larger T arrives) and a dispatch delegate made
+/// once, so a call allocates nothing.
+/// </summary>
+public sealed unsafe class MatMul : IDisposable
+{
+    private readonly ComputePool _pool;
+    private readonly Action<int, int> _body;
+    private float[] _packed = [];
+    // current call, read by _body on every worker
+    private WeightMatrix? _w;
+    private float* _x;
+    private float* _y;
+    private int _t, _ldy;
+
+    /// <summary>Instruction set used.</summary>
+    public KernelPath Path { get; }
+
+    /// <summary>Threads the kernel is spread over.</summary>
+    public int Threads => _pool.Threads;
+
+    /// <summary>Creates an engine on <paramref name="threads"/> threads using <paramref name="path"/> (default: the best).</summary>
+    public MatMul(int threads = 1, KernelPath? path = null)
+    {
+        Path = path ?? KernelPaths.Best;
+        if (!KernelPaths.IsSupported(Path)) throw new TpLlmException($"kernel path {Path} is not supported on this CPU (best: {KernelPaths.Best})");
+        _pool = new ComputePool(threads);
+        _body = RunPart;
+    }
+
+    /// <summary>
+    /// <c>y[t, n] = Σ_k x[t, k] · W[n, k]</c>: <paramref name="x"/> is <c>[T, W.Cols]</c>,
+    /// <paramref name="y"/> is <c>[T, ldy]</c> with columns [0, W.Rows) written.
+    /// </summary>
+    public void Run(ReadOnlySpan<float> x, int T, WeightMatrix w, Span<float> y, int ldy)
+    {
+        int K = w.Cols, Kp = w.Stride;
+        if (T < 1) throw new ArgumentOutOfRangeException(nameof(T), $"T = {T}, must be ≥ 1");
+        if (x.Length < T * K) throw new ArgumentException($"x has {x.Length} elements, [{T}, {K}] needs {T * K}");
+        if (ldy < w.Rows || y.Length < (T - 1) * ldy + w.Rows) throw new ArgumentException($"y has {y.Length} elements with ldy {ldy}, [{T}, {w.Rows}] does not fit");
+        if (w.Rows == 0) return;
+        if (_packed.Length < T * Kp) _packed = GC.AllocateArray<float>(T * Kp + 16, pinned: true);
+        var path = w.Format == WeightFormat.BF16 ? Path : KernelPath.Scalar; // non-bf16 kernels read natural order
+        ActivationPacking.Pack(x, T, K, _packed, Kp, path);
+        fixed (float* pp = _packed)
+        fixed (float* py = y)
+        {
+            _w = w; _x = pp; _y = py; _t = T; _ldy = ldy;
+            _pool.Run(_body);
+            _w = null;
+        }
+    }
+
+    private void RunPart(int part, int parts)
+    {
+        var w = _w!;
+        var (n0, n1) = ComputePool.Slice(w.Rows, part, parts, 4);
+        if (n0 >= n1) return;
+        switch (w.Format)
+        {
+            case WeightFormat.BF16: Bf16Gemm.Run(Path, _x, _t, w.Stride, w.Bf16Pointer, n0, n1, _y, _ldy); break;
+            case WeightFormat.F32: DenseGemm.RunF32(_x, _t, w.Stride, w.F32Pointer, n0, n1, _y, _ldy); break;
+            default: DenseGemm.RunInt8(Path, _x, _t, w.Stride, w.Int8Pointer, w.Scales!, n0, n1, _y, _ldy); break;
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _pool.Dispose();
+}

@@ -1,0 +1,29 @@
+namespace TpLlm.Tests;
+
+/// <summary>Locations of the repository's vendored fixtures.</summary>
+internal static class Paths
+{
+    public static string Root { get; } = FindRoot();
+
+    public static string Llama3Mini => Path.Combine(Root, "tests", "fixtures", "llama3-mini");
+
+    public static string FortuneLlama => Path.Combine(Root, "models", "fortune-llama");
+
+    public static string FortuneReference => Path.Combine(Root, "tests", "fixtures", "fortune-llama", "reference.safetensors");
+
+    public static string Llama3Reference => Path.Combine(Llama3Mini, "reference.safetensors");
+
+    private static string FindRoot()
+    {
+        var dir = AppContext.BaseDirectory;
+        while (dir is not null && !File.Exists(Path.Combine(dir, "TpLlm.sln"))) dir = Path.GetDirectoryName(dir);
+        return dir ?? throw new InvalidOperationException("repository root (TpLlm.sln) not found above " + AppContext.BaseDirectory);
+    }
+
+    public static string TempDir()
+    {
+        var d = Path.Combine(Path.GetTempPath(), "tpllm-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(d);
+        return d;
+    }
+}

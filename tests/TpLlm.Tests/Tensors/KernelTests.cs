@@ -1,0 +1,81 @@
+using TpLlm.Tensors;
+
+namespace TpLlm.Tests.Tensors;
+
+public class KernelTests
+{
+    public static IEnumerable<object[]> Cases()
+    {
+        foreach (var path in Enum.GetValues<KernelPath>().Where(KernelPaths.IsSupported))
+            foreach (var (t, n, k) in new[] { (1, 1, 1), (1, 7, 33), (2, 5, 31), (3, 9, 64), (4, 8, 100), (5, 13, 65), (16, 11, 129), (65, 6, 47), (1, 1027, 96) })
+                foreach (int threads in new[] { 1, 3 })
+                    yield return [path, t, n, k, threads];
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Bf16_kernel_matches_a_scalar_double_reference_at_awkward_sizes(KernelPath path, int T, int N, int K, int threads)
+    {
+        var rng = new Random(T * 1000 + N * 10 + K);
+        var w = new WeightMatrix(N, K, WeightFormat.BF16);
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < K; k++) w.Bf16Row(n)[k] = Bf16.FromF32((float)(rng.NextDouble() * 2 - 1));
+        var x = Enumerable.Range(0, T * K).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        int ldy = N + 3;
+        var y = Enumerable.Repeat(float.NaN, T * ldy).ToArray();
+        using var mm = new MatMul(threads, path);
+        mm.Run(x, T, w, y, ldy);
+        for (int t = 0; t < T; t++)
+        {
+            for (int n = 0; n < N; n++)
+            {
+                double expected = 0;
+                for (int k = 0; k < K; k++) expected += (double)w.Get(n, k) * x[t * K + k];
+                Assert.True(Math.Abs(expected - y[t * ldy + n]) <= 1e-4 * Math.Max(1, Math.Sqrt(K)), $"{path} T={T} N={N} K={K} y[{t},{n}]={y[t * ldy + n]} expected {expected}");
+            }
+            for (int n = N; n < ldy && t < T - 1; n++) Assert.True(float.IsNaN(y[t * ldy + n]), "kernel wrote past its columns");
+        }
+    }
+
+    [Theory]
+    [InlineData(WeightFormat.F32)]
+    [InlineData(WeightFormat.Int8)]
+    public void Other_formats_match_their_dequantized_values(WeightFormat format)
+    {
+        var rng = new Random(3);
+        int T = 3, N = 9, K = 70;
+        var w = new WeightMatrix(N, K, format);
+        for (int n = 0; n < N; n++)
+        {
+            if (format == WeightFormat.Int8) w.Scales![n] = 0.01f * (n + 1);
+            for (int k = 0; k < K; k++)
+                if (format == WeightFormat.F32) w.F32Row(n)[k] = (float)rng.NextDouble();
+                else w.Int8Row(n)[k] = (sbyte)rng.Next(-127, 128);
+        }
+        var x = Enumerable.Range(0, T * K).Select(_ => (float)rng.NextDouble()).ToArray();
+        var y = new float[T * N];
+        using var mm = new MatMul(2);
+        mm.Run(x, T, w, y, N);
+        for (int t = 0; t < T; t++)
+            for (int n = 0; n < N; n++)
+            {
+                double e = 0;
+                for (int k = 0; k < K; k++) e += (double)w.Get(n, k) * x[t * K + k];
+                Assert.Equal(e, y[t * N + n], 1e-3);
+            }
+    }
+
+    [Fact]
+    public void Bf16_round_trip_and_rounding()
+    {
+        Assert.Equal(1.0f, Bf16.ToF32(Bf16.FromF32(1.0f)));
+        Assert.Equal(0x3F80, Bf16.FromF32(1.0f));
+        Assert.Equal(0x3F81, Bf16.FromF32(BitConverter.Int32BitsToSingle(0x3F80C000))); // above half → up
+        Assert.Equal(0x3F80, Bf16.FromF32(BitConverter.Int32BitsToSingle(0x3F808000))); // tie → even
+        Assert.True(float.IsNaN(Bf16.ToF32(Bf16.FromF32(float.NaN))));
+        var src = Enumerable.Range(0, 37).Select(i => (ushort)(0x3F80 + i)).ToArray();
+        var dst = new float[37];
+        Bf16.ToF32(src, dst);
+        for (int i = 0; i < 37; i++) Assert.Equal(Bf16.ToF32(src[i]), dst[i]);
+    }
+}
