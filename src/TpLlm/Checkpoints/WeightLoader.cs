@@ -23,17 +23,31 @@ public sealed class WeightLoader
     /// shape must be [<paramref name="expectedRows"/>, <paramref name="expectedCols"/>]. Rows at or
     /// beyond <paramref name="expectedRows"/> are padding and stay zero.
     /// </summary>
-    public WeightMatrix LoadRows(string name, int rowStart, int rows, int expectedRows, int expectedCols)
+    public WeightMatrix LoadRows(string name, int rowStart, int rows, int expectedRows, int expectedCols) =>
+        LoadStacked([new RowSlice(name, rowStart, rows, expectedRows)], expectedCols);
+
+    /// <summary>
+    /// Several row slices stacked into one matrix (fused q/k/v or gate/up): slice i fills the
+    /// next <see cref="RowSlice.Rows"/> rows; rows past a tensor's end are padding and stay zero.
+    /// The result is BF16 when every tensor is BF16, else F32.
+    /// </summary>
+    public WeightMatrix LoadStacked(IReadOnlyList<RowSlice> slices, int expectedCols)
     {
-        var (file, info) = Require2D(name, expectedRows, expectedCols);
-        var w = new WeightMatrix(rows, expectedCols, FormatOf(info.DType));
-        int real = Math.Clamp(expectedRows - rowStart, 0, rows);
-        int rowBytes = expectedCols * info.DType.Size();
-        string where = $"{file.Path}: tensor '{name}'";
-        for (int r = 0; r < real; r++)
+        var sources = slices.Select(s => Require2D(s.Name, s.ExpectedRows, expectedCols)).ToArray();
+        var format = sources.All(s => s.Item2.DType == DType.BF16) ? WeightFormat.BF16 : WeightFormat.F32;
+        var w = new WeightMatrix(slices.Sum(s => s.Rows), expectedCols, format);
+        int dest = 0;
+        for (int i = 0; i < slices.Count; i++)
         {
-            var src = file.Bytes(info, (long)(rowStart + r) * rowBytes, rowBytes);
-            Convert(info.DType, src, w, r, where);
+            var (file, info) = sources[i];
+            var s = slices[i];
+            if (s.RowStart < 0) throw new CheckpointException($"{file.Path}: tensor '{s.Name}': row start {s.RowStart} is negative");
+            int real = Math.Clamp(s.ExpectedRows - s.RowStart, 0, s.Rows);
+            int rowBytes = expectedCols * info.DType.Size();
+            string where = $"{file.Path}: tensor '{s.Name}'";
+            for (int r = 0; r < real; r++)
+                Convert(info.DType, file.Bytes(info, (long)(s.RowStart + r) * rowBytes, rowBytes), w, dest + r, where);
+            dest += s.Rows;
         }
         return w;
     }
@@ -79,6 +93,9 @@ public sealed class WeightLoader
             throw new CheckpointException($"{file.Path}: tensor '{name}' is {info.DType}; weights must be BF16, F16 or F32");
         return (file, info);
     }
+
+    /// <summary>Rows [RowStart, RowStart + Rows) of tensor Name, whose full row count is ExpectedRows.</summary>
+    public readonly record struct RowSlice(string Name, int RowStart, int Rows, int ExpectedRows);
 
     private static WeightFormat FormatOf(DType t) => t == DType.BF16 ? WeightFormat.BF16 : WeightFormat.F32;
 

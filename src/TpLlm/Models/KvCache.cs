@@ -1,0 +1,52 @@
+namespace TpLlm.Models;
+
+/// <summary>
+/// Keys and values of one rank for every layer and sequence slot:
+/// <c>K, V [layers][slots, maxPos, kvHeads_r, headDim]</c>, allocated once.
+/// </summary>
+public sealed class KvCache
+{
+    private readonly float[][] _k, _v;
+    private readonly int[] _lengths;
+
+    /// <summary>Sequence slots.</summary>
+    public int Slots { get; }
+    /// <summary>Positions per slot.</summary>
+    public int MaxPositions { get; }
+    /// <summary>Floats per position: kvHeads_r · headDim.</summary>
+    public int RowSize { get; }
+
+    /// <summary>Allocates the cache.</summary>
+    public KvCache(int layers, int slots, int maxPositions, int kvHeads, int headDim)
+    {
+        long perLayer = (long)slots * maxPositions * kvHeads * headDim;
+        if (perLayer > Array.MaxLength)
+            throw new TpLlmException($"KV cache of {slots} slots × {maxPositions} positions × {kvHeads} KV heads × {headDim} is too large for one layer; lower the batch or context");
+        Slots = slots;
+        MaxPositions = maxPositions;
+        RowSize = kvHeads * headDim;
+        _k = new float[layers][];
+        _v = new float[layers][];
+        for (int l = 0; l < layers; l++)
+        {
+            _k[l] = new float[perLayer];
+            _v[l] = new float[perLayer];
+        }
+        _lengths = new int[slots];
+    }
+
+    /// <summary>Tokens cached in <paramref name="slot"/>.</summary>
+    public int Length(int slot) => _lengths[slot];
+
+    /// <summary>Sets the cached length of <paramref name="slot"/> (0 frees it).</summary>
+    public void SetLength(int slot, int length) => _lengths[slot] = length;
+
+    /// <summary>Keys of a slot in a layer: <c>[maxPos, kvHeads_r · headDim]</c>.</summary>
+    public Span<float> Keys(int layer, int slot) => _k[layer].AsSpan(slot * MaxPositions * RowSize, MaxPositions * RowSize);
+
+    /// <summary>Values of a slot in a layer: <c>[maxPos, kvHeads_r · headDim]</c>.</summary>
+    public Span<float> Values(int layer, int slot) => _v[layer].AsSpan(slot * MaxPositions * RowSize, MaxPositions * RowSize);
+
+    /// <summary>Bytes held.</summary>
+    public long ByteSize => 2L * _k.Length * (_k.Length > 0 ? _k[0].Length : 0) * 4;
+}

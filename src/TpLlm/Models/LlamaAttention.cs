@@ -1,0 +1,96 @@
+using System.Numerics.Tensors;
+using TpLlm.Distributed;
+using TpLlm.Parallel;
+using TpLlm.Tensors;
+
+namespace TpLlm.Models;
+
+/// <summary>
+/// Grouped-query self-attention of one rank: fused q/k/v column-parallel projection of the
+/// rank's heads, rotary embedding, causal attention over the KV cache, and the row-parallel
+/// o_proj whose all-reduce completes the layer.
+/// </summary>
+public sealed class LlamaAttention
+{
+    private readonly ColumnParallelLinear _qkv;  // W [ (nq + 2·nkv)·d, H ]
+    private readonly RowParallelLinear _o;       // W [ H, nq·d ]
+    private readonly RotaryEmbedding _rope;
+    private readonly int _nq, _nkv, _d, _group, _kvOffset; // _kvOffset: global kv head of local kv 0 relative to heads
+    private readonly int _headStart;
+    private readonly float _scale;
+    private float[] _qkvOut = [];  // [T, (nq + 2·nkv)·d]
+    private float[] _attn = [];    // [T, nq·d]
+    private float[] _scores = [];  // [maxPos]
+
+    /// <summary>The fused q/k/v projection.</summary>
+    public ColumnParallelLinear Qkv => _qkv;
+
+    /// <summary>The output projection.</summary>
+    public RowParallelLinear O => _o;
+
+    /// <summary>Builds the attention of one rank from its loaded weights.</summary>
+    public LlamaAttention(ModelConfig c, ShardPlan plan, ColumnParallelLinear qkv, RowParallelLinear o, RotaryEmbedding rope)
+    {
+        _qkv = qkv;
+        _o = o;
+        _rope = rope;
+        _nq = plan.HeadCount;
+        _nkv = plan.KvHeadCount;
+        _d = c.HeadDim;
+        _group = c.NumHeads / c.NumKvHeads;
+        _headStart = plan.HeadStart;
+        _kvOffset = plan.KvHeadStart;
+        _scale = 1f / MathF.Sqrt(_d);
+    }
+
+    /// <summary>
+    /// <paramref name="x"/> <c>[T, H]</c> (normalized) → <paramref name="output"/> <c>[T, H]</c>
+    /// (reduced across ranks); caches this step's keys and values of layer <paramref name="layer"/>.
+    /// </summary>
+    public void Forward(MatMul mm, ReadOnlySpan<float> x, ReadOnlySpan<SequenceChunk> chunks, int T, KvCache cache, int layer, Span<float> output)
+    {
+        int width = (_nq + 2 * _nkv) * _d, qWidth = _nq * _d, kvWidth = _nkv * _d;
+        ColumnParallelLinear.Grow(ref _qkvOut, T * width);
+        ColumnParallelLinear.Grow(ref _attn, T * qWidth);
+        ColumnParallelLinear.Grow(ref _scores, cache.MaxPositions);
+        _qkv.Forward(mm, x, T, _qkvOut);
+        int t = 0;
+        foreach (var ch in chunks)
+        {
+            var keys = cache.Keys(layer, ch.Slot);
+            var values = cache.Values(layer, ch.Slot);
+            for (int i = 0; i < ch.Length; i++)
+            {
+                int pos = ch.Start + i;
+                var row = _qkvOut.AsSpan((t + i) * width, width);
+                _rope.Apply(row[..qWidth], _nq, pos);
+                _rope.Apply(row.Slice(qWidth, kvWidth), _nkv, pos);
+                row.Slice(qWidth, kvWidth).CopyTo(keys.Slice(pos * kvWidth, kvWidth));
+                row.Slice(qWidth + kvWidth, kvWidth).CopyTo(values.Slice(pos * kvWidth, kvWidth));
+            }
+            for (int i = 0; i < ch.Length; i++)
+            {
+                int pos = ch.Start + i, n = pos + 1;
+                var q = _qkvOut.AsSpan((t + i) * width, qWidth);
+                var outRow = _attn.AsSpan((t + i) * qWidth, qWidth);
+                for (int h = 0; h < _nq; h++)
+                {
+                    int kv = (_headStart + h) / _group - _kvOffset;
+                    var qh = q.Slice(h * _d, _d);
+                    var scores = _scores.AsSpan(0, n);
+                    for (int j = 0; j < n; j++) scores[j] = TensorPrimitives.Dot(qh, keys.Slice(j * kvWidth + kv * _d, _d)) * _scale;
+                    float max = TensorPrimitives.Max(scores);
+                    TensorPrimitives.Subtract(scores, max, scores);
+                    TensorPrimitives.Exp(scores, scores);
+                    float inv = 1f / TensorPrimitives.Sum(scores);
+                    var oh = outRow.Slice(h * _d, _d);
+                    oh.Clear();
+                    for (int j = 0; j < n; j++)
+                        TensorPrimitives.MultiplyAdd(values.Slice(j * kvWidth + kv * _d, _d), scores[j] * inv, oh, oh);
+                }
+            }
+            t += ch.Length;
+        }
+        _o.Forward(mm, _attn, T, output);
+    }
+}

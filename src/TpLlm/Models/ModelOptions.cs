@@ -1,0 +1,28 @@
+using TpLlm.Parallel;
+
+namespace TpLlm.Models;
+
+/// <summary>How a rank builds its part of a model.</summary>
+public sealed record ModelOptions
+{
+    /// <summary>Padding alignment of the vocabulary shards (V_pad = roundUp(V, tp · align)).</summary>
+    public int VocabAlign { get; init; } = 1;
+
+    /// <summary>Quantize the decoder's linear layers to int8 at load time. The LM head and embeddings never are.</summary>
+    public bool QuantizeInt8 { get; init; }
+
+    /// <summary>How the LM head is split.</summary>
+    public LmHeadStrategy HeadStrategy { get; init; } = LmHeadStrategy.ColumnParallel;
+
+    /// <summary>Sequences that can be in flight at once (KV-cache slots).</summary>
+    public int MaxSequences { get; init; } = 1;
+
+    /// <summary>Context length per sequence; 0 = the model's max_position_embeddings (capped at 4096).</summary>
+    public int MaxContext { get; init; }
+
+    /// <summary>Kernel threads per rank; 0 = cores / tp (at least 1).</summary>
+    public int ComputeThreads { get; init; }
+
+    /// <summary>Kernel instruction set; null = the best this CPU has.</summary>
+    public TpLlm.Tensors.KernelPath? KernelPath { get; init; }
+}

@@ -1,0 +1,167 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.ML.Tokenizers;
+
+namespace TpLlm.Tokenization;
+
+/// <summary>
+/// A byte-level BPE tokenizer read from a Hugging Face <c>tokenizer.json</c> (GPT-2, Llama 3,
+/// Qwen2): vocabulary, merges, pre-tokenizer regex and added/special tokens are parsed here and
+/// handed to Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/> for encoding. Decoding maps ids
+/// back to bytes itself so that text can stream (see <see cref="StreamingDecoder"/>).
+/// </summary>
+public sealed class HfTokenizer
+{
+    /// <summary>GPT-2's pre-tokenizer pattern, used by a ByteLevel pre-tokenizer with use_regex.</summary>
+    public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
+
+    private readonly BpeTokenizer _bpe;
+    private readonly string?[] _idToToken;
+    private readonly bool[] _isAdded;
+
+    /// <summary>Number of ids the tokenizer can produce (max id + 1).</summary>
+    public int VocabSize => _idToToken.Length;
+
+    /// <summary>Added tokens (e.g. <c>&lt;|endoftext|&gt;</c>) by content.</summary>
+    public IReadOnlyDictionary<string, int> AddedTokens { get; }
+
+    private HfTokenizer(BpeTokenizer bpe, string?[] idToToken, bool[] isAdded, Dictionary<string, int> added)
+    {
+        _bpe = bpe;
+        _idToToken = idToToken;
+        _isAdded = isAdded;
+        AddedTokens = added;
+    }
+
+    /// <summary>Loads <c>tokenizer.json</c> from <paramref name="folder"/>.</summary>
+    /// <exception cref="TokenizerException">Missing, malformed, or not a byte-level BPE tokenizer.</exception>
+    public static HfTokenizer Load(string folder)
+    {
+        var path = Path.Combine(folder, "tokenizer.json");
+        if (!File.Exists(path)) throw new TokenizerException($"{path}: tokenizer file not found (pass token ids with --ids instead)");
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { MaxDepth = 64 });
+        }
+        catch (JsonException e)
+        {
+            throw new TokenizerException($"{path}: not valid JSON: {e.Message}", e);
+        }
+        using (doc)
+        {
+            try
+            {
+                return Parse(path, doc.RootElement);
+            }
+            catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException or ArgumentException or IndexOutOfRangeException or RegexParseException)
+            {
+                throw new TokenizerException($"{path}: malformed tokenizer: {e.Message}", e);
+            }
+        }
+    }
+
+    private static HfTokenizer Parse(string path, JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
+            throw new TokenizerException($"{path}: no 'model' object");
+        var type = model.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+        if (type != "BPE") throw new TokenizerException($"{path}: tokenizer model type '{type}' is not supported (supported: BPE)");
+        if (!IsByteLevel(root)) throw new TokenizerException($"{path}: only byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2) are supported; this one has no ByteLevel pre-tokenizer or decoder");
+        if (!model.TryGetProperty("vocab", out var vocabEl) || vocabEl.ValueKind != JsonValueKind.Object)
+            throw new TokenizerException($"{path}: model.vocab is not an object");
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        int maxId = -1;
+        foreach (var p in vocabEl.EnumerateObject())
+        {
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id) || id < 0 || id > 10_000_000)
+                throw new TokenizerException($"{path}: model.vocab['{p.Name}'] = {p.Value} is not an id in [0, 10000000]");
+            if (!vocab.TryAdd(p.Name, id)) throw new TokenizerException($"{path}: model.vocab lists '{p.Name}' twice");
+            maxId = Math.Max(maxId, id);
+        }
+        var merges = new List<string>();
+        if (model.TryGetProperty("merges", out var mergesEl) && mergesEl.ValueKind == JsonValueKind.Array)
+            foreach (var m in mergesEl.EnumerateArray())
+                merges.Add(m.ValueKind switch
+                {
+                    JsonValueKind.String => m.GetString()!,
+                    JsonValueKind.Array when m.GetArrayLength() == 2 => m[0].GetString() + " " + m[1].GetString(),
+                    _ => throw new TokenizerException($"{path}: merge {m} is neither \"a b\" nor [\"a\", \"b\"]"),
+                });
+        var added = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (root.TryGetProperty("added_tokens", out var addedEl) && addedEl.ValueKind == JsonValueKind.Array)
+            foreach (var a in addedEl.EnumerateArray())
+            {
+                var content = a.GetProperty("content").GetString() ?? throw new TokenizerException($"{path}: added token without content");
+                int id = a.GetProperty("id").GetInt32();
+                if (id < 0 || id > 10_000_000) throw new TokenizerException($"{path}: added token '{content}' has id {id} outside [0, 10000000]");
+                added[content] = id;
+                maxId = Math.Max(maxId, id);
+            }
+        var idToToken = new string?[maxId + 1];
+        var isAdded = new bool[maxId + 1];
+        foreach (var (s, id) in vocab) idToToken[id] = s;
+        foreach (var (s, id) in added)
+        {
+            idToToken[id] = s;
+            isAdded[id] = true;
+        }
+        var regex = new Regex(SplitPattern(root) ?? Gpt2Pattern, RegexOptions.Compiled);
+        var options = new BpeOptions(vocab.Where(kv => !added.ContainsKey(kv.Key)))
+        {
+            Merges = merges,
+            ByteLevel = true,
+            SpecialTokens = added.Count > 0 ? added : null,
+            PreTokenizer = new RegexPreTokenizer(regex, added.Count > 0 ? added : null),
+        };
+        return new HfTokenizer(BpeTokenizer.Create(options), idToToken, isAdded, added);
+    }
+
+    private static bool IsByteLevel(JsonElement root) =>
+        root.TryGetProperty("decoder", out var d) && Mentions(d, "ByteLevel") ||
+        root.TryGetProperty("pre_tokenizer", out var p) && Mentions(p, "ByteLevel");
+
+    private static bool Mentions(JsonElement e, string type) => e.ValueKind switch
+    {
+        JsonValueKind.Object => e.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String && t.GetString() == type
+                                || e.EnumerateObject().Any(p => Mentions(p.Value, type)),
+        JsonValueKind.Array => e.EnumerateArray().Any(x => Mentions(x, type)),
+        _ => false,
+    };
+
+    private static string? SplitPattern(JsonElement root)
+    {
+        if (!root.TryGetProperty("pre_tokenizer", out var p) || p.ValueKind != JsonValueKind.Object) return null;
+        IEnumerable<JsonElement> parts = p.TryGetProperty("pretokenizers", out var list) && list.ValueKind == JsonValueKind.Array ? list.EnumerateArray() : [p];
+        foreach (var part in parts)
+            if (part.ValueKind == JsonValueKind.Object && part.TryGetProperty("type", out var ty) && ty.GetString() == "Split" &&
+                part.TryGetProperty("pattern", out var pat) && pat.ValueKind == JsonValueKind.Object && pat.TryGetProperty("Regex", out var rx))
+                return rx.GetString();
+        return null;
+    }
+
+    /// <summary>Encodes <paramref name="text"/> to ids (added tokens written literally are recognised).</summary>
+    public int[] Encode(string text) => _bpe.EncodeToIds(text).ToArray();
+
+    /// <summary>Decodes ids to text (all at once).</summary>
+    public string Decode(IEnumerable<int> ids)
+    {
+        var d = NewStreamingDecoder();
+        var sb = new StringBuilder();
+        foreach (var id in ids) sb.Append(d.Add(id));
+        sb.Append(d.Flush());
+        return sb.ToString();
+    }
+
+    /// <summary>A decoder that turns ids into text as they arrive, holding back incomplete UTF-8 sequences.</summary>
+    public StreamingDecoder NewStreamingDecoder() => new(this);
+
+    /// <summary>Appends the bytes of token <paramref name="id"/>; unknown ids raise a clear error.</summary>
+    internal void AppendBytes(int id, List<byte> bytes)
+    {
+        if ((uint)id >= (uint)_idToToken.Length || _idToToken[id] is not { } token)
+            throw new TokenizerException($"token id {id} is not in the tokenizer's vocabulary of {VocabSize} ids");
+        if (_isAdded[id] || !ByteLevelAlphabet.TryDecode(token, bytes)) bytes.AddRange(Encoding.UTF8.GetBytes(token));
+    }
+}

@@ -1,0 +1,51 @@
+using TpLlm.Checkpoints;
+using TpLlm.Distributed;
+using TpLlm.Models;
+
+namespace TpLlm.Tests.Models;
+
+/// <summary>Whole-model logits against transformers' reference, at several tp.</summary>
+public class ModelFixtureTests
+{
+    public static IEnumerable<object[]> Cases()
+    {
+        foreach (var model in new[] { "llama3-mini", "fortune-llama" })
+            for (int tp = 1; tp <= 4; tp++)
+                yield return [model, tp];
+    }
+
+    internal static (string Folder, string Reference, int Prompts) Fixture(string model) => model == "llama3-mini"
+        ? (Paths.Llama3Mini, Paths.Llama3Reference, 2)
+        : (Paths.FortuneLlama, Paths.FortuneReference, 3);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Logits_match_the_reference_at_every_position(string model, int tp)
+    {
+        var (folder, refPath, prompts) = Fixture(model);
+        using var reference = new SafetensorsFile(refPath);
+        var config = ModelConfig.Load(folder);
+        using var ck = Checkpoint.Open(folder);
+        for (int p = 0; p < prompts; p++)
+        {
+            var ids = reference.ReadI64($"prompt{p}.input_ids").Select(i => (int)i).ToArray();
+            var expected = reference.ReadF32($"prompt{p}.logits");
+            int T = ids.Length, V = config.VocabSize;
+            var outputs = ThreadRanks.Run(tp, comm =>
+            {
+                using var m = LlamaModel.Load(config, ck, comm, new ModelOptions { ComputeThreads = 1 });
+                var hidden = new float[T * config.HiddenSize];
+                m.Forward(ids, [new SequenceChunk(0, 0, T)], hidden, allPositions: true);
+                var logits = new float[T * V];
+                m.Head.Forward(m.MatMul, hidden, T, logits);
+                return logits;
+            });
+            foreach (var logits in outputs)
+            {
+                float max = 0;
+                for (int i = 0; i < logits.Length; i++) max = Math.Max(max, Math.Abs(logits[i] - expected[i]));
+                Assert.True(max <= 1e-3f, $"{model} tp={tp} prompt {p}: max abs error {max}");
+            }
+        }
+    }
+}
