@@ -1,0 +1,108 @@
+namespace TpLlm.Sampling;
+
+/// <summary>
+/// Communication-free reductions over one rank's slice of a logits row. A slice is the
+/// <c>valid</c> leading columns of the rank's <c>[V_pad/tp]</c> row; columns past it (padding,
+/// ids the tokenizer never produces) count as −∞ and are never read.
+/// </summary>
+public static class LocalReductions
+{
+    /// <summary>Argmax with argmax's tie rule; <see cref="Candidate.None"/> for an empty slice.</summary>
+    public static Candidate Argmax(ReadOnlySpan<float> row, int firstId)
+    {
+        var best = Candidate.None;
+        for (int c = 0; c < row.Length; c++)
+        {
+            var cand = new Candidate(row[c], firstId + c);
+            if (cand.Beats(best)) best = cand;
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// The k = output.Length most likely entries of the scaled row (value / temperature), most
+    /// likely first, padded with <see cref="Candidate.None"/> to length k.
+    /// </summary>
+    public static void TopK(ReadOnlySpan<float> row, int firstId, float temperature, Span<Candidate> output, Span<Candidate> heap)
+    {
+        int k = output.Length, n = 0;
+        for (int c = 0; c < row.Length; c++)
+        {
+            var cand = new Candidate(row[c] / temperature, firstId + c);
+            if (n < k)
+            {
+                heap[n] = cand;
+                SiftUp(heap, n++);
+            }
+            else if (cand.Beats(heap[0]))
+            {
+                heap[0] = cand;
+                SiftDown(heap, 0, n);
+            }
+        }
+        var top = heap[..n];
+        top.Sort(Candidate.CompareMostLikelyFirst);
+        top.CopyTo(output);
+        output[n..].Fill(Candidate.None);
+    }
+
+    // min-heap on "likelihood": the root is the least likely of the kept
+    private static void SiftUp(Span<Candidate> h, int i)
+    {
+        while (i > 0)
+        {
+            int p = (i - 1) / 2;
+            if (!h[p].Beats(h[i])) break;
+            (h[p], h[i]) = (h[i], h[p]);
+            i = p;
+        }
+    }
+
+    private static void SiftDown(Span<Candidate> h, int i, int n)
+    {
+        while (true)
+        {
+            int l = 2 * i + 1, r = l + 1, m = i;
+            if (l < n && h[m].Beats(h[l])) m = l;
+            if (r < n && h[m].Beats(h[r])) m = r;
+            if (m == i) return;
+            (h[m], h[i]) = (h[i], h[m]);
+            i = m;
+        }
+    }
+
+    /// <summary>Max of the scaled row, −∞ for an empty slice.</summary>
+    public static float Max(ReadOnlySpan<float> row, float temperature)
+    {
+        float m = float.NegativeInfinity;
+        foreach (var v in row) m = Math.Max(m, v / temperature);
+        return m;
+    }
+
+    /// <summary>The weight exp(l/T − M) of one entry, in double (identical on every rank).</summary>
+    public static double Weight(float logit, float temperature, float max) => Math.Exp((double)(logit / temperature) - max);
+
+    /// <summary>Σ weights of entries whose scaled value is at least <paramref name="threshold"/> (and whose weight ≥ <paramref name="minWeight"/>).</summary>
+    public static double Mass(ReadOnlySpan<float> row, float temperature, float max, float threshold, double minWeight)
+    {
+        double s = 0;
+        foreach (var v in row)
+        {
+            float x = v / temperature;
+            if (x >= threshold)
+            {
+                double w = Math.Exp((double)x - max);
+                if (w >= minWeight) s += w;
+            }
+        }
+        return s;
+    }
+
+    /// <summary>Σ exp(l − M) over the row (logsumexp's sum, temperature 1).</summary>
+    public static double SumExp(ReadOnlySpan<float> row, float max)
+    {
+        double s = 0;
+        foreach (var v in row) s += Math.Exp((double)v - max);
+        return s;
+    }
+}

@@ -1,0 +1,39 @@
+namespace TpLlm.Sampling;
+
+/// <summary>
+/// How to pick the next token. Temperature 0 is greedy. Filters apply in the order
+/// top-k → top-p → min-p to the temperature-scaled distribution over the real vocabulary.
+/// </summary>
+public sealed record SamplingParams
+{
+    /// <summary>Greedy decoding.</summary>
+    public static readonly SamplingParams Greedy = new();
+
+    /// <summary>Softmax temperature; 0 = greedy (argmax).</summary>
+    public float Temperature { get; init; }
+
+    /// <summary>Keep the k most likely tokens; 0 = off.</summary>
+    public int TopK { get; init; }
+
+    /// <summary>Keep the smallest most-likely set whose probability reaches p; 1 = off.</summary>
+    public float TopP { get; init; } = 1f;
+
+    /// <summary>Keep tokens whose probability is at least min-p × the top probability; 0 = off.</summary>
+    public float MinP { get; init; }
+
+    /// <summary>Seed of the sequence's random stream.</summary>
+    public ulong Seed { get; init; }
+
+    /// <summary>Throws a <see cref="TpLlmException"/> naming the option and its allowed range.</summary>
+    public SamplingParams Validate()
+    {
+        if (!(Temperature >= 0) || float.IsInfinity(Temperature)) throw new TpLlmException($"--temperature {Temperature} is outside [0, ∞) (0 = greedy)");
+        if (TopK < 0) throw new TpLlmException($"--top-k {TopK} is negative; allowed: 0 (off) or ≥ 1");
+        if (!(TopP > 0 && TopP <= 1)) throw new TpLlmException($"--top-p {TopP} is outside (0, 1]");
+        if (!(MinP >= 0 && MinP <= 1)) throw new TpLlmException($"--min-p {MinP} is outside [0, 1]");
+        return this;
+    }
+
+    /// <summary>True when the token is the argmax.</summary>
+    public bool IsGreedy => Temperature == 0;
+}

@@ -1,0 +1,7 @@
+namespace TpLlm.Sampling;
+
+/// <summary>The log-probability of a chosen token and the most likely alternatives (temperature 1, unfiltered).</summary>
+/// <param name="Id">Chosen token.</param>
+/// <param name="Logprob">log p(chosen).</param>
+/// <param name="Top">Most likely tokens and their log-probabilities, most likely first.</param>
+public sealed record TokenLogprobs(int Id, float Logprob, (int Id, float Logprob)[] Top);
