@@ -1,1 +1,8 @@
-return 0;
+using System.CommandLine;
+using TpLlm.Cli;
+
+var root = new RootCommand("TpLlm: tensor-parallel LLM inference with a column-parallel LM head");
+root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(LogitsCommand.Create());
+root.Subcommands.Add(InspectCommand.Create());
+return CliRunner.Invoke(root, args);

@@ -1,0 +1,61 @@
+using System.CommandLine;
+using TpLlm.Models;
+using TpLlm.Parallel;
+
+namespace TpLlm.Cli;
+
+/// <summary>Options shared by the commands that load a model.</summary>
+public sealed class CommonOptions
+{
+    /// <summary>--model.</summary>
+    public Option<string?> Model { get; } = new("--model", "-m") { Description = "Hugging Face model folder (default: the bundled models/fortune-llama)" };
+    /// <summary>--tp.</summary>
+    public Option<int> Tp { get; } = new("--tp") { Description = "tensor-parallel ranks (threads in this process), 1 to the number of attention heads", DefaultValueFactory = _ => 1 };
+    /// <summary>--align.</summary>
+    public Option<int> Align { get; } = new("--align") { Description = "vocab padding alignment: V_pad = roundUp(V, tp·align)", DefaultValueFactory = _ => 1 };
+    /// <summary>--head.</summary>
+    public Option<LmHeadStrategy> Head { get; } = new("--head") { Description = "LM head split: ColumnParallel (vocab) or RowParallel (hidden)", DefaultValueFactory = _ => LmHeadStrategy.ColumnParallel };
+    /// <summary>--quantize.</summary>
+    public Option<string> Quantize { get; } = new("--quantize") { Description = "weight-only quantization of the decoder's linear layers: none or int8 (the LM head and embeddings never are)", DefaultValueFactory = _ => "none" };
+    /// <summary>--threads.</summary>
+    public Option<int> Threads { get; } = new("--threads") { Description = "kernel threads per rank (0 = cores / tp)", DefaultValueFactory = _ => 0 };
+    /// <summary>--context.</summary>
+    public Option<int> Context { get; } = new("--context") { Description = "context length per sequence (0 = max_position_embeddings, capped at 4096)", DefaultValueFactory = _ => 0 };
+
+    /// <summary>Adds the options to <paramref name="command"/>.</summary>
+    public void AddTo(Command command)
+    {
+        foreach (var o in new Option[] { Model, Tp, Align, Head, Quantize, Threads, Context }) command.Options.Add(o);
+    }
+
+    /// <summary>The model folder to use.</summary>
+    public string ModelPath(ParseResult r) => r.GetValue(Model) ?? ModelLocator.DefaultModel();
+
+    /// <summary>Builds and validates the model options.</summary>
+    public ModelOptions ModelOptions(ParseResult r, int maxSequences)
+    {
+        int tp = r.GetValue(Tp);
+        if (tp < 1) throw new TpLlmException($"--tp {tp} must be ≥ 1");
+        int align = r.GetValue(Align);
+        if (align < 1) throw new TpLlmException($"--align {align} must be ≥ 1");
+        var q = r.GetValue(Quantize);
+        if (q is not ("none" or "int8")) throw new TpLlmException($"--quantize '{q}' is not supported (allowed: none, int8)");
+        int threads = r.GetValue(Threads);
+        if (threads < 0) throw new TpLlmException($"--threads {threads} must be ≥ 0");
+        int context = r.GetValue(Context);
+        if (context < 0) throw new TpLlmException($"--context {context} must be ≥ 0");
+        return new ModelOptions
+        {
+            VocabAlign = align, QuantizeInt8 = q == "int8", HeadStrategy = r.GetValue(Head), MaxSequences = maxSequences,
+            ComputeThreads = threads, MaxContext = context,
+        };
+    }
+
+    /// <summary>Parses "1,2,3" into ids.</summary>
+    public static int[] ParseIds(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (parts.Length == 0) throw new TpLlmException("--ids is empty; give comma-separated token ids like 1,2,3");
+        return parts.Select(p => int.TryParse(p, out int v) && v >= 0 ? v : throw new TpLlmException($"--ids: '{p}' is not a non-negative token id")).ToArray();
+    }
+}

@@ -1,0 +1,123 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using TpLlm.Distributed;
+using TpLlm.Models;
+using TpLlm.Sampling;
+
+namespace TpLlm.Cli;
+
+/// <summary><c>tpllm generate</c>: continue prompts, streaming text to stdout.</summary>
+public static class GenerateCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var common = new CommonOptions();
+        var prompts = new Argument<string[]>("prompt") { Description = "prompt text (several prompts run as one batch)", Arity = ArgumentArity.ZeroOrMore };
+        var ids = new Option<string?>("--ids") { Description = "prompt as comma-separated token ids instead of text" };
+        var maxNew = new Option<int>("--max-new-tokens", "-n") { Description = "new tokens at most", DefaultValueFactory = _ => 64 };
+        var temperature = new Option<float>("--temperature", "-t") { Description = "sampling temperature (0 = greedy)", DefaultValueFactory = _ => 0.8f };
+        var greedy = new Option<bool>("--greedy") { Description = "pick the most likely token (temperature 0)" };
+        var topK = new Option<int>("--top-k") { Description = "keep the k most likely tokens (0 = off)", DefaultValueFactory = _ => 0 };
+        var topP = new Option<float>("--top-p") { Description = "nucleus sampling mass in (0, 1] (1 = off)", DefaultValueFactory = _ => 1f };
+        var minP = new Option<float>("--min-p") { Description = "drop tokens below min-p × the top probability (0 = off)", DefaultValueFactory = _ => 0f };
+        var seed = new Option<ulong?>("--seed") { Description = "random seed (default: time-based)" };
+        var json = new Option<bool>("--json") { Description = "print {\"tokens\":[...]} (new tokens only) instead of text" };
+        var logprobs = new Option<int>("--logprobs") { Description = "report log-probabilities with this many top alternatives (with --json)", DefaultValueFactory = _ => -1 };
+        var ignoreEos = new Option<bool>("--ignore-eos") { Description = "keep generating after an end-of-sequence token" };
+        var gather = new Option<bool>("--gather-logits") { Description = "gather full logits and sample on them (default: vocab-parallel sampling)" };
+        var cmd = new Command("generate", "continue a prompt with the model, streaming to stdout") { prompts, ids, maxNew, temperature, greedy, topK, topP, minP, seed, json, logprobs, ignoreEos, gather };
+        common.AddTo(cmd);
+        cmd.SetAction(r =>
+        {
+            var texts = r.GetValue(prompts) ?? [];
+            var idText = r.GetValue(ids);
+            if (idText is not null && texts.Length > 0) throw new TpLlmException("give either prompt text or --ids, not both");
+            if (idText is null && texts.Length == 0) throw new TpLlmException("no prompt: give prompt text or --ids 1,2,3");
+            if (texts.Any(string.IsNullOrEmpty)) throw new TpLlmException("the prompt is empty; give some text");
+            int lp = r.GetValue(logprobs);
+            if (lp < -1 || lp > 20) throw new TpLlmException($"--logprobs {lp} is outside [0, 20]");
+            var sampling = new SamplingParams
+            {
+                Temperature = r.GetValue(greedy) ? 0 : r.GetValue(temperature),
+                TopK = r.GetValue(topK), TopP = r.GetValue(topP), MinP = r.GetValue(minP),
+                Seed = r.GetValue(seed) ?? (ulong)Stopwatch.GetTimestamp(),
+            }.Validate();
+            int max = r.GetValue(maxNew);
+            if (max < 1) throw new TpLlmException($"--max-new-tokens {max} must be ≥ 1");
+            return Run(r, common, texts, idText, sampling, max, lp, r.GetValue(json), r.GetValue(ignoreEos), r.GetValue(gather));
+        });
+        return cmd;
+    }
+
+    private static int Run(ParseResult r, CommonOptions common, string[] texts, string? idText, SamplingParams sampling, int maxNew, int logprobs,
+        bool json, bool ignoreEos, bool gather)
+    {
+        var path = common.ModelPath(r);
+        int tp = r.GetValue(common.Tp);
+        var sw = Stopwatch.StartNew();
+        using var folder = ModelFolder.Open(path, requireTokenizer: idText is null);
+        var promptIds = idText is not null ? [CommonOptions.ParseIds(idText)] : texts.Select(t => folder.Tokenizer!.Encode(t)).ToArray();
+        var options = common.ModelOptions(r, promptIds.Length);
+        var requests = promptIds.Select((p, i) => new GenerationRequest
+        {
+            PromptIds = p, MaxNewTokens = maxNew, IgnoreEos = ignoreEos, WantLogprobs = logprobs >= 0, TopLogprobs = Math.Max(0, logprobs),
+            Sampling = sampling with { Seed = sampling.Seed + (ulong)i },
+        }).ToArray();
+        bool stream = !json && requests.Length == 1 && folder.Tokenizer is not null;
+        var decoder = folder.Tokenizer?.NewStreamingDecoder();
+        using var cancel = new CancelOnCtrlC();
+        var stdout = Console.Out;
+        double loadSeconds = 0, genSeconds = 0;
+        var results = ThreadRanks.Run(tp, comm =>
+        {
+            using var model = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, options);
+            if (comm.Rank == 0)
+            {
+                loadSeconds = sw.Elapsed.TotalSeconds;
+                Console.Error.WriteLine($"tpllm: loaded {path} (tp={tp}, {model.Plan.Vocab}) in {loadSeconds:F2} s");
+            }
+            comm.Barrier();
+            var t0 = Stopwatch.GetTimestamp();
+            var generator = new Generator(model, folder.SamplableVocab, folder.Config.EosTokenIds)
+            {
+                GatherLogits = gather,
+                IsCancelled = () => cancel.Requested,
+                OnToken = comm.Rank == 0 && stream ? (_, tok, _) => { stdout.Write(decoder!.Add(tok)); stdout.Flush(); } : null,
+            };
+            var res = generator.Generate(requests);
+            if (comm.Rank == 0) genSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            return res;
+        })[0];
+        if (stream) stdout.WriteLine(decoder!.Flush());
+        else if (json) stdout.WriteLine(Json(results, logprobs >= 0));
+        else
+            for (int i = 0; i < results.Length; i++)
+                stdout.WriteLine($"--- [{i}] {texts[i]}{folder.Tokenizer!.Decode(results[i].Tokens)}");
+        int total = results.Sum(x => x.Tokens.Length);
+        Console.Error.WriteLine($"tpllm: {total} tokens in {genSeconds:F2} s ({total / Math.Max(genSeconds, 1e-9):F1} tokens/s); stopped: {string.Join(", ", results.Select(x => Describe(x.Reason)))}");
+        return 0;
+    }
+
+    private static string Describe(FinishReason reason) => reason switch
+    {
+        FinishReason.Eos => "end-of-sequence token",
+        FinishReason.MaxTokens => "max new tokens",
+        FinishReason.ContextFull => "context full",
+        _ => "cancelled (Ctrl-C)",
+    };
+
+    private static string Json(GenerationResult[] results, bool logprobs)
+    {
+        object One(GenerationResult x) => logprobs
+            ? new
+            {
+                tokens = x.Tokens,
+                finish_reason = x.Reason.ToString(),
+                logprobs = x.Logprobs!.Select(l => new { token = l.Id, logprob = l.Logprob, top = l.Top.Select(t => new { token = t.Id, logprob = t.Logprob }) }),
+            }
+            : new { tokens = x.Tokens, finish_reason = x.Reason.ToString() };
+        return results.Length == 1 ? JsonSerializer.Serialize(One(results[0])) : JsonSerializer.Serialize(new { results = results.Select(One) });
+    }
+}

@@ -1,0 +1,9 @@
+using TpLlm.Sampling;
+
+namespace TpLlm.Models;
+
+/// <summary>What one sequence produced.</summary>
+/// <param name="Tokens">New tokens (the EOS token included when it ended the sequence).</param>
+/// <param name="Reason">Why it stopped.</param>
+/// <param name="Logprobs">Per-token log-probabilities, when asked for.</param>
+public sealed record GenerationResult(int[] Tokens, FinishReason Reason, TokenLogprobs[]? Logprobs);
