@@ -9,7 +9,8 @@ namespace TpLlm.Tests.Models;
 
 public class GenerationTests
 {
-    private const float MarginTolerance = 2e-3f;
+    // Logits here match the reference to ~1e-5 (ModelFixtureTests), so any step whose top-2 margin exceeds 1e-4 must be reproduced.
+    private const float MarginTolerance = 1e-4f;
 
     [Fact]
     public void Greedy_tokens_equal_the_reference_for_all_prompts_batched_at_tp_1_to_4()

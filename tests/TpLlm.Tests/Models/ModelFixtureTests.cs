@@ -44,7 +44,7 @@ public class ModelFixtureTests
             {
                 float max = 0;
                 for (int i = 0; i < logits.Length; i++) max = Math.Max(max, Math.Abs(logits[i] - expected[i]));
-                Assert.True(max <= 1e-3f, $"{model} tp={tp} prompt {p}: max abs error {max}");
+                Assert.True(max <= 1e-4f, $"{model} tp={tp} prompt {p}: max abs error {max} (acceptance bound 1e-3; we hold 1e-4)");
             }
         }
     }
