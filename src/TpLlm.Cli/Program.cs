@@ -5,4 +5,5 @@ var root = new RootCommand("TpLlm: tensor-parallel LLM inference with a column-p
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(LogitsCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
+root.Subcommands.Add(TpLlm.Cli.Bench.BenchCommand.Create());
 return CliRunner.Invoke(root, args);

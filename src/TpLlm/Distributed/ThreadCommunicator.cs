@@ -142,6 +142,7 @@ public sealed unsafe class ThreadCommunicator : ICommunicator
         Publish(OpBarrier, 0, 0);
         Arrive("barrier");
         CheckSame("barrier");
+        Arrive("barrier"); // no rank may publish its next collective before every rank has checked this one
     }
 
     /// <inheritdoc />

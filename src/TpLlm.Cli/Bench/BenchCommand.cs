@@ -1,0 +1,54 @@
+using System.CommandLine;
+using System.Text.Json;
+
+namespace TpLlm.Cli.Bench;
+
+/// <summary><c>tpllm bench</c>: LM-head and end-to-end benchmarks with the machine's roofline.</summary>
+public static class BenchCommand
+{
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var bench = new Command("bench", "benchmarks: lm-head, generate");
+        bench.Subcommands.Add(LmHead());
+        bench.Subcommands.Add(GenerateBench.Create());
+        return bench;
+    }
+
+    internal static int[] Ints(string text, string option) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(t => int.TryParse(t, out int v) && v >= 1 ? v : throw new TpLlmException($"{option}: '{t}' is not a positive integer")).ToArray();
+
+    private static Command LmHead()
+    {
+        var json = new Option<bool>("--json") { Description = "print results as JSON on stdout (the table goes to stderr)" };
+        var shapes = new Option<string>("--shapes") { Description = "comma-separated shapes: " + string.Join(", ", LmHeadBench.Shapes.Select(s => s.Name)), DefaultValueFactory = _ => string.Join(",", LmHeadBench.Shapes.Select(s => s.Name)) };
+        var ts = new Option<string>("--t") { Description = "token counts", DefaultValueFactory = _ => "1,4,16,64" };
+        var tps = new Option<string>("--tp") { Description = "tensor-parallel sizes", DefaultValueFactory = _ => "1,2,4" };
+        var strategies = new Option<string>("--strategies") { Description = string.Join(", ", LmHeadBench.Strategies), DefaultValueFactory = _ => string.Join(",", LmHeadBench.Strategies) };
+        var chart = new Option<string?>("--chart") { Description = "PNG chart of ms vs T per strategy (default: bench-lm-head.png)", DefaultValueFactory = _ => "bench-lm-head.png" };
+        var cmd = new Command("lm-head", "time the LM head at real shapes with synthetic bf16 weights") { json, shapes, ts, tps, strategies, chart };
+        cmd.SetAction(r =>
+        {
+            var names = r.GetValue(shapes)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            var selected = names.Select(n => LmHeadBench.Shapes.FirstOrDefault(s => s.Name.Equals(n, StringComparison.OrdinalIgnoreCase)) is var s && s.Name is not null
+                ? s : throw new TpLlmException($"--shapes: unknown shape '{n}' (known: {string.Join(", ", LmHeadBench.Shapes.Select(x => x.Name))})")).ToArray();
+            var strat = r.GetValue(strategies)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            foreach (var s in strat)
+                if (!LmHeadBench.Strategies.Contains(s)) throw new TpLlmException($"--strategies: unknown strategy '{s}' (known: {string.Join(", ", LmHeadBench.Strategies)})");
+            var err = Console.Error;
+            err.WriteLine($"machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}, kernels {TpLlm.Tensors.KernelPaths.Best}");
+            var roof = Roofline.Measure(Environment.ProcessorCount);
+            err.WriteLine($"measured: read bandwidth {roof.ReadGBps:F1} GB/s, f32 FMA peak {roof.PeakGflops:F0} GFLOP/s ({roof.Threads} threads)");
+            err.WriteLine($"{"shape",-11} {"tp",2} {"strategy",-16} {"T",3} {"median ms",10} {"min–max ms",15} {"GB/s",7} {"GFLOP/s",8} {"roofline",8} {"comm B/rank",12}");
+            var results = LmHeadBench.Run(selected, Ints(r.GetValue(ts)!, "--t"), Ints(r.GetValue(tps)!, "--tp"), strat, roof, x =>
+                err.WriteLine($"{x.Shape,-11} {x.Tp,2} {x.Strategy,-16} {x.T,3} {x.Time.MedianMs,10:F3} {x.Time.MinMs,7:F3}–{x.Time.MaxMs,-7:F3} {x.GBps,7:F1} {x.Gflops,8:F1} {x.RooflinePercent,7:F0}% {x.CommBytesPerRank,12:N0}"));
+            if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(new { machine = roof, results }, Indented));
+            if (r.GetValue(chart) is { } png) Charts.LmHead(results, png);
+            return 0;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,123 @@
+using TpLlm.Distributed;
+using TpLlm.Parallel;
+using TpLlm.Sampling;
+using TpLlm.Tensors;
+
+namespace TpLlm.Cli.Bench;
+
+/// <summary>One LM-head measurement.</summary>
+public sealed record LmHeadResult(string Shape, int H, int V, int T, int Tp, string Strategy, Timing Time, double WeightGB, double Gflop,
+    double GBps, double Gflops, double RooflinePercent, long CommBytesPerRank);
+
+/// <summary>
+/// Times the LM head at real shapes with synthetic bf16 weights. Strategies: replicated (every rank
+/// computes all logits), row-parallel (all-reduce of [T, V]), column-parallel (all-gather of
+/// [T, V_pad/tp] per rank), and column-parallel with vocab-parallel greedy (no gather).
+/// </summary>
+public static class LmHeadBench
+{
+    /// <summary>Shapes of real models' heads: (name, H, V).</summary>
+    public static readonly (string Name, int H, int V)[] Shapes =
+    [
+        ("GPT-2", 768, 50257), ("Llama-2-7B", 4096, 32000), ("Llama-3-8B", 4096, 128256), ("Qwen2.5-7B", 3584, 152064),
+    ];
+
+    /// <summary>Strategy names, in report order.</summary>
+    public static readonly string[] Strategies = ["replicated", "row-parallel", "column-parallel", "column+greedy"];
+
+    /// <summary>Runs every (shape, tp, strategy, T) and reports each result as it comes.</summary>
+    public static List<LmHeadResult> Run(IEnumerable<(string Name, int H, int V)> shapes, int[] ts, int[] tps, string[] strategies, Roofline roof,
+        Action<LmHeadResult> report)
+    {
+        var results = new List<LmHeadResult>();
+        int cores = Environment.ProcessorCount;
+        foreach (var (name, H, V) in shapes)
+            foreach (int tp in tps)
+                foreach (var strategy in strategies)
+                {
+                    var perRank = ThreadRanks.Run(tp, world =>
+                    {
+                        var comm = new CountingCommunicator(world);
+                        int threads = Math.Max(1, cores / tp);
+                        using var mm = new MatMul(threads);
+                        var (weight, head, part) = Build(strategy, H, V, comm);
+                        int maxT = ts.Max();
+                        var x = new float[maxT * H];
+                        var rng = new Random(1);
+                        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.5);
+                        var logits = new float[maxT * Math.Max(V, part?.PaddedVocabSize ?? 0)];
+                        var tokens = new int[maxT];
+                        var sampler = part is null ? null : new VocabParallelSampler(comm, part);
+                        var list = new List<(int T, Timing Time, long Bytes)>();
+                        foreach (int T in ts)
+                        {
+                            Action step = strategy switch
+                            {
+                                "replicated" => () => mm.Run(x, T, weight, logits, V),
+                                "column+greedy" => () =>
+                                {
+                                    ((ColumnParallelLmHead)head!).ForwardLocal(mm, x, T, logits);
+                                    sampler!.Greedy(logits, T, tokens);
+                                },
+                                _ => () => head!.Forward(mm, x, T, logits),
+                            };
+                            comm.Reset();
+                            step();
+                            long bytes = comm.TotalBytesSent + comm.TotalBytesReceived;
+                            list.Add((T, Timing.MeasureCollective(comm, step), bytes));
+                        }
+                        return (list, weightBytes: weight.ByteSize);
+                    });
+                    long totalWeight = perRank.Sum(p => p.weightBytes) / (strategy == "replicated" ? tp : 1);
+                    foreach (var (T, time, bytes) in perRank[0].list)
+                    {
+                        double flops = 2.0 * T * H * V * (strategy == "replicated" ? 1 : 1);
+                        double weightGB = totalWeight / 1e9;
+                        double s = time.MedianMs / 1e3;
+                        // replicated: every rank reads all weights; the machine reads tp × them
+                        double bytesRead = strategy == "replicated" ? totalWeight * (double)tp : totalWeight;
+                        double flopsDone = strategy == "replicated" ? flops * tp : flops;
+                        double roofS = roof.Seconds(bytesRead, flopsDone);
+                        var r = new LmHeadResult(name, H, V, T, tp, strategy, time, weightGB, flops / 1e9, bytesRead / s / 1e9, flopsDone / s / 1e9,
+                            100 * roofS / s, bytes);
+                        results.Add(r);
+                        report(r);
+                    }
+                }
+        return results;
+    }
+
+    private static (WeightMatrix Weight, ILmHead? Head, VocabPartition? Part) Build(string strategy, int H, int V, ICommunicator comm)
+    {
+        switch (strategy)
+        {
+            case "replicated":
+                return (Random(V, H, comm.Rank), null, null);
+            case "row-parallel":
+                if (H % comm.Size != 0) throw new TpLlmException($"row-parallel head needs H % tp == 0 (H = {H}, tp = {comm.Size})");
+                var w = Random(V, H / comm.Size, comm.Rank);
+                return (w, new RowParallelLmHead(w, H, comm), null);
+            default:
+                var part = new VocabPartition(V, comm.Size);
+                var shard = Random(part.ShardSize, H, comm.Rank, part.RealRows(comm.Rank));
+                return (shard, new ColumnParallelLmHead(shard, part, comm), part);
+        }
+    }
+
+    private static WeightMatrix Random(int rows, int cols, int seed, int realRows = -1)
+    {
+        var w = new WeightMatrix(rows, cols, WeightFormat.BF16);
+        var rng = new Random(seed);
+        Span<ushort> pattern = stackalloc ushort[4096];
+        for (int i = 0; i < pattern.Length; i++) pattern[i] = Bf16.FromF32((float)(rng.NextDouble() - 0.5) * 0.1f);
+        int real = realRows < 0 ? rows : realRows;
+        for (int r = 0; r < real; r++)
+        {
+            var row = w.Bf16Row(r);
+            int off = rng.Next(pattern.Length - 1);
+            for (int c = 0; c < cols; c += 1)
+                row[c] = pattern[(off + c) & 4095];
+        }
+        return w;
+    }
+}

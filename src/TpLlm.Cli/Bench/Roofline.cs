@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using System.Runtime.Intrinsics;
+using TpLlm.Tensors;
+
+namespace TpLlm.Cli.Bench;
+
+/// <summary>The machine's limits, measured in the same run as the benchmark they judge.</summary>
+/// <param name="ReadGBps">Streaming read bandwidth with every core reading (GB/s, 10⁹ bytes).</param>
+/// <param name="PeakGflops">f32 FMA throughput of every core (GFLOP/s).</param>
+/// <param name="Threads">Threads used.</param>
+public sealed record Roofline(double ReadGBps, double PeakGflops, int Threads)
+{
+    /// <summary>Measures both limits with <paramref name="threads"/> threads.</summary>
+    public static unsafe Roofline Measure(int threads)
+    {
+        using var pool = new ComputePool(threads);
+        // read bandwidth: sum a 1 GiB buffer, best of 5
+        const int n = 1 << 28;
+        var buf = GC.AllocateArray<float>(n, pinned: true);
+        for (int i = 0; i < n; i += 1024) buf[i] = 1;
+        var sums = new float[threads * 16];
+        double best = double.MaxValue;
+        fixed (float* p = buf)
+        {
+            float* bp = p;
+            Action<int, int> read = (part, parts) =>
+            {
+                var (s, e) = ComputePool.Slice(n, part, parts, 64);
+                var a0 = Vector256<float>.Zero; var a1 = a0; var a2 = a0; var a3 = a0;
+                for (int i = s; i < e; i += 32)
+                {
+                    a0 += Vector256.Load(bp + i); a1 += Vector256.Load(bp + i + 8);
+                    a2 += Vector256.Load(bp + i + 16); a3 += Vector256.Load(bp + i + 24);
+                }
+                sums[part * 16] = Vector256.Sum(a0 + a1 + a2 + a3);
+            };
+            for (int r = 0; r < 6; r++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                pool.Run(read);
+                double s = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                if (r > 0) best = Math.Min(best, s);
+            }
+        }
+        double gbps = n * 4.0 / best / 1e9;
+        // FMA peak: 12 independent chains per thread
+        const int iters = 20_000_000;
+        Action<int, int> fma = (part, parts) =>
+        {
+            var x = Vector512.Create(1.0000001f); var y = Vector512.Create(0.999999f);
+            Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default;
+            Vector512<float> c6 = default, c7 = default, c8 = default, c9 = default, c10 = default, c11 = default;
+            for (int i = 0; i < iters; i++)
+            {
+                c0 = Vector512.FusedMultiplyAdd(x, y, c0); c1 = Vector512.FusedMultiplyAdd(x, y, c1); c2 = Vector512.FusedMultiplyAdd(x, y, c2);
+                c3 = Vector512.FusedMultiplyAdd(x, y, c3); c4 = Vector512.FusedMultiplyAdd(x, y, c4); c5 = Vector512.FusedMultiplyAdd(x, y, c5);
+                c6 = Vector512.FusedMultiplyAdd(x, y, c6); c7 = Vector512.FusedMultiplyAdd(x, y, c7); c8 = Vector512.FusedMultiplyAdd(x, y, c8);
+                c9 = Vector512.FusedMultiplyAdd(x, y, c9); c10 = Vector512.FusedMultiplyAdd(x, y, c10); c11 = Vector512.FusedMultiplyAdd(x, y, c11);
+            }
+            sums[part * 16] = Vector512.Sum(c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11);
+        };
+        double bestF = double.MaxValue;
+        for (int r = 0; r < 3; r++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            pool.Run(fma);
+            bestF = Math.Min(bestF, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+        }
+        double lanes = Vector512.IsHardwareAccelerated || System.Runtime.Intrinsics.X86.Avx512F.IsSupported ? 16 : 8; // Vector512 runs as 2×256 without AVX-512
+        double gflops = (double)iters * 12 * lanes * 2 * threads / bestF / 1e9;
+        GC.KeepAlive(sums);
+        return new Roofline(gbps, gflops, threads);
+    }
+
+    /// <summary>Roofline time of moving <paramref name="bytes"/> and doing <paramref name="flops"/>: the larger of the two bounds.</summary>
+    public double Seconds(double bytes, double flops) => Math.Max(bytes / (ReadGBps * 1e9), flops / (PeakGflops * 1e9));
+}
