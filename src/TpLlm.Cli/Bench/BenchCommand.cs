@@ -21,6 +21,15 @@ public static class BenchCommand
         text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(t => int.TryParse(t, out int v) && v >= 1 ? v : throw new TpLlmException($"{option}: '{t}' is not a positive integer")).ToArray();
 
+    private static (string, int, int) ParseShape(string n)
+    {
+        var known = LmHeadBench.Shapes.FirstOrDefault(s => s.Name.Equals(n, StringComparison.OrdinalIgnoreCase));
+        if (known.Name is not null) return known;
+        var hv = n.Split('x');
+        if (hv.Length == 2 && int.TryParse(hv[0], out int h) && int.TryParse(hv[1], out int v) && h > 0 && v > 0) return (n, h, v);
+        throw new TpLlmException($"--shapes: unknown shape '{n}' (known: {string.Join(", ", LmHeadBench.Shapes.Select(x => x.Name))}, or HxV)");
+    }
+
     private static Command LmHead()
     {
         var json = new Option<bool>("--json") { Description = "print results as JSON on stdout (the table goes to stderr)" };
@@ -33,8 +42,7 @@ public static class BenchCommand
         cmd.SetAction(r =>
         {
             var names = r.GetValue(shapes)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-            var selected = names.Select(n => LmHeadBench.Shapes.FirstOrDefault(s => s.Name.Equals(n, StringComparison.OrdinalIgnoreCase)) is var s && s.Name is not null
-                ? s : throw new TpLlmException($"--shapes: unknown shape '{n}' (known: {string.Join(", ", LmHeadBench.Shapes.Select(x => x.Name))})")).ToArray();
+            var selected = names.Select(ParseShape).ToArray();
             var strat = r.GetValue(strategies)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             foreach (var s in strat)
                 if (!LmHeadBench.Strategies.Contains(s)) throw new TpLlmException($"--strategies: unknown strategy '{s}' (known: {string.Join(", ", LmHeadBench.Strategies)})");

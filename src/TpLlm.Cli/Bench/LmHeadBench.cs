@@ -111,12 +111,12 @@ public static class LmHeadBench
         Span<ushort> pattern = stackalloc ushort[4096];
         for (int i = 0; i < pattern.Length; i++) pattern[i] = Bf16.FromF32((float)(rng.NextDouble() - 0.5) * 0.1f);
         int real = realRows < 0 ? rows : realRows;
+        var row = new ushort[cols];
         for (int r = 0; r < real; r++)
         {
-            var row = w.Bf16Row(r);
             int off = rng.Next(pattern.Length - 1);
-            for (int c = 0; c < cols; c += 1)
-                row[c] = pattern[(off + c) & 4095];
+            for (int c = 0; c < cols; c++) row[c] = pattern[(off + c) & 4095];
+            w.SetBf16Row(r, row);
         }
         return w;
     }

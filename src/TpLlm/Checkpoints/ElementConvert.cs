@@ -25,12 +25,4 @@ public static class ElementConvert
                 throw new CheckpointException($"{where}: dtype {dtype} cannot be loaded as weights (BF16, F16 or F32 expected)");
         }
     }
-
-    /// <summary>Copies bf16 bytes into bf16 storage (other dtypes are not accepted here).</summary>
-    public static void ToBf16(DType dtype, ReadOnlySpan<byte> src, Span<ushort> dst, string where)
-    {
-        if (dtype != DType.BF16)
-            throw new CheckpointException($"{where}: dtype {dtype} cannot be stored as BF16 without rounding");
-        MemoryMarshal.Cast<byte, ushort>(src).CopyTo(dst);
-    }
 }

@@ -101,7 +101,11 @@ public sealed class WeightLoader
 
     private static void Convert(DType dtype, ReadOnlySpan<byte> src, WeightMatrix w, int row, string where)
     {
-        if (w.Format == WeightFormat.BF16) ElementConvert.ToBf16(dtype, src, w.Bf16Row(row), where);
+        if (w.Format == WeightFormat.BF16)
+        {
+            if (dtype != DType.BF16) throw new CheckpointException($"{where}: dtype {dtype} cannot be stored as BF16 without rounding");
+            w.SetBf16Row(row, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(src));
+        }
         else ElementConvert.ToF32(dtype, src, w.F32Row(row), where);
     }
 }

@@ -4,176 +4,225 @@ using System.Runtime.Intrinsics;
 namespace TpLlm.Tensors;
 
 /// <summary>
-/// Serial bf16-weight × f32-activation kernels over a range of output rows:
-/// <c>y[t, n] = Σ_k x[t, k] · W[n, k]</c> for n in [n0, n1), accumulating in f32.
-/// <c>xp</c> is the packed activation <c>[T, Kp]</c> (see <see cref="ActivationPacking"/>),
-/// <c>w</c> the weight <c>[N, Kp]</c>, <c>y</c> the output <c>[T, ldy]</c>.
+/// Serial bf16-weight × f32-activation kernels over output rows [n0, n1):
+/// <c>y[t, n] = Σ_k x[t, k] · W[n, k]</c>, accumulating in f32. <c>w</c> is panel storage
+/// <c>[rows/16][ceil(K/2)][16][2]</c> (see <see cref="WeightMatrix"/>), <c>x</c> is <c>[T, K]</c>,
+/// <c>y</c> is <c>[T, ldy]</c>; n0 is a multiple of 16.
+/// The AVX-512 microkernel holds a 32-row × 8-token tile of outputs in 16 registers; per column
+/// pair it loads 64 bytes of each of two panels, widens them with one shift and one AND each, and
+/// broadcasts activations from memory: no horizontal sums, weights read once per 8 tokens.
 /// </summary>
 public static unsafe class Bf16Gemm
 {
+    private const int P = WeightMatrix.Panel;
+
     /// <summary>Runs rows [n0, n1) on <paramref name="path"/>.</summary>
-    public static void Run(KernelPath path, float* xp, int T, int Kp, ushort* w, int n0, int n1, float* y, int ldy)
+    public static void Run(KernelPath path, float* x, int T, int K, ushort* w, int n0, int n1, float* y, int ldy)
     {
+        if (n0 % P != 0) throw new ArgumentException($"row start {n0} is not a multiple of {P}");
         switch (path)
         {
-            case KernelPath.Vector512: Run512(xp, T, Kp, w, n0, n1, y, ldy); break;
-            case KernelPath.Vector256: Run256(xp, T, Kp, w, n0, n1, y, ldy); break;
-            default: RunScalar(xp, T, Kp, w, n0, n1, y, ldy); break;
+            case KernelPath.Vector512: Run512(x, T, K, w, n0, n1, y, ldy); break;
+            case KernelPath.Vector256: Run256(x, T, K, w, n0, n1, y, ldy); break;
+            default: RunScalar(x, T, K, w, n0, n1, y, ldy); break;
         }
     }
 
-    private static void RunScalar(float* xp, int T, int Kp, ushort* w, int n0, int n1, float* y, int ldy)
+    private static int Pairs(int K) => (K + 1) / 2;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RunScalar(float* x, int T, int K, ushort* w, int n0, int n1, float* y, int ldy)
     {
         for (int n = n0; n < n1; n++)
         {
-            ushort* row = w + (long)n * Kp;
+            ushort* col = w + (long)(n / P) * Pairs(K) * 2 * P + (n % P) * 2;
             for (int t = 0; t < T; t++)
             {
-                float* x = xp + (long)t * Kp;
                 float acc = 0;
-                for (int k = 0; k < Kp; k++) acc += Bf16.ToF32(row[k]) * x[k];
+                for (int k = 0; k < K; k++) acc += Bf16.ToF32(col[(long)(k >> 1) * 2 * P + (k & 1)]) * x[(long)t * K + k];
                 y[(long)t * ldy + n] = acc;
             }
         }
     }
 
-    // ---- AVX-512: 32 bf16 per load → 16 even + 16 odd f32 lanes ----
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Widen512(ushort* p, out Vector512<float> even, out Vector512<float> odd)
+    // ---- AVX2: one panel (two 8-row halves) × one token ----
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Run256(float* x, int T, int K, ushort* w, int n0, int n1, float* y, int ldy)
     {
-        var u = Vector512.Load((uint*)p);
-        even = (u << 16).AsSingle();
-        odd = (u & Vector512.Create(0xFFFF0000u)).AsSingle();
+        Span<float> tmp = stackalloc float[P];
+        var mask = Vector256.Create(0xFFFF0000u);
+        int pairs = Pairs(K);
+        for (int p = n0; p < n1; p += P)
+        {
+            uint* wp = (uint*)(w + (long)(p / P) * pairs * 2 * P);
+            for (int t = 0; t < T; t++)
+            {
+                float* xt = x + (long)t * K;
+                Vector256<float> lo = default, hi = default;
+                for (int kk = 0; kk < pairs; kk++)
+                {
+                    var u0 = Vector256.Load(wp + (long)kk * P);
+                    var u1 = Vector256.Load(wp + (long)kk * P + 8);
+                    var xe = Vector256.Create(xt[2 * kk]);
+                    lo = Vector256.FusedMultiplyAdd((u0 << 16).AsSingle(), xe, lo);
+                    hi = Vector256.FusedMultiplyAdd((u1 << 16).AsSingle(), xe, hi);
+                    if (2 * kk + 1 < K)
+                    {
+                        var xo = Vector256.Create(xt[2 * kk + 1]);
+                        lo = Vector256.FusedMultiplyAdd((u0 & mask).AsSingle(), xo, lo);
+                        hi = Vector256.FusedMultiplyAdd((u1 & mask).AsSingle(), xo, hi);
+                    }
+                }
+                lo.CopyTo(tmp);
+                hi.CopyTo(tmp[8..]);
+                Store(tmp, y + (long)t * ldy + p, Math.Min(P, n1 - p));
+            }
+        }
     }
 
-    private static void Run512(float* xp, int T, int Kp, ushort* w, int n0, int n1, float* y, int ldy)
+    private static void Store(ReadOnlySpan<float> v, float* dst, int count)
     {
-        int n = n0;
-        for (; n + 4 <= n1; n += 4)
+        for (int i = 0; i < count; i++) dst[i] = v[i];
+    }
+
+    // ---- AVX-512 ----
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Run512(float* x, int T, int K, ushort* w, int n0, int n1, float* y, int ldy)
+    {
+        for (int p = n0; p < n1; p += 2 * P)
         {
+            uint* w0 = (uint*)(w + (long)(p / P) * Pairs(K) * 2 * P);
+            bool two = p + P < n1;
+            uint* w1 = two ? w0 + (long)Pairs(K) * P : w0; // a lone last panel is computed twice, stored once
+            int valid0 = Math.Min(P, n1 - p), valid1 = two ? Math.Min(P, n1 - p - P) : 0;
             int t = 0;
-            for (; t + 4 <= T; t += 4) Tile4x4_512(xp + (long)t * Kp, Kp, w + (long)n * Kp, y + (long)t * ldy + n, ldy);
-            for (; t < T; t++) Tile4x1_512(xp + (long)t * Kp, Kp, w + (long)n * Kp, y + (long)t * ldy + n);
+            for (; t + 8 <= T; t += 8) Tile8(x + (long)t * K, K, w0, w1, y + (long)t * ldy + p, ldy, valid0, valid1);
+            for (; t + 4 <= T; t += 4) Tile4(x + (long)t * K, K, w0, w1, y + (long)t * ldy + p, ldy, valid0, valid1);
+            for (; t < T; t++) Tile1(x + (long)t * K, K, w0, w1, y + (long)t * ldy + p, valid0, valid1);
         }
-        for (; n < n1; n++)
-            for (int t = 0; t < T; t++) y[(long)t * ldy + n] = Dot512(xp + (long)t * Kp, Kp, w + (long)n * Kp);
-    }
-
-    private static float Dot512(float* x, int Kp, ushort* w)
-    {
-        var acc = Vector512<float>.Zero;
-        for (int k = 0; k < Kp; k += 32)
-        {
-            Widen512(w + k, out var e, out var o);
-            acc = Vector512.FusedMultiplyAdd(e, Vector512.Load(x + k), acc);
-            acc = Vector512.FusedMultiplyAdd(o, Vector512.Load(x + k + 16), acc);
-        }
-        return Vector512.Sum(acc);
-    }
-
-    private static void Tile4x1_512(float* x, int Kp, ushort* w, float* y)
-    {
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        ushort* w1 = w + Kp, w2 = w1 + Kp, w3 = w2 + Kp;
-        for (int k = 0; k < Kp; k += 32)
-        {
-            var xe = Vector512.Load(x + k);
-            var xo = Vector512.Load(x + k + 16);
-            Widen512(w + k, out var e, out var o);
-            a0 = Vector512.FusedMultiplyAdd(e, xe, a0); a0 = Vector512.FusedMultiplyAdd(o, xo, a0);
-            Widen512(w1 + k, out e, out o);
-            a1 = Vector512.FusedMultiplyAdd(e, xe, a1); a1 = Vector512.FusedMultiplyAdd(o, xo, a1);
-            Widen512(w2 + k, out e, out o);
-            a2 = Vector512.FusedMultiplyAdd(e, xe, a2); a2 = Vector512.FusedMultiplyAdd(o, xo, a2);
-            Widen512(w3 + k, out e, out o);
-            a3 = Vector512.FusedMultiplyAdd(e, xe, a3); a3 = Vector512.FusedMultiplyAdd(o, xo, a3);
-        }
-        y[0] = Vector512.Sum(a0); y[1] = Vector512.Sum(a1); y[2] = Vector512.Sum(a2); y[3] = Vector512.Sum(a3);
-    }
-
-    // 4 weight rows × 4 tokens: each widened weight block is used 4 times.
-    private static void Tile4x4_512(float* x, int Kp, ushort* w, float* y, int ldy)
-    {
-        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
-        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
-        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
-        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
-        float* x1 = x + Kp, x2 = x1 + Kp, x3 = x2 + Kp;
-        ushort* w1 = w + Kp, w2 = w1 + Kp, w3 = w2 + Kp;
-        for (int k = 0; k < Kp; k += 32)
-        {
-            Widen512(w + k, out var e0, out var o0);
-            Widen512(w1 + k, out var e1, out var o1);
-            Widen512(w2 + k, out var e2, out var o2);
-            Widen512(w3 + k, out var e3, out var o3);
-            var xe = Vector512.Load(x + k); var xo = Vector512.Load(x + k + 16);
-            a00 = Fma2(e0, o0, xe, xo, a00); a10 = Fma2(e1, o1, xe, xo, a10); a20 = Fma2(e2, o2, xe, xo, a20); a30 = Fma2(e3, o3, xe, xo, a30);
-            xe = Vector512.Load(x1 + k); xo = Vector512.Load(x1 + k + 16);
-            a01 = Fma2(e0, o0, xe, xo, a01); a11 = Fma2(e1, o1, xe, xo, a11); a21 = Fma2(e2, o2, xe, xo, a21); a31 = Fma2(e3, o3, xe, xo, a31);
-            xe = Vector512.Load(x2 + k); xo = Vector512.Load(x2 + k + 16);
-            a02 = Fma2(e0, o0, xe, xo, a02); a12 = Fma2(e1, o1, xe, xo, a12); a22 = Fma2(e2, o2, xe, xo, a22); a32 = Fma2(e3, o3, xe, xo, a32);
-            xe = Vector512.Load(x3 + k); xo = Vector512.Load(x3 + k + 16);
-            a03 = Fma2(e0, o0, xe, xo, a03); a13 = Fma2(e1, o1, xe, xo, a13); a23 = Fma2(e2, o2, xe, xo, a23); a33 = Fma2(e3, o3, xe, xo, a33);
-        }
-        Store4(y, Vector512.Sum(a00), Vector512.Sum(a10), Vector512.Sum(a20), Vector512.Sum(a30));
-        Store4(y + ldy, Vector512.Sum(a01), Vector512.Sum(a11), Vector512.Sum(a21), Vector512.Sum(a31));
-        Store4(y + 2L * ldy, Vector512.Sum(a02), Vector512.Sum(a12), Vector512.Sum(a22), Vector512.Sum(a32));
-        Store4(y + 3L * ldy, Vector512.Sum(a03), Vector512.Sum(a13), Vector512.Sum(a23), Vector512.Sum(a33));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Fma2(Vector512<float> e, Vector512<float> o, Vector512<float> xe, Vector512<float> xo, Vector512<float> acc) =>
-        Vector512.FusedMultiplyAdd(o, xo, Vector512.FusedMultiplyAdd(e, xe, acc));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store4(float* y, float a, float b, float c, float d)
+    private static void Widen2(uint* p, out Vector512<float> k0, out Vector512<float> k1)
     {
-        y[0] = a; y[1] = b; y[2] = c; y[3] = d;
+        var u = Vector512.Load(p); // 16 rows × columns (k, k+1)
+        k0 = (u << 16).AsSingle();
+        k1 = (u & Vector512.Create(0xFFFF0000u)).AsSingle();
     }
 
-    // ---- AVX2: 16 bf16 per load → 8 even + 8 odd f32 lanes; one token at a time ----
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Widen1(uint* p) => (Vector512.Load(p) << 16).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Widen256(ushort* p, out Vector256<float> even, out Vector256<float> odd)
+    private static void Put(Vector512<float> v, float* dst, int valid)
     {
-        var u = Vector256.Load((uint*)p);
-        even = (u << 16).AsSingle();
-        odd = (u & Vector256.Create(0xFFFF0000u)).AsSingle();
+        if (valid == P) v.Store(dst);
+        else for (int i = 0; i < valid; i++) dst[i] = v.GetElement(i);
     }
 
-    private static void Run256(float* xp, int T, int Kp, ushort* w, int n0, int n1, float* y, int ldy)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> F(Vector512<float> a, Vector512<float> b, float* x, Vector512<float> acc) =>
+        Vector512.FusedMultiplyAdd(b, Vector512.Create(x[1]), Vector512.FusedMultiplyAdd(a, Vector512.Create(x[0]), acc));
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile8(float* x, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1)
     {
-        for (int t = 0; t < T; t++)
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
+        float* x1 = x + K, x2 = x1 + K, x3 = x2 + K, x4 = x3 + K, x5 = x4 + K, x6 = x5 + K, x7 = x6 + K;
+        int k = 0;
+        for (; k + 2 <= K; k += 2)
         {
-            float* x = xp + (long)t * Kp;
-            int n = n0;
-            for (; n + 2 <= n1; n += 2)
-            {
-                Vector256<float> a0 = default, a1 = default;
-                ushort* r0 = w + (long)n * Kp, r1 = r0 + Kp;
-                for (int k = 0; k < Kp; k += 16)
-                {
-                    var xe = Vector256.Load(x + k); var xo = Vector256.Load(x + k + 8);
-                    Widen256(r0 + k, out var e, out var o);
-                    a0 = Vector256.FusedMultiplyAdd(o, xo, Vector256.FusedMultiplyAdd(e, xe, a0));
-                    Widen256(r1 + k, out e, out o);
-                    a1 = Vector256.FusedMultiplyAdd(o, xo, Vector256.FusedMultiplyAdd(e, xe, a1));
-                }
-                y[(long)t * ldy + n] = Vector256.Sum(a0);
-                y[(long)t * ldy + n + 1] = Vector256.Sum(a1);
-            }
-            for (; n < n1; n++)
-            {
-                var a = Vector256<float>.Zero;
-                ushort* r = w + (long)n * Kp;
-                for (int k = 0; k < Kp; k += 16)
-                {
-                    Widen256(r + k, out var e, out var o);
-                    a = Vector256.FusedMultiplyAdd(o, Vector256.Load(x + k + 8), Vector256.FusedMultiplyAdd(e, Vector256.Load(x + k), a));
-                }
-                y[(long)t * ldy + n] = Vector256.Sum(a);
-            }
+            Widen2(w0 + (long)(k >> 1) * P, out var e0, out var f0);
+            Widen2(w1 + (long)(k >> 1) * P, out var e1, out var f1);
+            a0 = F(e0, f0, x + k, a0); b0 = F(e1, f1, x + k, b0);
+            a1 = F(e0, f0, x1 + k, a1); b1 = F(e1, f1, x1 + k, b1);
+            a2 = F(e0, f0, x2 + k, a2); b2 = F(e1, f1, x2 + k, b2);
+            a3 = F(e0, f0, x3 + k, a3); b3 = F(e1, f1, x3 + k, b3);
+            a4 = F(e0, f0, x4 + k, a4); b4 = F(e1, f1, x4 + k, b4);
+            a5 = F(e0, f0, x5 + k, a5); b5 = F(e1, f1, x5 + k, b5);
+            a6 = F(e0, f0, x6 + k, a6); b6 = F(e1, f1, x6 + k, b6);
+            a7 = F(e0, f0, x7 + k, a7); b7 = F(e1, f1, x7 + k, b7);
         }
+        if (k < K)
+        {
+            var e0 = Widen1(w0 + (long)(k >> 1) * P);
+            var e1 = Widen1(w1 + (long)(k >> 1) * P);
+            a0 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x[k]), a0); b0 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x[k]), b0);
+            a1 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x1[k]), a1); b1 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x1[k]), b1);
+            a2 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x2[k]), a2); b2 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x2[k]), b2);
+            a3 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x3[k]), a3); b3 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x3[k]), b3);
+            a4 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x4[k]), a4); b4 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x4[k]), b4);
+            a5 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x5[k]), a5); b5 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x5[k]), b5);
+            a6 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x6[k]), a6); b6 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x6[k]), b6);
+            a7 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x7[k]), a7); b7 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x7[k]), b7);
+        }
+        Put(a0, y, v0); Put(a1, y + ldy, v0); Put(a2, y + 2L * ldy, v0); Put(a3, y + 3L * ldy, v0);
+        Put(a4, y + 4L * ldy, v0); Put(a5, y + 5L * ldy, v0); Put(a6, y + 6L * ldy, v0); Put(a7, y + 7L * ldy, v0);
+        if (v1 == 0) return;
+        y += P;
+        Put(b0, y, v1); Put(b1, y + ldy, v1); Put(b2, y + 2L * ldy, v1); Put(b3, y + 3L * ldy, v1);
+        Put(b4, y + 4L * ldy, v1); Put(b5, y + 5L * ldy, v1); Put(b6, y + 6L * ldy, v1); Put(b7, y + 7L * ldy, v1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile4(float* x, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+        float* x1 = x + K, x2 = x1 + K, x3 = x2 + K;
+        int k = 0;
+        for (; k + 2 <= K; k += 2)
+        {
+            Widen2(w0 + (long)(k >> 1) * P, out var e0, out var f0);
+            Widen2(w1 + (long)(k >> 1) * P, out var e1, out var f1);
+            a0 = F(e0, f0, x + k, a0); b0 = F(e1, f1, x + k, b0);
+            a1 = F(e0, f0, x1 + k, a1); b1 = F(e1, f1, x1 + k, b1);
+            a2 = F(e0, f0, x2 + k, a2); b2 = F(e1, f1, x2 + k, b2);
+            a3 = F(e0, f0, x3 + k, a3); b3 = F(e1, f1, x3 + k, b3);
+        }
+        if (k < K)
+        {
+            var e0 = Widen1(w0 + (long)(k >> 1) * P);
+            var e1 = Widen1(w1 + (long)(k >> 1) * P);
+            a0 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x[k]), a0); b0 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x[k]), b0);
+            a1 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x1[k]), a1); b1 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x1[k]), b1);
+            a2 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x2[k]), a2); b2 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x2[k]), b2);
+            a3 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x3[k]), a3); b3 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x3[k]), b3);
+        }
+        Put(a0, y, v0); Put(a1, y + ldy, v0); Put(a2, y + 2L * ldy, v0); Put(a3, y + 3L * ldy, v0);
+        if (v1 == 0) return;
+        y += P;
+        Put(b0, y, v1); Put(b1, y + ldy, v1); Put(b2, y + 2L * ldy, v1); Put(b3, y + 3L * ldy, v1);
+    }
+
+    // one token: four independent chains per panel pair keep the loads flowing (memory-bound GEMV)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile1(float* x, int K, uint* w0, uint* w1, float* y, int v0, int v1)
+    {
+        Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default;
+        int k = 0;
+        for (; k + 4 <= K; k += 4)
+        {
+            Widen2(w0 + (long)(k >> 1) * P, out var e0, out var f0);
+            Widen2(w1 + (long)(k >> 1) * P, out var e1, out var f1);
+            Widen2(w0 + (long)((k + 2) >> 1) * P, out var g0, out var h0);
+            Widen2(w1 + (long)((k + 2) >> 1) * P, out var g1, out var h1);
+            a0 = F(e0, f0, x + k, a0); b0 = F(e1, f1, x + k, b0);
+            a1 = F(g0, h0, x + k + 2, a1); b1 = F(g1, h1, x + k + 2, b1);
+        }
+        for (; k + 2 <= K; k += 2)
+        {
+            Widen2(w0 + (long)(k >> 1) * P, out var e0, out var f0);
+            Widen2(w1 + (long)(k >> 1) * P, out var e1, out var f1);
+            a0 = F(e0, f0, x + k, a0); b0 = F(e1, f1, x + k, b0);
+        }
+        if (k < K)
+        {
+            var xv = Vector512.Create(x[k]);
+            a0 = Vector512.FusedMultiplyAdd(Widen1(w0 + (long)(k >> 1) * P), xv, a0);
+            b0 = Vector512.FusedMultiplyAdd(Widen1(w1 + (long)(k >> 1) * P), xv, b0);
+        }
+        Put(a0 + a1, y, v0);
+        if (v1 > 0) Put(b0 + b1, y + P, v1);
     }
 }

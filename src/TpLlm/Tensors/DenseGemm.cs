@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -11,6 +12,7 @@ namespace TpLlm.Tensors;
 public static unsafe class DenseGemm
 {
     /// <summary>f32 weights.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RunF32(float* x, int T, int Kp, float* w, int n0, int n1, float* y, int ldy)
     {
         for (int n = n0; n < n1; n++)
@@ -22,6 +24,7 @@ public static unsafe class DenseGemm
     }
 
     /// <summary>int8 weights with per-row scales.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RunInt8(KernelPath path, float* x, int T, int Kp, sbyte* w, float[] scales, int n0, int n1, float* y, int ldy)
     {
         bool avx2 = path != KernelPath.Scalar && Avx2.IsSupported;

@@ -2,9 +2,9 @@ namespace TpLlm.Tensors;
 
 /// <summary>
 /// One rank's matrix-multiply engine: <c>y[T, N] = x[T, K] · W[N, K]ᵀ</c> for any
-/// <see cref="WeightFormat"/>, spread over the rank's <see cref="ComputePool"/>. Owns the
-/// packed-activation scratch (grown only when a larger T arrives) and a dispatch delegate made
-/// once, so a call allocates nothing.
+/// <see cref="WeightFormat"/>, spread over the rank's <see cref="ComputePool"/> in slices of
+/// whole 32-row panel pairs. Owns the padded-activation scratch of the row-major formats (grown
+/// only when a larger T arrives) and a dispatch delegate made once, so a call allocates nothing.
 /// </summary>
 public sealed unsafe class MatMul : IDisposable
 {
@@ -43,13 +43,17 @@ public sealed unsafe class MatMul : IDisposable
         if (x.Length < T * K) throw new ArgumentException($"x has {x.Length} elements, [{T}, {K}] needs {T * K}");
         if (ldy < w.Rows || y.Length < (T - 1) * ldy + w.Rows) throw new ArgumentException($"y has {y.Length} elements with ldy {ldy}, [{T}, {w.Rows}] does not fit");
         if (w.Rows == 0) return;
-        if (_packed.Length < T * Kp) _packed = GC.AllocateArray<float>(T * Kp + 16, pinned: true);
-        var path = w.Format == WeightFormat.BF16 ? Path : KernelPath.Scalar; // non-bf16 kernels read natural order
-        ActivationPacking.Pack(x, T, K, _packed, Kp, path);
+        bool padded = w.Format != WeightFormat.BF16;
+        if (padded)
+        {
+            if (_packed.Length < T * Kp) _packed = GC.AllocateArray<float>(T * Kp + 16, pinned: true);
+            ActivationPacking.Pad(x, T, K, _packed, Kp);
+        }
+        fixed (float* px = x)
         fixed (float* pp = _packed)
         fixed (float* py = y)
         {
-            _w = w; _x = pp; _y = py; _t = T; _ldy = ldy;
+            _w = w; _x = padded ? pp : px; _y = py; _t = T; _ldy = ldy;
             _pool.Run(_body);
             _w = null;
         }
@@ -58,11 +62,11 @@ public sealed unsafe class MatMul : IDisposable
     private void RunPart(int part, int parts)
     {
         var w = _w!;
-        var (n0, n1) = ComputePool.Slice(w.Rows, part, parts, 4);
+        var (n0, n1) = ComputePool.Slice(w.Rows, part, parts, 2 * WeightMatrix.Panel);
         if (n0 >= n1) return;
         switch (w.Format)
         {
-            case WeightFormat.BF16: Bf16Gemm.Run(Path, _x, _t, w.Stride, w.Bf16Pointer, n0, n1, _y, _ldy); break;
+            case WeightFormat.BF16: Bf16Gemm.Run(Path, _x, _t, w.Cols, w.Bf16Pointer, n0, n1, _y, _ldy); break;
             case WeightFormat.F32: DenseGemm.RunF32(_x, _t, w.Stride, w.F32Pointer, n0, n1, _y, _ldy); break;
             default: DenseGemm.RunInt8(Path, _x, _t, w.Stride, w.Int8Pointer, w.Scales!, n0, n1, _y, _ldy); break;
         }

@@ -7,7 +7,7 @@ public class KernelTests
     public static IEnumerable<object[]> Cases()
     {
         foreach (var path in Enum.GetValues<KernelPath>().Where(KernelPaths.IsSupported))
-            foreach (var (t, n, k) in new[] { (1, 1, 1), (1, 7, 33), (2, 5, 31), (3, 9, 64), (4, 8, 100), (5, 13, 65), (16, 11, 129), (65, 6, 47), (1, 1027, 96) })
+            foreach (var (t, n, k) in new[] { (1, 1, 1), (1, 7, 33), (2, 5, 31), (3, 9, 64), (4, 8, 100), (5, 13, 65), (16, 11, 129), (65, 6, 47), (1, 1027, 96), (9, 40, 33), (12, 70, 64), (64, 33, 2) })
                 foreach (int threads in new[] { 1, 3 })
                     yield return [path, t, n, k, threads];
     }
@@ -19,7 +19,7 @@ public class KernelTests
         var rng = new Random(T * 1000 + N * 10 + K);
         var w = new WeightMatrix(N, K, WeightFormat.BF16);
         for (int n = 0; n < N; n++)
-            for (int k = 0; k < K; k++) w.Bf16Row(n)[k] = Bf16.FromF32((float)(rng.NextDouble() * 2 - 1));
+            w.SetBf16Row(n, Enumerable.Range(0, K).Select(_ => Bf16.FromF32((float)(rng.NextDouble() * 2 - 1))).ToArray());
         var x = Enumerable.Range(0, T * K).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         int ldy = N + 3;
         var y = Enumerable.Repeat(float.NaN, T * ldy).ToArray();
