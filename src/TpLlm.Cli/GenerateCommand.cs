@@ -27,7 +27,8 @@ public static class GenerateCommand
         var logprobs = new Option<int>("--logprobs") { Description = "report log-probabilities with this many top alternatives (with --json)", DefaultValueFactory = _ => -1 };
         var ignoreEos = new Option<bool>("--ignore-eos") { Description = "keep generating after an end-of-sequence token" };
         var gather = new Option<bool>("--gather-logits") { Description = "gather full logits and sample on them (default: vocab-parallel sampling)" };
-        var cmd = new Command("generate", "continue a prompt with the model, streaming to stdout") { prompts, ids, maxNew, temperature, greedy, topK, topP, minP, seed, json, logprobs, ignoreEos, gather };
+        var dp = new Option<int>("--dp") { Description = "data-parallel replicas (world = dp × tp ranks); prompts are spread over them", DefaultValueFactory = _ => 1 };
+        var cmd = new Command("generate", "continue a prompt with the model, streaming to stdout") { prompts, ids, maxNew, temperature, greedy, topK, topP, minP, seed, json, logprobs, ignoreEos, gather, dp };
         common.AddTo(cmd);
         cmd.SetAction(r =>
         {
@@ -46,20 +47,21 @@ public static class GenerateCommand
             }.Validate();
             int max = r.GetValue(maxNew);
             if (max < 1) throw new TpLlmException($"--max-new-tokens {max} must be ≥ 1");
-            return Run(r, common, texts, idText, sampling, max, lp, r.GetValue(json), r.GetValue(ignoreEos), r.GetValue(gather));
+            return Run(r, common, texts, idText, sampling, max, lp, r.GetValue(json), r.GetValue(ignoreEos), r.GetValue(gather), r.GetValue(dp));
         });
         return cmd;
     }
 
     private static int Run(ParseResult r, CommonOptions common, string[] texts, string? idText, SamplingParams sampling, int maxNew, int logprobs,
-        bool json, bool ignoreEos, bool gather)
+        bool json, bool ignoreEos, bool gather, int dp)
     {
         var path = common.ModelPath(r);
         int tp = r.GetValue(common.Tp);
         var sw = Stopwatch.StartNew();
         using var folder = ModelFolder.Open(path, requireTokenizer: idText is null);
         var promptIds = idText is not null ? [CommonOptions.ParseIds(idText)] : texts.Select(t => folder.Tokenizer!.Encode(t)).ToArray();
-        var options = common.ModelOptions(r, promptIds.Length);
+        if (dp < 1) throw new TpLlmException($"--dp {dp} must be ≥ 1");
+        var options = common.ModelOptions(r, Math.Max(1, (promptIds.Length + dp - 1) / dp));
         var requests = promptIds.Select((p, i) => new GenerationRequest
         {
             PromptIds = p, MaxNewTokens = maxNew, IgnoreEos = ignoreEos, WantLogprobs = logprobs >= 0, TopLogprobs = Math.Max(0, logprobs),
@@ -70,26 +72,33 @@ public static class GenerateCommand
         using var cancel = new CancelOnCtrlC();
         var stdout = Console.Out;
         double loadSeconds = 0, genSeconds = 0;
-        var results = ThreadRanks.Run(tp, comm =>
+        var payloads = RankLauncher.Run(dp, tp, (comm, replica) =>
         {
+            var mine = Enumerable.Range(0, requests.Length).Where(i => i % dp == replica).ToArray();
             using var model = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, options);
-            if (comm.Rank == 0)
+            bool lead = comm.Rank == 0 && replica == 0;
+            if (lead)
             {
                 loadSeconds = sw.Elapsed.TotalSeconds;
-                Console.Error.WriteLine($"tpllm: loaded {path} (tp={tp}, {model.Plan.Vocab}) in {loadSeconds:F2} s");
+                Console.Error.WriteLine($"tpllm: loaded {path} (dp={dp}, tp={tp}, {model.Plan.Vocab}) in {loadSeconds:F2} s");
             }
             comm.Barrier();
+            if (mine.Length == 0) return ResultCodec.Encode([]);
             var t0 = Stopwatch.GetTimestamp();
             var generator = new Generator(model, folder.SamplableVocab, folder.Config.EosTokenIds)
             {
                 GatherLogits = gather,
                 IsCancelled = () => cancel.Requested,
-                OnToken = comm.Rank == 0 && stream ? (_, tok, _) => { stdout.Write(decoder!.Add(tok)); stdout.Flush(); } : null,
+                OnToken = lead && stream ? (_, tok, _) => { stdout.Write(decoder!.Add(tok)); stdout.Flush(); } : null,
             };
-            var res = generator.Generate(requests);
-            if (comm.Rank == 0) genSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-            return res;
-        })[0];
+            var res = generator.Generate(mine.Select(i => requests[i]).ToArray());
+            if (lead) genSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            return ResultCodec.Encode(mine.Select((i, k) => (i, res[k])).ToArray());
+        });
+        if (payloads is null) return 0; // not world rank 0: rank 0 reports
+        var results = new GenerationResult[requests.Length];
+        foreach (var p in payloads)
+            foreach (var (i, res) in ResultCodec.Decode(p)) results[i] = res;
         if (stream) stdout.WriteLine(decoder!.Flush());
         else if (json) stdout.WriteLine(Json(results, logprobs >= 0));
         else

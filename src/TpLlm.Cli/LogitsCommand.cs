@@ -1,6 +1,5 @@
 using System.CommandLine;
 using TpLlm.Checkpoints;
-using TpLlm.Distributed;
 using TpLlm.Models;
 
 namespace TpLlm.Cli;
@@ -29,15 +28,16 @@ public static class LogitsCommand
             foreach (var id in tokens)
                 if (id >= c.VocabSize) throw new TpLlmException($"--ids: token id {id} is outside the vocabulary [0, {c.VocabSize})");
             int T = tokens.Length, V = c.VocabSize;
-            var logits = ThreadRanks.Run(r.GetValue(common.Tp), comm =>
+            var logits = RankLauncher.Run(1, r.GetValue(common.Tp), (comm, _) =>
             {
                 using var model = LlamaModel.Load(c, folder.Checkpoint, comm, options);
                 var hidden = new float[T * c.HiddenSize];
                 model.Forward(tokens, [new SequenceChunk(0, 0, T)], hidden, allPositions: true);
                 var result = new float[T * V];
                 model.Head.Forward(model.MatMul, hidden, T, result);
-                return result;
-            })[0];
+                return result.Select(BitConverter.SingleToInt32Bits).ToArray();
+            })?[0].Select(BitConverter.Int32BitsToSingle).ToArray();
+            if (logits is null) return 0; // not world rank 0
             var file = r.GetValue(output)!;
             SafetensorsWriter.WriteF32(file, [("logits", [T, V], logits)]);
             Console.Error.WriteLine($"tpllm: wrote logits [{T}, {V}] to {file}");

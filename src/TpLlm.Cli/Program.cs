@@ -6,4 +6,6 @@ root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(LogitsCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(TpLlm.Cli.Bench.BenchCommand.Create());
-return CliRunner.Invoke(root, args);
+int code = CliRunner.Invoke(root, args);
+if (TpLlm.Distributed.Mpi.MpiRuntime.LaunchedByMpirun) TpLlm.Distributed.Mpi.MpiRuntime.Shutdown();
+return code;

@@ -61,8 +61,22 @@ public sealed class Checkpoint : IDisposable
         }
         using (doc)
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object ||
-                !doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+            try
+            {
+                return ReadWeightMap(indexPath, folder, doc.RootElement);
+            }
+            catch (InvalidOperationException e) // e.g. a string with a lone surrogate
+            {
+                throw new CheckpointException($"{indexPath}: malformed JSON value: {e.Message}", e);
+            }
+        }
+    }
+
+    private static Dictionary<string, string> ReadWeightMap(string indexPath, string folder, JsonElement root)
+    {
+        {
+            if (root.ValueKind != JsonValueKind.Object ||
+                !root.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
                 throw new CheckpointException($"{indexPath}: expected an object with a 'weight_map' object");
             var result = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (var p in map.EnumerateObject())

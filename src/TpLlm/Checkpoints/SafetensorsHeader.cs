@@ -21,12 +21,26 @@ internal static class SafetensorsHeader
         }
         using (doc)
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new CheckpointException($"{path}: header is a JSON {doc.RootElement.ValueKind}, expected an object");
+            try
+            {
+                return ParseRoot(path, doc.RootElement, dataLength);
+            }
+            catch (InvalidOperationException e) // e.g. a string with a lone surrogate
+            {
+                throw new CheckpointException($"{path}: malformed JSON value in the header: {e.Message}", e);
+            }
+        }
+    }
+
+    private static (Dictionary<string, TensorInfo>, IReadOnlyDictionary<string, string>) ParseRoot(string path, JsonElement root, long dataLength)
+    {
+        {
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new CheckpointException($"{path}: header is a JSON {root.ValueKind}, expected an object");
             var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
             var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
             bool sawMetadata = false;
-            foreach (var prop in doc.RootElement.EnumerateObject())
+            foreach (var prop in root.EnumerateObject())
             {
                 if (prop.Name == "__metadata__")
                 {

@@ -58,7 +58,9 @@ public sealed record ModelConfig
         if (File.Exists(genPath))
         {
             using var gen = ParseJson(genPath, File.ReadAllBytes(genPath));
-            var eos = ReadIds(genPath, gen.RootElement, "eos_token_id");
+            int[] eos;
+            try { eos = ReadIds(genPath, gen.RootElement, "eos_token_id"); }
+            catch (InvalidOperationException e) { throw new ModelConfigException($"{genPath}: malformed JSON value: {e.Message}", e); }
             if (eos.Length > 0) config = config with { EosTokenIds = eos };
         }
         return config;
@@ -66,6 +68,18 @@ public sealed record ModelConfig
 
     /// <summary>Parses config.json content; <paramref name="path"/> names it in errors.</summary>
     public static ModelConfig Parse(string path, byte[] json)
+    {
+        try
+        {
+            return ParseUnchecked(path, json);
+        }
+        catch (InvalidOperationException e) // e.g. a string with a lone surrogate
+        {
+            throw new ModelConfigException($"{path}: malformed JSON value: {e.Message}", e);
+        }
+    }
+
+    private static ModelConfig ParseUnchecked(string path, byte[] json)
     {
         using var doc = ParseJson(path, json);
         var r = doc.RootElement;
