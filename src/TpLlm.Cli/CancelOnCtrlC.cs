@@ -1,23 +1,30 @@
+using System.Runtime.InteropServices;
+
 namespace TpLlm.Cli;
 
-/// <summary>Turns the first Ctrl-C into a cancellation request (a second one kills the process).</summary>
+/// <summary>
+/// Turns the first Ctrl-C (SIGINT) into a cancellation request; a second one ends the process.
+/// Uses a POSIX signal registration rather than Console.CancelKeyPress, which initializes the
+/// terminal and writes escape codes to stdout (seen under mpirun).
+/// </summary>
 public sealed class CancelOnCtrlC : IDisposable
 {
+    private readonly PosixSignalRegistration _registration;
     private volatile bool _requested;
 
     /// <summary>True after Ctrl-C.</summary>
     public bool Requested => _requested;
 
     /// <summary>Installs the handler.</summary>
-    public CancelOnCtrlC() => Console.CancelKeyPress += OnCancel;
+    public CancelOnCtrlC() => _registration = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 
-    private void OnCancel(object? sender, ConsoleCancelEventArgs e)
+    private void OnSignal(PosixSignalContext context)
     {
-        if (_requested) return;
+        if (_requested) return; // second Ctrl-C: default handling ends the process
         _requested = true;
-        e.Cancel = true;
+        context.Cancel = true;
     }
 
     /// <inheritdoc />
-    public void Dispose() => Console.CancelKeyPress -= OnCancel;
+    public void Dispose() => _registration.Dispose();
 }

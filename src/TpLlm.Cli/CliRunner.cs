@@ -16,7 +16,7 @@ public static class CliRunner
         }
         catch (Exception e) when (Unwrap(e) is TpLlmException inner)
         {
-            Console.Error.WriteLine($"error: {Message(e, inner)}");
+            StdOut.Err.WriteLine($"error: {Message(e, inner)}");
             return 1;
         }
     }

@@ -70,7 +70,7 @@ public static class GenerateCommand
         bool stream = !json && requests.Length == 1 && folder.Tokenizer is not null;
         var decoder = folder.Tokenizer?.NewStreamingDecoder();
         using var cancel = new CancelOnCtrlC();
-        var stdout = Console.Out;
+        var stdout = StdOut.Out;
         double loadSeconds = 0, genSeconds = 0;
         var payloads = RankLauncher.Run(dp, tp, (comm, replica) =>
         {
@@ -80,7 +80,7 @@ public static class GenerateCommand
             if (lead)
             {
                 loadSeconds = sw.Elapsed.TotalSeconds;
-                Console.Error.WriteLine($"tpllm: loaded {path} (dp={dp}, tp={tp}, {model.Plan.Vocab}) in {loadSeconds:F2} s");
+                StdOut.Err.WriteLine($"tpllm: loaded {path} (dp={dp}, tp={tp}, {model.Plan.Vocab}) in {loadSeconds:F2} s");
             }
             comm.Barrier();
             if (mine.Length == 0) return ResultCodec.Encode([]);
@@ -105,7 +105,7 @@ public static class GenerateCommand
             for (int i = 0; i < results.Length; i++)
                 stdout.WriteLine($"--- [{i}] {texts[i]}{folder.Tokenizer!.Decode(results[i].Tokens)}");
         int total = results.Sum(x => x.Tokens.Length);
-        Console.Error.WriteLine($"tpllm: {total} tokens in {genSeconds:F2} s ({total / Math.Max(genSeconds, 1e-9):F1} tokens/s); stopped: {string.Join(", ", results.Select(x => Describe(x.Reason)))}");
+        StdOut.Err.WriteLine($"tpllm: {total} tokens in {genSeconds:F2} s ({total / Math.Max(genSeconds, 1e-9):F1} tokens/s); stopped: {string.Join(", ", results.Select(x => Describe(x.Reason)))}");
         return 0;
     }
 

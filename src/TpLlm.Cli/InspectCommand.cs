@@ -23,14 +23,14 @@ public static class InspectCommand
             var ck = folder.Checkpoint;
             string headTensor = LmHeadLoader.SourceTensor(ck, c.TieWordEmbeddings);
             bool tied = headTensor == LmHeadLoader.EmbeddingName;
-            Console.WriteLine($"model {folder.Path}: {c.ModelType}, H={c.HiddenSize}, I={c.IntermediateSize}, layers={c.NumLayers}, heads={c.NumHeads}/{c.NumKvHeads} (head_dim {c.HeadDim}), V={c.VocabSize}, tied={c.TieWordEmbeddings}");
+            StdOut.Out.WriteLine($"model {folder.Path}: {c.ModelType}, H={c.HiddenSize}, I={c.IntermediateSize}, layers={c.NumLayers}, heads={c.NumHeads}/{c.NumKvHeads} (head_dim {c.HeadDim}), V={c.VocabSize}, tied={c.TieWordEmbeddings}");
             var plans = Enumerable.Range(0, tp).Select(rank => ShardPlan.For(c, tp, rank, align)).ToArray();
             var v = plans[0].Vocab;
-            Console.WriteLine($"tp={tp}: V_pad = roundUp({v.VocabSize}, {tp}·{align}) = {v.PaddedVocabSize}, {v.ShardSize} vocab rows per rank; LM head {head}, reads '{headTensor}'{(tied ? " (shared with the embedding shard)" : "")}");
+            StdOut.Out.WriteLine($"tp={tp}: V_pad = roundUp({v.VocabSize}, {tp}·{align}) = {v.PaddedVocabSize}, {v.ShardSize} vocab rows per rank; LM head {head}, reads '{headTensor}'{(tied ? " (shared with the embedding shard)" : "")}");
             int d = c.HeadDim;
             foreach (var p in plans)
             {
-                Console.WriteLine($"rank {p.Rank}: q heads [{p.HeadStart}, {p.HeadStart + p.HeadCount}), kv heads [{p.KvHeadStart}, {p.KvHeadStart + p.KvHeadCount}), mlp columns [{p.MlpStart}, {p.MlpStart + p.MlpCount}), vocab rows [{p.Vocab.Start(p.Rank)}, {p.Vocab.End(p.Rank)}) of which {p.Vocab.RealRows(p.Rank)} real");
+                StdOut.Out.WriteLine($"rank {p.Rank}: q heads [{p.HeadStart}, {p.HeadStart + p.HeadCount}), kv heads [{p.KvHeadStart}, {p.KvHeadStart + p.KvHeadCount}), mlp columns [{p.MlpStart}, {p.MlpStart + p.MlpCount}), vocab rows [{p.Vocab.Start(p.Rank)}, {p.Vocab.End(p.Rank)}) of which {p.Vocab.RealRows(p.Rank)} real");
                 var rows = new List<(string Tensor, string Slice, long Bytes)>
                 {
                     (LmHeadLoader.EmbeddingName, $"rows [{p.Vocab.Start(p.Rank)}, {p.Vocab.RealEnd(p.Rank)}) + {p.Vocab.ShardSize - p.Vocab.RealRows(p.Rank)} padding", Bytes(ck, LmHeadLoader.EmbeddingName, (long)p.Vocab.ShardSize * c.HiddenSize)),
@@ -46,10 +46,10 @@ public static class InspectCommand
                 foreach (var g in new[] { "gate", "up" })
                     rows.Add(($"{l0}mlp.{g}_proj.weight", $"rows [{p.MlpStart}, {p.MlpStart + p.MlpCount})", Bytes(ck, $"{l0}mlp.{g}_proj.weight", (long)p.MlpCount * c.HiddenSize)));
                 rows.Add((l0 + "mlp.down_proj.weight", $"columns [{p.MlpStart}, {p.MlpStart + p.MlpCount})", Bytes(ck, l0 + "mlp.down_proj.weight", (long)p.MlpCount * c.HiddenSize)));
-                foreach (var (t, s, b) in rows) Console.WriteLine($"  {t,-42} {s,-40} {b,12:N0} B");
+                foreach (var (t, s, b) in rows) StdOut.Out.WriteLine($"  {t,-42} {s,-40} {b,12:N0} B");
                 long layerBytes = rows.Where(x => x.Tensor.StartsWith(l0, StringComparison.Ordinal)).Sum(x => x.Bytes);
                 long total = rows.Where(x => !x.Tensor.StartsWith(l0, StringComparison.Ordinal)).Sum(x => x.Bytes) + layerBytes * c.NumLayers;
-                Console.WriteLine($"  (layers 1..{c.NumLayers - 1} alike) rank {p.Rank} total ≈ {total:N0} B of weights");
+                StdOut.Out.WriteLine($"  (layers 1..{c.NumLayers - 1} alike) rank {p.Rank} total ≈ {total:N0} B of weights");
             }
             return 0;
         });

@@ -40,7 +40,7 @@ public static class LogitsCommand
             if (logits is null) return 0; // not world rank 0
             var file = r.GetValue(output)!;
             SafetensorsWriter.WriteF32(file, [("logits", [T, V], logits)]);
-            Console.Error.WriteLine($"tpllm: wrote logits [{T}, {V}] to {file}");
+            StdOut.Err.WriteLine($"tpllm: wrote logits [{T}, {V}] to {file}");
             return 0;
         });
         return cmd;

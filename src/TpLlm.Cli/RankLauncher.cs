@@ -45,6 +45,7 @@ public static class RankLauncher
             using var group = (MpiCommunicator)w.SplitTensorParallel(tp);
             group.Timeout = Timeout;
             var mine = body(group, w.Rank / tp);
+            ReportMemory(w.Rank);
             return GatherLeaders(w, tp, group.Rank == 0 ? mine : []);
         }
         catch (Exception e)
@@ -53,6 +54,14 @@ public static class RankLauncher
             w.Abort(e is RankFailedException { InnerException: { } inner } ? inner : e);
             throw;
         }
+    }
+
+    /// <summary>With TPLLM_REPORT_MEMORY=1, prints this process's peak resident memory (VmHWM).</summary>
+    public static void ReportMemory(int rank)
+    {
+        if (Environment.GetEnvironmentVariable("TPLLM_REPORT_MEMORY") != "1") return;
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        StdOut.Err.WriteLine($"tpllm: rank {rank}: peak resident memory {line?["VmHWM:".Length..].Trim()}");
     }
 
     private static int[][]? GatherLeaders(ICommunicator world, int tp, int[] payload)

@@ -26,6 +26,6 @@ public static class Charts
             plot.ShowLegend(Alignment.UpperLeft);
         }
         multi.SavePng(path, 1000, 420 * shapes.Length);
-        Console.Error.WriteLine($"chart: {path}");
+        StdOut.Err.WriteLine($"chart: {path}");
     }
 }

@@ -32,7 +32,7 @@ public static class GenerateBench
             if (promptTokens < 1 || decodeTokens < 1 || nLayers < 1) throw new TpLlmException("--prompt-tokens, --decode-tokens and --layers must be ≥ 1");
             var dir = Path.Combine(Path.GetTempPath(), $"tpllm-bench-1b-{nLayers}");
             SyntheticCheckpoint.Write(dir, nLayers);
-            var err = Console.Error;
+            var err = StdOut.Err;
             var roof = Roofline.Measure(Environment.ProcessorCount);
             err.WriteLine($"measured: read bandwidth {roof.ReadGBps:F1} GB/s, f32 FMA peak {roof.PeakGflops:F0} GFLOP/s");
             var results = new List<Result>();
@@ -66,7 +66,7 @@ public static class GenerateBench
                 results.Add(x);
                 err.WriteLine($"tp={tp}: prompt {promptTokens} tokens, TTFT {x.TtftMs:F0} ms ({x.PrefillTokensPerSecond:F1} prefill tokens/s); decode {x.DecodeTokensPerSecond:F2} tokens/s; weights {x.WeightBytesPerToken / 1e9:F2} GB per token → roofline {x.RooflineTokensPerSecond:F2} tokens/s ({x.RooflinePercent:F0} %)");
             }
-            if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(new { machine = roof, results }, new JsonSerializerOptions { WriteIndented = true }));
+            if (r.GetValue(json)) StdOut.Out.WriteLine(JsonSerializer.Serialize(new { machine = roof, results }, new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         });
         return cmd;

@@ -54,6 +54,8 @@ public sealed class LlamaModel : IDisposable
             throw new TpLlmException($"context {context} exceeds the model's max_position_embeddings {c.MaxPositionEmbeddings}");
         if (options.MaxSequences < 1) throw new TpLlmException($"max sequences = {options.MaxSequences}, must be ≥ 1");
 
+        if (FaultInjection.At("load", comm.Rank))
+            throw new Checkpoints.CheckpointException($"{checkpoint.Folder}: tensor 'model.layers.0.self_attn.q_proj.weight' not found for rank {comm.Rank} (injected fault)");
         var embedWeight = LmHeadLoader.LoadVocabShard(loader, LmHeadLoader.EmbeddingName, plan.Vocab, comm.Rank, H);
         var embedding = new VocabParallelEmbedding(embedWeight, plan.Vocab, comm);
         bool tied = LmHeadLoader.SourceTensor(checkpoint, c.TieWordEmbeddings) == LmHeadLoader.EmbeddingName;
@@ -122,6 +124,8 @@ public sealed class LlamaModel : IDisposable
         if (total != T) throw new TpLlmException($"chunks cover {total} tokens but {T} were given");
         ColumnParallelLinear.Grow(ref _x, T * H);
         var x = _x.AsSpan(0, T * H);
+        if (T == 1 && FaultInjection.At("kernel", Comm.Rank)) throw new InvalidOperationException($"kernel failure on rank {Comm.Rank} (injected fault)");
+        if (T == 1 && FaultInjection.At("collective", Comm.Rank)) Comm.AllReduce(new float[3], ReduceOp.Sum); // a collective the others do not make
         Embedding.Forward(tokens, x);
         for (int l = 0; l < _layers.Length; l++) _layers[l].Forward(MatMul, x, chunks, T, Cache, l);
         if (allPositions)

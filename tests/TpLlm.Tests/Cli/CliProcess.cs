@@ -7,12 +7,24 @@ internal static class CliProcess
 {
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
-    public static Result Run(params string[] args)
+    public static Result Run(params string[] args) => Start([], null, args);
+
+    /// <summary>Runs tpllm on <paramref name="np"/> MPI processes (as root: --allow-run-as-root; more ranks than cores: --oversubscribe).</summary>
+    public static Result Mpi(int np, IDictionary<string, string>? env, params string[] args) =>
+        Start(["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", np.ToString()], env, args);
+
+    /// <summary>Runs tpllm with extra environment variables.</summary>
+    public static Result Start(IDictionary<string, string> env, params string[] args) => Start([], env, args);
+
+    private static Result Start(string[] launcher, IDictionary<string, string>? env, string[] args)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "tpllm.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Paths.Root };
+        var psi = new ProcessStartInfo(launcher.Length > 0 ? launcher[0] : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Paths.Root };
+        foreach (var a in launcher.Skip(1)) psi.ArgumentList.Add(a);
+        if (launcher.Length > 0) psi.ArgumentList.Add("dotnet");
         psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

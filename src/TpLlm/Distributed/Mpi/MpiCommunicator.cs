@@ -33,6 +33,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
         _comm = comm;
         _owned = owned;
         int r, s;
+        MpiNative.Check(MpiNative.CommSetErrhandler(comm, MpiNative.ErrorsReturn), "MPI_Comm_set_errhandler"); // errors come back as codes, not aborts without a message
         MpiNative.Check(MpiNative.CommRank(comm, &r), "MPI_Comm_rank");
         MpiNative.Check(MpiNative.CommSize(comm, &s), "MPI_Comm_size");
         Rank = r;

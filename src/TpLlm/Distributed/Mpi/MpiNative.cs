@@ -10,7 +10,7 @@ namespace TpLlm.Distributed.Mpi;
 internal static unsafe class MpiNative
 {
     public static readonly nint Lib;
-    public static readonly nint CommWorld, Byte, Float, Double, Int, OpSum, OpMax;
+    public static readonly nint CommWorld, Byte, Float, Double, Int, OpSum, OpMax, ErrorsReturn;
     public static readonly nint InPlace = 1;
 
     public static readonly delegate* unmanaged<int*, byte***, int> Init;
@@ -27,6 +27,8 @@ internal static unsafe class MpiNative
     public static readonly delegate* unmanaged<void*, int, nint, int, nint, int> Bcast;
     public static readonly delegate* unmanaged<nint, int> Barrier;
     public static readonly delegate* unmanaged<nint, int, int> Abort;
+    public static readonly delegate* unmanaged<nint, nint, int> CommSetErrhandler;
+    public static readonly delegate* unmanaged<int, byte*, int*, int> ErrorString;
 
     static MpiNative()
     {
@@ -39,6 +41,9 @@ internal static unsafe class MpiNative
         Int = Export("ompi_mpi_int");
         OpSum = Export("ompi_mpi_op_sum");
         OpMax = Export("ompi_mpi_op_max");
+        ErrorsReturn = Export("ompi_mpi_errors_return");
+        CommSetErrhandler = (delegate* unmanaged<nint, nint, int>)Export("MPI_Comm_set_errhandler");
+        ErrorString = (delegate* unmanaged<int, byte*, int*, int>)Export("MPI_Error_string");
         Init = (delegate* unmanaged<int*, byte***, int>)Export("MPI_Init");
         Initialized = (delegate* unmanaged<int*, int>)Export("MPI_Initialized");
         Finalized = (delegate* unmanaged<int*, int>)Export("MPI_Finalized");
@@ -60,6 +65,10 @@ internal static unsafe class MpiNative
 
     public static void Check(int rc, string what)
     {
-        if (rc != 0) throw new TpLlmException($"MPI {what} failed with error code {rc}");
+        if (rc == 0) return;
+        var buf = stackalloc byte[256];
+        int len = 0;
+        string text = ErrorString(rc, buf, &len) == 0 ? System.Text.Encoding.ASCII.GetString(buf, Math.Clamp(len, 0, 256)) : "unknown error";
+        throw new TpLlmException($"{what} failed with MPI error {rc}: {text} (mismatched collective sizes across ranks?)");
     }
 }
