@@ -97,6 +97,27 @@ public sealed unsafe class SafetensorsFile : IDisposable
         return new ReadOnlySpan<byte>(_base + _dataStart + t.Begin + offset, length);
     }
 
+    /// <summary>
+    /// Drops the pages of tensor <paramref name="t"/> from this process's resident set
+    /// (<c>madvise(MADV_DONTNEED)</c>): after a rank has copied its slice, the mapped pages it
+    /// touched — and those the kernel mapped around them — stop counting against the rank.
+    /// They are read again from the page cache if touched later. A no-op where unsupported.
+    /// </summary>
+    public void Release(TensorInfo t)
+    {
+        if (_disposed || !OperatingSystem.IsLinux() || t.ByteLength == 0) return;
+        const long page = 4096;
+        long start = (long)(_base + _dataStart + t.Begin), end = start + t.ByteLength;
+        long alignedStart = start / page * page, alignedEnd = (end + page - 1) / page * page;
+        long fileEnd = (long)(_base + Length + page - 1) / page * page;
+        alignedStart = Math.Max(alignedStart, (long)_base / page * page);
+        alignedEnd = Math.Min(alignedEnd, fileEnd);
+        if (alignedEnd > alignedStart) Madvise((nint)alignedStart, (nuint)(alignedEnd - alignedStart), 4 /* MADV_DONTNEED */);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    private static extern int Madvise(nint addr, nuint length, int advice);
+
     /// <summary>Reads a whole tensor as f32 (any float dtype) — for small tensors and tests.</summary>
     public float[] ReadF32(string name)
     {

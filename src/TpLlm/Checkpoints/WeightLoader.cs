@@ -47,6 +47,7 @@ public sealed class WeightLoader
             string where = $"{file.Path}: tensor '{s.Name}'";
             for (int r = 0; r < real; r++)
                 Convert(info.DType, file.Bytes(info, (long)(s.RowStart + r) * rowBytes, rowBytes), w, dest + r, where);
+            file.Release(info);
             dest += s.Rows;
         }
         return w;
@@ -69,6 +70,7 @@ public sealed class WeightLoader
             var src = file.Bytes(info, ((long)r * expectedCols + colStart) * es, cols * es);
             Convert(info.DType, src, w, r, where);
         }
+        file.Release(info);
         return w;
     }
 
