@@ -54,31 +54,34 @@ public sealed class Generator
             foreach (var id in r.PromptIds)
                 if ((uint)id >= (uint)_model.Config.VocabSize) throw new TpLlmException($"token id {id} in prompt {i} is outside the vocabulary [0, {_model.Config.VocabSize})");
         }
-        var outputs = requests.Select(_ => new List<int>()).ToArray();
+        var outputs = requests.Select(r => new List<int>(Math.Min(r.MaxNewTokens, ctx))).ToArray();
         var logprobs = requests.Select(r => r.WantLogprobs || r.TopLogprobs > 0 ? new List<TokenLogprobs>() : null).ToArray();
         var reasons = new FinishReason?[B];
         var rngs = requests.Select(r => new SplitMix64(r.Sampling.Seed)).ToArray();
         var positions = requests.Select(r => r.PromptIds.Length).ToArray();
         var stop = new int[1];
-
-        // prefill: every prompt in one forward pass
-        var live = Enumerable.Range(0, B).ToList();
-        var tokens = requests.SelectMany(r => r.PromptIds).ToArray();
+        // per-step buffers, made once: live sequence indices, their chunks, params, random streams
+        var live = Enumerable.Range(0, B).ToArray();
         var chunks = new SequenceChunk[B];
-        for (int i = 0, s = 0; i < B; s += requests[i].PromptIds.Length, i++) chunks[i] = new SequenceChunk(i, 0, requests[i].PromptIds.Length);
+        var ps = new SamplingParams[B];
+        var rs = new SplitMix64[B];
         var hidden = new float[B * H];
         var picked = new int[B];
         var step = new int[B];
-        while (true)
+        var prompt = requests.SelectMany(r => r.PromptIds).ToArray();
+        for (int i = 0; i < B; i++) chunks[i] = new SequenceChunk(i, 0, requests[i].PromptIds.Length);
+        ReadOnlySpan<int> tokens = prompt; // prefill: every prompt in one forward pass
+        int n = B;
+        while (n > 0)
         {
-            int n = live.Count;
             _model.Forward(tokens, chunks.AsSpan(0, n), hidden);
-            Pick(hidden, n, live, requests, rngs, picked, logprobs);
+            for (int j = 0; j < n; j++) { ps[j] = requests[live[j]].Sampling; rs[j] = rngs[live[j]]; }
+            Pick(hidden, n, live, requests, ps, rs, picked, logprobs);
             for (int j = 0; j < n; j++)
             {
                 int i = live[j], tok = picked[j];
                 outputs[i].Add(tok);
-                OnToken?.Invoke(i, tok, logprobs[i]?[^1]);
+                OnToken?.Invoke(i, tok, logprobs[i] is { Count: > 0 } lp ? lp[^1] : null);
                 if (!requests[i].IgnoreEos && _eos.Contains(tok)) reasons[i] = FinishReason.Eos;
                 else if (outputs[i].Count >= requests[i].MaxNewTokens) reasons[i] = FinishReason.MaxTokens;
                 else if (positions[i] + 1 >= ctx) reasons[i] = FinishReason.ContextFull;
@@ -88,21 +91,22 @@ public sealed class Generator
                 stop[0] = _model.Comm.Rank == 0 && IsCancelled() ? 1 : 0;
                 _model.Comm.Broadcast<int>(stop, 0);
                 if (stop[0] == 1)
-                    foreach (var i in live) reasons[i] ??= FinishReason.Cancelled;
+                    for (int j = 0; j < n; j++) reasons[live[j]] ??= FinishReason.Cancelled;
             }
-            // next step: one token for each sequence still running
+            // next step: one token for each sequence still running (compacted in place)
             int m = 0;
-            foreach (var i in live)
+            for (int j = 0; j < n; j++)
             {
+                int i = live[j];
                 if (reasons[i] is not null) continue;
-                step[m] = outputs[i][^1];
+                live[m] = i;
+                step[m] = picked[j];
                 chunks[m] = new SequenceChunk(i, positions[i], 1);
                 positions[i]++;
                 m++;
             }
-            live = live.Where(i => reasons[i] is null).ToList();
-            if (live.Count == 0) break;
-            tokens = step[..m];
+            n = m;
+            tokens = step.AsSpan(0, m);
         }
         for (int i = 0; i < B; i++) _model.Cache.SetLength(i, 0);
         return Enumerable.Range(0, B).Select(i => new GenerationResult(outputs[i].ToArray(), reasons[i]!.Value, logprobs[i]?.ToArray())).ToArray();
@@ -110,13 +114,16 @@ public sealed class Generator
 
     private float[] _local = [], _full = [];
 
-    private void Pick(float[] hidden, int n, List<int> live, IReadOnlyList<GenerationRequest> requests, SplitMix64[] rngs, int[] picked,
+    private void Pick(float[] hidden, int n, int[] live, IReadOnlyList<GenerationRequest> requests, SamplingParams[] ps, SplitMix64[] rs, int[] picked,
         List<TokenLogprobs>?[] logprobs)
     {
-        var ps = live.Select(i => requests[i].Sampling).ToArray();
-        var rs = live.Select(i => rngs[i]).ToArray();
-        int topN = live.Max(i => requests[i].TopLogprobs);
-        bool wantLp = live.Any(i => logprobs[i] is not null);
+        int topN = 0;
+        bool wantLp = false;
+        for (int j = 0; j < n; j++)
+        {
+            topN = Math.Max(topN, requests[live[j]].TopLogprobs);
+            wantLp |= logprobs[live[j]] is not null;
+        }
         if (_sampler is not null && !GatherLogits)
         {
             var head = (ColumnParallelLmHead)_model.Head;

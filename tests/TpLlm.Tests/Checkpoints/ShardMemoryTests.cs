@@ -4,6 +4,7 @@ using TpLlm.Parallel;
 
 namespace TpLlm.Tests.Checkpoints;
 
+[Collection(SerialCollection.Name)]
 public class ShardMemoryTests
 {
     [Fact]
