@@ -63,7 +63,7 @@ public static class LmHeadBench
                             };
                             comm.Reset();
                             step();
-                            long bytes = comm.TotalBytesSent + comm.TotalBytesReceived;
+                            long bytes = comm.TotalBytesReceived; // bytes that cross into this rank
                             list.Add((T, Timing.MeasureCollective(comm, step), bytes));
                         }
                         return (list, weightBytes: weight.ByteSize);

@@ -7,12 +7,13 @@ public sealed class CollectiveStats
     public long Calls { get; internal set; }
 
     /// <summary>
-    /// Bytes this rank contributed to the collective (what it sends into it): its send buffer for
-    /// gathers, its data for reductions, the data at the root for broadcasts.
+    /// Bytes of this rank's data that other ranks receive: its contribution times (size − 1) for an
+    /// all-gather, its part for a gather (non-root), n·(size − 1) at a broadcast root, and
+    /// 2·(size − 1)/size·n for an all-reduce (the ring algorithm's traffic).
     /// </summary>
     public long BytesSent { get; internal set; }
 
-    /// <summary>Bytes this rank received out of the collective.</summary>
+    /// <summary>Bytes this rank receives from other ranks (zero in a group of one).</summary>
     public long BytesReceived { get; internal set; }
 
     /// <inheritdoc />

@@ -48,7 +48,7 @@ public sealed class CountingCommunicator : ICommunicator
     public void AllGatherV<T>(ReadOnlySpan<T> send, Span<T> recv, ReadOnlySpan<int> counts) where T : unmanaged
     {
         _inner.AllGatherV(send, recv, counts);
-        Add(AllGathers, send.Length * Unsafe.SizeOf<T>(), (Sum(counts) - send.Length) * Unsafe.SizeOf<T>());
+        Add(AllGathers, (long)send.Length * Unsafe.SizeOf<T>() * (Size - 1), (Sum(counts) - send.Length) * Unsafe.SizeOf<T>());
     }
 
     /// <inheritdoc />
@@ -62,14 +62,16 @@ public sealed class CountingCommunicator : ICommunicator
     public void AllReduce(Span<float> data, ReduceOp op)
     {
         _inner.AllReduce(data, op);
-        Add(AllReduces, data.Length * 4L, data.Length * 4L);
+        long ring = Ring(data.Length * 4L);
+        Add(AllReduces, ring, ring);
     }
 
     /// <inheritdoc />
     public void AllReduce(Span<double> data, ReduceOp op)
     {
         _inner.AllReduce(data, op);
-        Add(AllReduces, data.Length * 8L, data.Length * 8L);
+        long ring = Ring(data.Length * 8L);
+        Add(AllReduces, ring, ring);
     }
 
     /// <inheritdoc />
@@ -77,7 +79,7 @@ public sealed class CountingCommunicator : ICommunicator
     {
         _inner.Broadcast(data, root);
         long bytes = data.Length * (long)Unsafe.SizeOf<T>();
-        Add(Broadcasts, Rank == root ? bytes : 0, Rank == root ? 0 : bytes);
+        Add(Broadcasts, Rank == root ? bytes * (Size - 1) : 0, Rank == root ? 0 : bytes);
     }
 
     /// <inheritdoc />
@@ -95,6 +97,8 @@ public sealed class CountingCommunicator : ICommunicator
 
     /// <inheritdoc />
     public void Dispose() => _inner.Dispose();
+
+    private long Ring(long bytes) => 2 * (Size - 1) * bytes / Size;
 
     private static long Sum(ReadOnlySpan<int> counts)
     {
