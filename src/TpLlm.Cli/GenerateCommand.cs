@@ -68,6 +68,7 @@ public static class GenerateCommand
             Sampling = sampling with { Seed = sampling.Seed + (ulong)i },
         }).ToArray();
         bool stream = !json && requests.Length == 1 && folder.Tokenizer is not null;
+        var eos = folder.Config.EosTokenIds.ToHashSet();
         var decoder = folder.Tokenizer?.NewStreamingDecoder();
         using var cancel = new CancelOnCtrlC();
         var stdout = StdOut.Out;
@@ -89,7 +90,12 @@ public static class GenerateCommand
             {
                 GatherLogits = gather,
                 IsCancelled = () => cancel.Requested,
-                OnToken = lead && stream ? (_, tok, _) => { stdout.Write(decoder!.Add(tok)); stdout.Flush(); } : null,
+                OnToken = lead && stream ? (_, tok, _) =>
+                {
+                    if (!ignoreEos && eos.Contains(tok)) return; // like vLLM, the end-of-sequence token is not printed as text
+                    stdout.Write(decoder!.Add(tok));
+                    stdout.Flush();
+                } : null,
             };
             var res = generator.Generate(mine.Select(i => requests[i]).ToArray());
             if (lead) genSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
@@ -103,7 +109,7 @@ public static class GenerateCommand
         else if (json) stdout.WriteLine(Json(results, logprobs >= 0));
         else
             for (int i = 0; i < results.Length; i++)
-                stdout.WriteLine($"--- [{i}] {texts[i]}{folder.Tokenizer!.Decode(results[i].Tokens)}");
+                stdout.WriteLine($"--- [{i}] {texts[i]}{folder.Tokenizer!.Decode(results[i].Tokens.Where(t => ignoreEos || !eos.Contains(t)))}");
         int total = results.Sum(x => x.Tokens.Length);
         StdOut.Err.WriteLine($"tpllm: {total} tokens in {genSeconds:F2} s ({total / Math.Max(genSeconds, 1e-9):F1} tokens/s); stopped: {string.Join(", ", results.Select(x => Describe(x.Reason)))}");
         return 0;
