@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using TpLlm.Checkpoints;
 using TpLlm.Tests.Models;
@@ -93,4 +94,50 @@ public class CliTests
         Assert.Contains(message, r.Stderr);
         Assert.DoesNotContain("   at ", r.Stderr); // a message, not a stack trace
     }
+}
+
+public class CliFaultTests
+{
+    [Fact]
+    public void A_config_that_disagrees_with_the_weights_names_tensor_and_shapes()
+    {
+        var dir = Paths.TempDir();
+        foreach (var f in Directory.GetFiles(Paths.Llama3Mini)) File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
+        var config = Path.Combine(dir, "config.json");
+        File.WriteAllText(config, File.ReadAllText(config).Replace("\"intermediate_size\": 160", "\"intermediate_size\": 192"));
+        var r = CliProcess.Run("generate", "--model", dir, "--ids", "1,2");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("tensor 'model.layers.0.mlp.gate_proj.weight' has shape [160, 64], the config implies [192, 64]", r.Stderr);
+        File.WriteAllText(config, File.ReadAllText(config).Replace("\"intermediate_size\": 192", "\"intermediate_size\": 160").Replace("\"vocab_size\": 50257", "\"vocab_size\": 50304"));
+        var v = CliProcess.Run("generate", "--model", dir, "--ids", "1,2", "--tp", "2");
+        Assert.Equal(1, v.ExitCode);
+        Assert.Contains("tensor 'model.embed_tokens.weight' has shape [50257, 64], the config implies [50304, 64]", v.Stderr);
+    }
+
+    [Fact]
+    public async Task Ctrl_c_stops_all_ranks_and_prints_what_was_generated()
+    {
+        var dll = Path.Combine(AppContext.BaseDirectory, "tpllm.dll");
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Paths.Root };
+        foreach (var a in new[] { dll, "generate", "A day without", "-n", "100000", "--greedy", "--ignore-eos", "--tp", "2", "--threads", "1" }) psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        var text = new StringBuilder();
+        var buffer = new char[256];
+        while (text.Length < 20) // wait for streamed text, then interrupt
+        {
+            int n = p.StandardOutput.Read(buffer, 0, buffer.Length);
+            Assert.True(n > 0, "no output before the end of the stream");
+            text.Append(buffer, 0, n);
+        }
+        Assert.Equal(0, Kill(p.Id, 2 /* SIGINT */));
+        text.Append(p.StandardOutput.ReadToEnd());
+        Assert.True(p.WaitForExit(10_000), "did not stop within 10 s of Ctrl-C");
+        Assert.Equal(0, p.ExitCode);
+        Assert.Contains("stopped: cancelled (Ctrl-C)", await stderr);
+        Assert.StartsWith(" a man to his children.", text.ToString());
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
+    private static extern int Kill(int pid, int signal);
 }
