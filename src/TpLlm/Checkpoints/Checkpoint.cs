@@ -48,49 +48,26 @@ public sealed class Checkpoint : IDisposable
         return ck;
     }
 
-    private static Dictionary<string, string> ReadIndex(string indexPath, string folder)
-    {
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(File.ReadAllBytes(indexPath), new JsonDocumentOptions { MaxDepth = 16 });
-        }
-        catch (JsonException e)
-        {
-            throw new CheckpointException($"{indexPath}: not valid JSON: {e.Message}", e);
-        }
-        using (doc)
-        {
-            try
-            {
-                return ReadWeightMap(indexPath, folder, doc.RootElement);
-            }
-            catch (InvalidOperationException e) // e.g. a string with a lone surrogate
-            {
-                throw new CheckpointException($"{indexPath}: malformed JSON value: {e.Message}", e);
-            }
-        }
-    }
+    private static Dictionary<string, string> ReadIndex(string indexPath, string folder) =>
+        JsonInput.Read(indexPath, File.ReadAllBytes(indexPath), 16, root => ReadWeightMap(indexPath, folder, root), (m, e) => new CheckpointException(m, e));
 
     private static Dictionary<string, string> ReadWeightMap(string indexPath, string folder, JsonElement root)
     {
+        if (root.ValueKind != JsonValueKind.Object ||
+            !root.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+            throw new CheckpointException($"{indexPath}: expected an object with a 'weight_map' object");
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var p in map.EnumerateObject())
         {
-            if (root.ValueKind != JsonValueKind.Object ||
-                !root.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
-                throw new CheckpointException($"{indexPath}: expected an object with a 'weight_map' object");
-            var result = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var p in map.EnumerateObject())
-            {
-                if (p.Value.ValueKind != JsonValueKind.String)
-                    throw new CheckpointException($"{indexPath}: weight_map['{p.Name}'] is a JSON {p.Value.ValueKind}, expected a file name");
-                var file = p.Value.GetString()!;
-                if (file.Length == 0 || file.Contains('/') || file.Contains('\\') || file.Contains(".."))
-                    throw new CheckpointException($"{indexPath}: weight_map['{p.Name}'] = '{file}' is not a file name inside {folder}");
-                if (!result.TryAdd(p.Name, file))
-                    throw new CheckpointException($"{indexPath}: tensor '{p.Name}' is listed twice in weight_map");
-            }
-            return result;
+            if (p.Value.ValueKind != JsonValueKind.String)
+                throw new CheckpointException($"{indexPath}: weight_map['{p.Name}'] is a JSON {p.Value.ValueKind}, expected a file name");
+            var file = p.Value.GetString()!;
+            if (file.Length == 0 || file.Contains('/') || file.Contains('\\') || file.Contains(".."))
+                throw new CheckpointException($"{indexPath}: weight_map['{p.Name}'] = '{file}' is not a file name inside {folder}");
+            if (!result.TryAdd(p.Name, file))
+                throw new CheckpointException($"{indexPath}: tensor '{p.Name}' is listed twice in weight_map");
         }
+        return result;
     }
 
     /// <summary>True when a tensor of exactly this name exists.</summary>

@@ -5,57 +5,32 @@ namespace TpLlm.Checkpoints;
 /// <summary>Parses and validates the JSON header of a safetensors file.</summary>
 internal static class SafetensorsHeader
 {
-    private static readonly JsonDocumentOptions Options = new() { MaxDepth = 16 };
-
     public static (Dictionary<string, TensorInfo>, IReadOnlyDictionary<string, string>) Parse(
-        string path, ReadOnlySpan<byte> header, long dataLength)
-    {
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(header.ToArray(), Options);
-        }
-        catch (JsonException e)
-        {
-            throw new CheckpointException($"{path}: header is not valid JSON ({header.Length} bytes): {e.Message}", e);
-        }
-        using (doc)
-        {
-            try
-            {
-                return ParseRoot(path, doc.RootElement, dataLength);
-            }
-            catch (InvalidOperationException e) // e.g. a string with a lone surrogate
-            {
-                throw new CheckpointException($"{path}: malformed JSON value in the header: {e.Message}", e);
-            }
-        }
-    }
+        string path, ReadOnlySpan<byte> header, long dataLength) =>
+        JsonInput.Read(path, header, 16, root => ParseRoot(path, root, dataLength), (m, e) => new CheckpointException(m, e));
 
     private static (Dictionary<string, TensorInfo>, IReadOnlyDictionary<string, string>) ParseRoot(string path, JsonElement root, long dataLength)
     {
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new CheckpointException($"{path}: header is a JSON {root.ValueKind}, expected an object");
+        var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        bool sawMetadata = false;
+        foreach (var prop in root.EnumerateObject())
         {
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new CheckpointException($"{path}: header is a JSON {root.ValueKind}, expected an object");
-            var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
-            var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-            bool sawMetadata = false;
-            foreach (var prop in root.EnumerateObject())
+            if (prop.Name == "__metadata__")
             {
-                if (prop.Name == "__metadata__")
-                {
-                    if (sawMetadata) throw new CheckpointException($"{path}: duplicate key '__metadata__' in header");
-                    sawMetadata = true;
-                    ParseMetadata(path, prop.Value, metadata);
-                    continue;
-                }
-                if (tensors.ContainsKey(prop.Name))
-                    throw new CheckpointException($"{path}: tensor '{prop.Name}' is declared twice in the header");
-                tensors[prop.Name] = ParseTensor(path, prop.Name, prop.Value, dataLength);
+                if (sawMetadata) throw new CheckpointException($"{path}: duplicate key '__metadata__' in header");
+                sawMetadata = true;
+                ParseMetadata(path, prop.Value, metadata);
+                continue;
             }
-            CheckOverlaps(path, tensors.Values);
-            return (tensors, metadata);
+            if (tensors.ContainsKey(prop.Name))
+                throw new CheckpointException($"{path}: tensor '{prop.Name}' is declared twice in the header");
+            tensors[prop.Name] = ParseTensor(path, prop.Name, prop.Value, dataLength);
         }
+        CheckOverlaps(path, tensors.Values);
+        return (tensors, metadata);
     }
 
     private static void ParseMetadata(string path, JsonElement e, Dictionary<string, string> metadata)

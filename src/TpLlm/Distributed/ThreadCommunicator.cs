@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 
 namespace TpLlm.Distributed;
@@ -67,49 +68,30 @@ public sealed unsafe class ThreadCommunicator : ICommunicator
     }
 
     /// <inheritdoc />
-    public void AllReduce(Span<float> data, ReduceOp op)
-    {
-        fixed (float* p = data)
-        {
-            if (Rank == 0 && _g.ScratchF.Length < data.Length) _g.ScratchF = new float[data.Length];
-            Publish(OpReduceF * 10 + (int)op, (nint)p, data.Length);
-            Arrive("all-reduce");
-            CheckSame("all-reduce");
-            var scratch = _g.ScratchF;
-            var (lo, hi) = Chunk(data.Length);
-            for (int i = lo; i < hi; i++)
-            {
-                float acc = ((float*)_g.Pointers[0])[i];
-                for (int r = 1; r < Size; r++)
-                {
-                    float v = ((float*)_g.Pointers[r])[i];
-                    acc = op == ReduceOp.Sum ? acc + v : MathF.Max(acc, v);
-                }
-                scratch[i] = acc;
-            }
-            Arrive("all-reduce");
-            scratch.AsSpan(0, data.Length).CopyTo(data);
-        }
-    }
+    public void AllReduce(Span<float> data, ReduceOp op) => Reduce(data, op, OpReduceF, ref _g.ScratchF);
 
     /// <inheritdoc />
-    public void AllReduce(Span<double> data, ReduceOp op)
+    public void AllReduce(Span<double> data, ReduceOp op) => Reduce(data, op, OpReduceD, ref _g.ScratchD);
+
+    // Every rank reduces its chunk of the vector, reading all ranks' buffers, into the shared
+    // scratch; after the second barrier each copies the result back.
+    private void Reduce<T>(Span<T> data, ReduceOp op, int opCode, ref T[] shared) where T : unmanaged, INumber<T>
     {
-        fixed (double* p = data)
+        fixed (T* p = data)
         {
-            if (Rank == 0 && _g.ScratchD.Length < data.Length) _g.ScratchD = new double[data.Length];
-            Publish(OpReduceD * 10 + (int)op, (nint)p, data.Length);
+            if (Rank == 0 && shared.Length < data.Length) shared = new T[data.Length];
+            Publish(opCode * 10 + (int)op, (nint)p, data.Length);
             Arrive("all-reduce");
             CheckSame("all-reduce");
-            var scratch = _g.ScratchD;
+            var scratch = shared;
             var (lo, hi) = Chunk(data.Length);
             for (int i = lo; i < hi; i++)
             {
-                double acc = ((double*)_g.Pointers[0])[i];
+                T acc = ((T*)_g.Pointers[0])[i];
                 for (int r = 1; r < Size; r++)
                 {
-                    double v = ((double*)_g.Pointers[r])[i];
-                    acc = op == ReduceOp.Sum ? acc + v : Math.Max(acc, v);
+                    T v = ((T*)_g.Pointers[r])[i];
+                    acc = op == ReduceOp.Sum ? acc + v : T.MaxNumber(acc, v);
                 }
                 scratch[i] = acc;
             }

@@ -57,32 +57,21 @@ public sealed record ModelConfig
         var genPath = Path.Combine(folder, "generation_config.json");
         if (File.Exists(genPath))
         {
-            using var gen = ParseJson(genPath, File.ReadAllBytes(genPath));
-            int[] eos;
-            try { eos = ReadIds(genPath, gen.RootElement, "eos_token_id"); }
-            catch (InvalidOperationException e) { throw new ModelConfigException($"{genPath}: malformed JSON value: {e.Message}", e); }
+            var eos = JsonInput.Read(genPath, File.ReadAllBytes(genPath), 64,
+                r => r.ValueKind == JsonValueKind.Object ? ReadIds(genPath, r, "eos_token_id") : throw new ModelConfigException($"{genPath}: expected a JSON object"),
+                (m, e) => new ModelConfigException(m, e));
             if (eos.Length > 0) config = config with { EosTokenIds = eos };
         }
         return config;
     }
 
     /// <summary>Parses config.json content; <paramref name="path"/> names it in errors.</summary>
-    public static ModelConfig Parse(string path, byte[] json)
-    {
-        try
-        {
-            return ParseUnchecked(path, json);
-        }
-        catch (InvalidOperationException e) // e.g. a string with a lone surrogate
-        {
-            throw new ModelConfigException($"{path}: malformed JSON value: {e.Message}", e);
-        }
-    }
+    public static ModelConfig Parse(string path, byte[] json) =>
+        JsonInput.Read(path, json, 64, r => r.ValueKind == JsonValueKind.Object ? FromRoot(path, r) : throw new ModelConfigException($"{path}: expected a JSON object"),
+            (m, e) => new ModelConfigException(m, e));
 
-    private static ModelConfig ParseUnchecked(string path, byte[] json)
+    private static ModelConfig FromRoot(string path, JsonElement r)
     {
-        using var doc = ParseJson(path, json);
-        var r = doc.RootElement;
         string type = Str(path, r, "model_type") ?? throw new ModelConfigException($"{path}: 'model_type' is missing (supported: {string.Join(", ", SupportedModelTypes)})");
         if (!SupportedModelTypes.Contains(type))
             throw new ModelConfigException($"{path}: model_type '{type}' is not supported (supported: {string.Join(", ", SupportedModelTypes)})");
@@ -114,24 +103,6 @@ public sealed record ModelConfig
             BosTokenId = ReadIds(path, r, "bos_token_id") is [var b, ..] ? b : null,
             HasQuantizationConfig = r.TryGetProperty("quantization_config", out var q) && q.ValueKind == JsonValueKind.Object,
         };
-    }
-
-    private static JsonDocument ParseJson(string path, byte[] json)
-    {
-        try
-        {
-            var doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 64 });
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-            {
-                doc.Dispose();
-                throw new ModelConfigException($"{path}: expected a JSON object");
-            }
-            return doc;
-        }
-        catch (JsonException e)
-        {
-            throw new ModelConfigException($"{path}: not valid JSON: {e.Message}", e);
-        }
     }
 
     private static RopeParameters ReadRope(string path, JsonElement r)

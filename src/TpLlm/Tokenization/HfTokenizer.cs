@@ -40,26 +40,17 @@ public sealed class HfTokenizer
     {
         var path = Path.Combine(folder, "tokenizer.json");
         if (!File.Exists(path)) throw new TokenizerException($"{path}: tokenizer file not found (pass token ids with --ids instead)");
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { MaxDepth = 64 });
-        }
-        catch (JsonException e)
-        {
-            throw new TokenizerException($"{path}: not valid JSON: {e.Message}", e);
-        }
-        using (doc)
+        return JsonInput.Read(path, File.ReadAllBytes(path), 64, root =>
         {
             try
             {
-                return Parse(path, doc.RootElement);
+                return Parse(path, root);
             }
-            catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException or ArgumentException or IndexOutOfRangeException or RegexParseException)
+            catch (Exception e) when (e is KeyNotFoundException or FormatException or ArgumentException or IndexOutOfRangeException or RegexParseException)
             {
                 throw new TokenizerException($"{path}: malformed tokenizer: {e.Message}", e);
             }
-        }
+        }, (m, e) => new TokenizerException(m, e));
     }
 
     private static HfTokenizer Parse(string path, JsonElement root)
