@@ -85,6 +85,7 @@ public sealed class HfTokenizer
             foreach (var a in addedEl.EnumerateArray())
             {
                 var content = a.GetProperty("content").GetString() ?? throw new TokenizerException($"{path}: added token without content");
+                if (content.Length == 0) throw new TokenizerException($"{path}: added token {a.GetProperty("id")} has empty content"); // would match everywhere
                 int id = a.GetProperty("id").GetInt32();
                 if (id < 0 || id > 10_000_000) throw new TokenizerException($"{path}: added token '{content}' has id {id} outside [0, 10000000]");
                 added[content] = id;

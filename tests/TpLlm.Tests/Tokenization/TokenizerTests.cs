@@ -35,6 +35,9 @@ public class TokenizerTests
         Assert.Contains("token id 60000 is not in the tokenizer's vocabulary", Assert.Throws<TokenizerException>(() => Gpt2.Decode([60000])).Message);
         var dir = Paths.TempDir();
         Assert.Contains("tokenizer.json: tokenizer file not found", Assert.Throws<TokenizerException>(() => HfTokenizer.Load(dir)).Message);
+        File.WriteAllText(Path.Combine(dir, "tokenizer.json"),
+            "{\"added_tokens\":[{\"id\":3,\"content\":\"\",\"special\":true}],\"decoder\":{\"type\":\"ByteLevel\"},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},\"merges\":[]}}");
+        Assert.Contains("added token 3 has empty content", Assert.Throws<TokenizerException>(() => HfTokenizer.Load(dir)).Message); // found by the 1M-case fuzz run
         File.WriteAllText(Path.Combine(dir, "tokenizer.json"), "{\"model\": {\"type\": \"Unigram\"}}");
         Assert.Contains("tokenizer model type 'Unigram' is not supported", Assert.Throws<TokenizerException>(() => HfTokenizer.Load(dir)).Message);
     }
