@@ -27,8 +27,9 @@ public static class GenerateCommand
         var logprobs = new Option<int>("--logprobs") { Description = "report log-probabilities with this many top alternatives (with --json)", DefaultValueFactory = _ => -1 };
         var ignoreEos = new Option<bool>("--ignore-eos") { Description = "keep generating after an end-of-sequence token" };
         var gather = new Option<bool>("--gather-logits") { Description = "gather full logits and sample on them (default: vocab-parallel sampling)" };
+        var toRoot = new Option<bool>("--gather-to-root") { Description = "with --gather-logits: gather to rank 0 only, sample there, broadcast the tokens" };
         var dp = new Option<int>("--dp") { Description = "data-parallel replicas (world = dp × tp ranks); prompts are spread over them", DefaultValueFactory = _ => 1 };
-        var cmd = new Command("generate", "continue a prompt with the model, streaming to stdout") { prompts, ids, maxNew, temperature, greedy, topK, topP, minP, seed, json, logprobs, ignoreEos, gather, dp };
+        var cmd = new Command("generate", "continue a prompt with the model, streaming to stdout") { prompts, ids, maxNew, temperature, greedy, topK, topP, minP, seed, json, logprobs, ignoreEos, gather, toRoot, dp };
         common.AddTo(cmd);
         cmd.SetAction(r =>
         {
@@ -47,13 +48,13 @@ public static class GenerateCommand
             }.Validate();
             int max = r.GetValue(maxNew);
             if (max < 1) throw new TpLlmException($"--max-new-tokens {max} must be ≥ 1");
-            return Run(r, common, texts, idText, sampling, max, lp, r.GetValue(json), r.GetValue(ignoreEos), r.GetValue(gather), r.GetValue(dp));
+            return Run(r, common, texts, idText, sampling, max, lp, r.GetValue(json), r.GetValue(ignoreEos), r.GetValue(gather) || r.GetValue(toRoot), r.GetValue(toRoot), r.GetValue(dp));
         });
         return cmd;
     }
 
     private static int Run(ParseResult r, CommonOptions common, string[] texts, string? idText, SamplingParams sampling, int maxNew, int logprobs,
-        bool json, bool ignoreEos, bool gather, int dp)
+        bool json, bool ignoreEos, bool gather, bool toRoot, int dp)
     {
         var path = common.ModelPath(r);
         int tp = r.GetValue(common.Tp);
@@ -89,6 +90,7 @@ public static class GenerateCommand
             var generator = new Generator(model, folder.SamplableVocab, folder.Config.EosTokenIds)
             {
                 GatherLogits = gather,
+                GatherToRoot = toRoot,
                 IsCancelled = () => cancel.Requested,
                 OnToken = lead && stream ? (_, tok, _) =>
                 {

@@ -15,8 +15,9 @@ public static class StdOut
     private static readonly Lazy<TextWriter> ErrWriter = new(() =>
         TextWriter.Synchronized(new StreamWriter(Raw(2), new UTF8Encoding(false)) { AutoFlush = true }));
 
-    // the file descriptor itself: Console's streams initialize the terminal too
-    private static FileStream Raw(int fd) => new(new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: false), FileAccess.Write, 1);
+    // the file descriptor itself: Console's streams initialize the terminal too, and a FileStream
+    // would write at its own offset (overwriting stderr's lines in a shared `> out 2>&1` file)
+    private static Stream Raw(int fd) => new FdStream(fd);
 
     /// <summary>The writer.</summary>
     public static TextWriter Out => Writer.Value;

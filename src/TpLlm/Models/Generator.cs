@@ -20,6 +20,13 @@ public sealed class Generator
     /// <summary>Gather full logits and sample on them instead of the vocab-parallel reduction.</summary>
     public bool GatherLogits { get; init; }
 
+    /// <summary>
+    /// With <see cref="GatherLogits"/>: gather the logits to rank 0 only (half an all-gather's
+    /// traffic), sample there, and broadcast the tokens (logprobs, if asked for, are on rank 0's
+    /// results only). Needs the column-parallel head.
+    /// </summary>
+    public bool GatherToRoot { get; init; }
+
     /// <summary>Called (on every rank) with (sequence index, token, logprobs) as tokens are picked.</summary>
     public Action<int, int, TokenLogprobs?>? OnToken { get; init; }
 
@@ -140,9 +147,16 @@ public sealed class Generator
         }
         int V = _model.Config.VocabSize;
         if (_full.Length < n * V) _full = new float[n * V];
-        _model.Head.Forward(_model.MatMul, hidden, n, _full);
+        bool toRoot = GatherToRoot && _model.Head is ColumnParallelLmHead;
+        if (toRoot) ((ColumnParallelLmHead)_model.Head).ForwardToRoot(_model.MatMul, hidden, n, _full, 0);
+        else _model.Head.Forward(_model.MatMul, hidden, n, _full);
         for (int j = 0; j < n; j++)
         {
+            if (toRoot && _model.Comm.Rank != 0)
+            {
+                if (!ps[j].IsGreedy) rs[j].NextDouble(); // keep every rank's random stream in step with rank 0's
+                continue;
+            }
             var row = _full.AsSpan(j * V, V);
             picked[j] = FullVocabSampler.Sample(row, _samplable, ps[j], rs[j]);
             if (logprobs[live[j]] is { } list)
@@ -153,6 +167,7 @@ public sealed class Generator
                 list.Add(new TokenLogprobs(picked[j], (float)lsm[picked[j]], top));
             }
         }
+        if (toRoot) _model.Comm.Broadcast<int>(picked.AsSpan(0, n), 0);
     }
 
     private static TokenLogprobs Trim(TokenLogprobs lp, int n) => lp.Top.Length <= n ? lp : lp with { Top = lp.Top[..n] };

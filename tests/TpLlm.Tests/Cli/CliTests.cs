@@ -141,3 +141,24 @@ public class CliFaultTests
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill")]
     private static extern int Kill(int pid, int signal);
 }
+
+public class CliOutputTests
+{
+    [Fact]
+    public void Stdout_and_stderr_redirected_to_one_file_keep_every_line()
+    {
+        var file = Path.Combine(Paths.TempDir(), "out.txt");
+        var dll = Path.Combine(AppContext.BaseDirectory, "tpllm.dll");
+        var psi = new System.Diagnostics.ProcessStartInfo("bash") { WorkingDirectory = Paths.Root };
+        psi.ArgumentList.Add("-c");
+        psi.ArgumentList.Add($"dotnet '{dll}' generate --ids 32,1110,1231 -n 5 --greedy --json > '{file}' 2>&1");
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        Assert.True(p.WaitForExit(60_000));
+        Assert.Equal(0, p.ExitCode);
+        var lines = File.ReadAllLines(file);
+        Assert.Contains("{\"tokens\":[257,582,284,465,1751],\"finish_reason\":\"MaxTokens\"}", lines);
+        Assert.Contains(lines, l => l.StartsWith("tpllm: loaded", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("tpllm: 5 tokens in", StringComparison.Ordinal));
+        Assert.DoesNotContain('\u001b', File.ReadAllText(file)); // no terminal escape codes
+    }
+}

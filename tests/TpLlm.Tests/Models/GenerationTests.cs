@@ -104,9 +104,14 @@ public class GenerationTests
             var req = new GenerationRequest { PromptIds = ids, MaxNewTokens = 30, Sampling = sampling, IgnoreEos = true };
             var parallel = new Generator(m, folder.SamplableVocab, []).Generate([req])[0].Tokens;
             var gathered = new Generator(m, folder.SamplableVocab, []) { GatherLogits = true }.Generate([req])[0].Tokens;
-            return (parallel, gathered);
-        })[0];
-        Assert.Equal(outs.gathered, outs.parallel);
+            var toRoot = new Generator(m, folder.SamplableVocab, []) { GatherLogits = true, GatherToRoot = true }.Generate([req])[0].Tokens;
+            return (parallel, gathered, toRoot);
+        });
+        foreach (var o in outs)
+        {
+            Assert.Equal(o.gathered, o.parallel);
+            Assert.Equal(o.gathered, o.toRoot); // every rank gets rank 0's tokens
+        }
     }
 
     [Fact]
