@@ -17,14 +17,12 @@ public static unsafe class Bf16Gemm
     private const int P = WeightMatrix.Panel;
 
     /// <summary>Runs rows [n0, n1) on <paramref name="path"/>.</summary>
-    /// <remarks><paramref name="xT"/>: for AVX-512 and T ≥ 16, the first 16·⌊T/16⌋ tokens transposed in
-    /// blocks of 16, <c>[T/16][K][16]</c> (see <see cref="TransposeBlocks"/>); null otherwise.</remarks>
-    public static void Run(KernelPath path, float* x, int T, int K, ushort* w, int n0, int n1, float* y, int ldy, float* xT = null)
+    public static void Run(KernelPath path, float* x, int T, int K, ushort* w, int n0, int n1, float* y, int ldy)
     {
         if (n0 % P != 0) throw new ArgumentException($"row start {n0} is not a multiple of {P}");
         switch (path)
         {
-            case KernelPath.Vector512: Run512(x, T, K, w, n0, n1, y, ldy, xT); break;
+            case KernelPath.Vector512: Run512(x, T, K, w, n0, n1, y, ldy); break;
             case KernelPath.Vector256: Run256(x, T, K, w, n0, n1, y, ldy); break;
             default: RunScalar(x, T, K, w, n0, n1, y, ldy); break;
         }
@@ -88,23 +86,8 @@ public static unsafe class Bf16Gemm
     }
 
     // ---- AVX-512 ----
-
-    /// <summary>Writes tokens [0, 16·⌊T/16⌋) of <paramref name="x"/> <c>[T, K]</c> as <c>[T/16][K][16]</c> into <paramref name="xT"/>.</summary>
-    public static void TransposeBlocks(float* x, int T, int K, float* xT)
-    {
-        for (int b = 0; b + 16 <= T; b += 16)
-        {
-            float* dst = xT + (long)b * K;
-            for (int j = 0; j < 16; j++)
-            {
-                float* src = x + (long)(b + j) * K;
-                for (int k = 0; k < K; k++) dst[(long)k * 16 + j] = src[k];
-            }
-        }
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Run512(float* x, int T, int K, ushort* w, int n0, int n1, float* y, int ldy, float* xT)
+    private static void Run512(float* x, int T, int K, ushort* w, int n0, int n1, float* y, int ldy)
     {
         for (int p = n0; p < n1; p += 2 * P)
         {
@@ -113,11 +96,6 @@ public static unsafe class Bf16Gemm
             uint* w1 = two ? w0 + (long)Pairs(K) * P : w0; // a lone last panel is computed twice, stored once
             int valid0 = Math.Min(P, n1 - p), valid1 = two ? Math.Min(P, n1 - p - P) : 0;
             int t = 0;
-            for (; xT != null && t + 16 <= T; t += 16)
-            {
-                Tile16(xT + (long)t * K, K, w0, y + (long)t * ldy + p, ldy, valid0);
-                if (two) Tile16(xT + (long)t * K, K, w1, y + (long)t * ldy + p + P, ldy, valid1);
-            }
             for (; t + 8 <= T; t += 8) Tile8(x + (long)t * K, K, w0, w1, y + (long)t * ldy + p, ldy, valid0, valid1);
             for (; t + 4 <= T; t += 4) Tile4(x + (long)t * K, K, w0, w1, y + (long)t * ldy + p, ldy, valid0, valid1);
             for (; t < T; t++) Tile1(x + (long)t * K, K, w0, w1, y + (long)t * ldy + p, valid0, valid1);
@@ -145,42 +123,6 @@ public static unsafe class Bf16Gemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> F(Vector512<float> a, Vector512<float> b, float* x, Vector512<float> acc) =>
         Vector512.FusedMultiplyAdd(b, Vector512.Create(x[1]), Vector512.FusedMultiplyAdd(a, Vector512.Create(x[0]), acc));
-
-    // 16 rows × 16 tokens: 16 accumulators; activations transposed ([K][16]) so every broadcast is
-    // a constant offset folded into its FMA; one panel widened per column pair
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile16(float* xT, int K, uint* w, float* y, int ldy, int valid)
-    {
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-        Vector512<float> a8 = default, a9 = default, a10 = default, a11 = default, a12 = default, a13 = default, a14 = default, a15 = default;
-        for (int k = 0; k < K; k++)
-        {
-            // column k of the panel: even k is the low half of each 32-bit lane, odd k the high half
-            var u = Vector512.Load(w + (long)(k >> 1) * P);
-            var e = (k & 1) == 0 ? (u << 16).AsSingle() : (u & Vector512.Create(0xFFFF0000u)).AsSingle();
-            float* c = xT + (long)k * 16;
-            a0 = Vector512.FusedMultiplyAdd(e, Vector512.Create(c[0]), a0);
-            a1 = Vector512.FusedMultiplyAdd(e, Vector512.Create(c[1]), a1);
-            a2 = Vector512.FusedMultiplyAdd(e, Vector512.Create(c[2]), a2);
-            a3 = Vector512.FusedMultiplyAdd(e, Vector512.Create(c[3]), a3);
-            a4 = Vector512.FusedMultiplyAdd(e, Vector512.Create(c[4]), a4);
-            a5 = Vector512.FusedMultiplyAdd(e, Vector512.Create(c[5]), a5);
-            a6 = Vector512.FusedMultiplyAdd(e, Vector512.Create(c[6]), a6);
-            a7 = Vector512.FusedMultiplyAdd(e, Vector512.Create(c[7]), a7);
-            a8 = Vector512.FusedMultiplyAdd(e, Vector512.Create(c[8]), a8);
-            a9 = Vector512.FusedMultiplyAdd(e, Vector512.Create(c[9]), a9);
-            a10 = Vector512.FusedMultiplyAdd(e, Vector512.Create(c[10]), a10);
-            a11 = Vector512.FusedMultiplyAdd(e, Vector512.Create(c[11]), a11);
-            a12 = Vector512.FusedMultiplyAdd(e, Vector512.Create(c[12]), a12);
-            a13 = Vector512.FusedMultiplyAdd(e, Vector512.Create(c[13]), a13);
-            a14 = Vector512.FusedMultiplyAdd(e, Vector512.Create(c[14]), a14);
-            a15 = Vector512.FusedMultiplyAdd(e, Vector512.Create(c[15]), a15);
-        }
-        Put(a0, y, valid); Put(a1, y + ldy, valid); Put(a2, y + 2L * ldy, valid); Put(a3, y + 3L * ldy, valid);
-        Put(a4, y + 4L * ldy, valid); Put(a5, y + 5L * ldy, valid); Put(a6, y + 6L * ldy, valid); Put(a7, y + 7L * ldy, valid);
-        Put(a8, y + 8L * ldy, valid); Put(a9, y + 9L * ldy, valid); Put(a10, y + 10L * ldy, valid); Put(a11, y + 11L * ldy, valid);
-        Put(a12, y + 12L * ldy, valid); Put(a13, y + 13L * ldy, valid); Put(a14, y + 14L * ldy, valid); Put(a15, y + 15L * ldy, valid);
-    }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile8(float* x, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1)

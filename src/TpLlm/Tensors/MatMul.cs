@@ -11,8 +11,6 @@ public sealed unsafe class MatMul : IDisposable
     private readonly ComputePool _pool;
     private readonly Action<int, int> _body;
     private float[] _packed = [];
-    private float[] _transposed = []; // [T/16][K][16] for the AVX-512 16-token tile
-    private float* _xT;
     // current call, read by _body on every worker
     private WeightMatrix? _w;
     private float* _x;
@@ -51,15 +49,11 @@ public sealed unsafe class MatMul : IDisposable
             if (_packed.Length < T * Kp) _packed = GC.AllocateArray<float>(T * Kp + 16, pinned: true);
             ActivationPacking.Pad(x, T, K, _packed, Kp);
         }
-        bool transpose = !padded && Path == KernelPath.Vector512 && T >= 16;
-        if (transpose && _transposed.Length < T / 16 * 16 * K) _transposed = GC.AllocateArray<float>(T / 16 * 16 * K, pinned: true);
         fixed (float* px = x)
         fixed (float* pp = _packed)
-        fixed (float* pt = _transposed)
         fixed (float* py = y)
         {
-            if (transpose) Bf16Gemm.TransposeBlocks(px, T, K, pt);
-            _w = w; _x = padded ? pp : px; _y = py; _t = T; _ldy = ldy; _xT = transpose ? pt : null;
+            _w = w; _x = padded ? pp : px; _y = py; _t = T; _ldy = ldy;
             _pool.Run(_body);
             _w = null;
         }
@@ -72,7 +66,7 @@ public sealed unsafe class MatMul : IDisposable
         if (n0 >= n1) return;
         switch (w.Format)
         {
-            case WeightFormat.BF16: Bf16Gemm.Run(Path, _x, _t, w.Cols, w.Bf16Pointer, n0, n1, _y, _ldy, _xT); break;
+            case WeightFormat.BF16: Bf16Gemm.Run(Path, _x, _t, w.Cols, w.Bf16Pointer, n0, n1, _y, _ldy); break;
             case WeightFormat.F32: DenseGemm.RunF32(_x, _t, w.Stride, w.F32Pointer, n0, n1, _y, _ldy); break;
             default: DenseGemm.RunInt8(Path, _x, _t, w.Stride, w.Int8Pointer, w.Scales!, n0, n1, _y, _ldy); break;
         }
