@@ -195,21 +195,13 @@ public static unsafe class Bf16Gemm
         Put(b0, y, v1); Put(b1, y + ldy, v1); Put(b2, y + 2L * ldy, v1); Put(b3, y + 3L * ldy, v1);
     }
 
-    // one token: four independent chains per panel pair keep the loads flowing (memory-bound GEMV)
+    // one token: the same accumulation order as the 4- and 8-token tiles (one chain per panel,
+    // column pairs in order), so a sequence's logits do not depend on the batch it runs in
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tile1(float* x, int K, uint* w0, uint* w1, float* y, int v0, int v1)
     {
-        Vector512<float> a0 = default, a1 = default, b0 = default, b1 = default;
+        Vector512<float> a0 = default, b0 = default;
         int k = 0;
-        for (; k + 4 <= K; k += 4)
-        {
-            Widen2(w0 + (long)(k >> 1) * P, out var e0, out var f0);
-            Widen2(w1 + (long)(k >> 1) * P, out var e1, out var f1);
-            Widen2(w0 + (long)((k + 2) >> 1) * P, out var g0, out var h0);
-            Widen2(w1 + (long)((k + 2) >> 1) * P, out var g1, out var h1);
-            a0 = F(e0, f0, x + k, a0); b0 = F(e1, f1, x + k, b0);
-            a1 = F(g0, h0, x + k + 2, a1); b1 = F(g1, h1, x + k + 2, b1);
-        }
         for (; k + 2 <= K; k += 2)
         {
             Widen2(w0 + (long)(k >> 1) * P, out var e0, out var f0);
@@ -222,7 +214,7 @@ public static unsafe class Bf16Gemm
             a0 = Vector512.FusedMultiplyAdd(Widen1(w0 + (long)(k >> 1) * P), xv, a0);
             b0 = Vector512.FusedMultiplyAdd(Widen1(w1 + (long)(k >> 1) * P), xv, b0);
         }
-        Put(a0 + a1, y, v0);
-        if (v1 > 0) Put(b0 + b1, y + P, v1);
+        Put(a0, y, v0);
+        if (v1 > 0) Put(b0, y + P, v1);
     }
 }

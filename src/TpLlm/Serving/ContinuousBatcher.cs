@@ -1,0 +1,258 @@
+using System.Collections.Concurrent;
+using TpLlm.Distributed;
+using TpLlm.Models;
+using TpLlm.Parallel;
+using TpLlm.Sampling;
+
+namespace TpLlm.Serving;
+
+/// <summary>
+/// Continuous batching over in-process tensor-parallel ranks. Requests join the running batch
+/// at the next step; each step runs every active sequence through the model once — new prompts
+/// as prefill chunks, running ones as one decode token — and the LM head once over all of them
+/// (<c>[B, H]</c>), sampling each with its own parameters. Finished sequences leave and free
+/// their KV-cache slot. Rank 0 plans each step and broadcasts the plan; every rank executes it.
+/// A sequence's tokens do not depend on what else is in the batch.
+/// </summary>
+public sealed class ContinuousBatcher : IDisposable
+{
+    private sealed class Job(GenerationRequest request, Action<int, TokenLogprobs?>? onToken, CancellationToken ct)
+    {
+        public readonly GenerationRequest Request = request;
+        public readonly Action<int, TokenLogprobs?>? OnToken = onToken;
+        public readonly CancellationToken Ct = ct;
+        public readonly TaskCompletionSource<GenerationResult> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public readonly List<int> Tokens = [];
+        public readonly List<TokenLogprobs>? Logprobs = request.WantLogprobs || request.TopLogprobs > 0 ? [] : null;
+        public int Position; // tokens in the cache
+    }
+
+    private readonly ModelFolder _folder;
+    private readonly ModelOptions _options;
+    private readonly int _tp;
+    private readonly ConcurrentQueue<Job> _pending = new();
+    private readonly SemaphoreSlim _signal = new(0);
+    private readonly Thread _thread;
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly HashSet<int> _eos;
+    private volatile bool _stopping;
+    private Exception? _failure;
+
+    /// <summary>Sequences that can run at once (KV-cache slots).</summary>
+    public int MaxBatch { get; }
+
+    /// <summary>Completes when every rank has loaded its shards.</summary>
+    public Task Ready => _ready.Task;
+
+    /// <summary>Starts <paramref name="tp"/> ranks serving <paramref name="folder"/> with up to <paramref name="maxBatch"/> sequences at once.</summary>
+    public ContinuousBatcher(ModelFolder folder, int tp, int maxBatch, ModelOptions? options = null)
+    {
+        if (maxBatch < 1) throw new TpLlmException($"--max-batch {maxBatch} must be ≥ 1");
+        _folder = folder;
+        _tp = tp;
+        MaxBatch = maxBatch;
+        _options = (options ?? new ModelOptions()) with { MaxSequences = maxBatch, HeadStrategy = LmHeadStrategy.ColumnParallel };
+        _eos = [.. folder.Config.EosTokenIds];
+        _thread = new Thread(Run) { IsBackground = true, Name = "tpllm-batcher" };
+        _thread.Start();
+    }
+
+    /// <summary>Queues a request; <paramref name="onToken"/> sees each token as it is picked.</summary>
+    public Task<GenerationResult> Submit(GenerationRequest request, Action<int, TokenLogprobs?>? onToken = null, CancellationToken ct = default)
+    {
+        if (_failure is not null) throw new TpLlmException($"the engine has stopped: {_failure.Message}", _failure);
+        ObjectDisposedException.ThrowIf(_stopping, this);
+        var job = new Job(request, onToken, ct);
+        _pending.Enqueue(job);
+        _signal.Release();
+        return job.Done.Task;
+    }
+
+    private void Run()
+    {
+        try
+        {
+            ThreadRanks.Run(_tp, RankLoop, TimeSpan.FromSeconds(60));
+        }
+        catch (Exception e)
+        {
+            _failure = e;
+            _ready.TrySetException(e);
+            while (_pending.TryDequeue(out var j)) j.Done.TrySetException(e);
+        }
+    }
+
+    // plan: [rows, logprobs wanted (0/1), then per row: slot, start, length, tokens…, and for a new sequence: T bits, top-k, top-p bits, min-p bits, seed lo, seed hi, top logprobs]
+    private void RankLoop(ICommunicator comm)
+    {
+        using var model = LlamaModel.Load(_folder.Config, _folder.Checkpoint, comm, _options);
+        var head = (ColumnParallelLmHead)model.Head;
+        var sampler = new VocabParallelSampler(comm, head.Partition, _folder.SamplableVocab);
+        int H = _folder.Config.HiddenSize, B = MaxBatch, ctx = model.MaxContext;
+        var slots = new Job?[B];                    // rank 0's view of who runs where
+        var slotParams = new SamplingParams[B];     // every rank: the sampling state of each slot
+        var slotRng = new SplitMix64[B];
+        var slotTop = new int[B];
+        var header = new int[1];
+        var plan = new List<int>();
+        var planBuffer = Array.Empty<int>();
+        var hidden = new float[B * H];
+        var local = new float[B * head.Partition.ShardSize];
+        var picked = new int[B];
+        var rowSlot = new int[B];
+        var ps = new SamplingParams[B];
+        var rs = new SplitMix64[B];
+        var chunks = new SequenceChunk[B];
+        var tokens = new List<int>();
+        comm.Barrier();
+        if (comm.Rank == 0) _ready.TrySetResult();
+        while (true)
+        {
+            if (comm.Rank == 0)
+            {
+                plan.Clear();
+                header[0] = _stopping ? -1 : BuildPlan(slots, plan, ctx);
+                if (header[0] == 0) _signal.Wait(200); // idle: beat every 200 ms so the other ranks' collectives do not time out
+            }
+            comm.Broadcast<int>(header, 0);
+            if (header[0] < 0)
+            {
+                if (comm.Rank == 0)
+                    foreach (var j in slots) j?.Done.TrySetException(new ObjectDisposedException(nameof(ContinuousBatcher), "the engine stopped before the request finished"));
+                return;
+            }
+            if (header[0] == 0) continue;
+            if (planBuffer.Length < header[0]) planBuffer = new int[header[0] * 2];
+            if (comm.Rank == 0) plan.CopyTo(planBuffer);
+            comm.Broadcast<int>(planBuffer.AsSpan(0, header[0]), 0);
+
+            // every rank: decode the plan into chunks, tokens and per-row sampling state
+            int p = 0, rows = planBuffer[p++], topN = 0;
+            bool wantLogprobs = planBuffer[p++] == 1;
+            tokens.Clear();
+            for (int r = 0; r < rows; r++)
+            {
+                int slot = planBuffer[p++], start = planBuffer[p++], len = planBuffer[p++];
+                for (int i = 0; i < len; i++) tokens.Add(planBuffer[p++]);
+                if (start == 0)
+                {
+                    slotParams[slot] = new SamplingParams
+                    {
+                        Temperature = BitConverter.Int32BitsToSingle(planBuffer[p++]), TopK = planBuffer[p++],
+                        TopP = BitConverter.Int32BitsToSingle(planBuffer[p++]), MinP = BitConverter.Int32BitsToSingle(planBuffer[p++]),
+                        Seed = (uint)planBuffer[p++] | ((ulong)(uint)planBuffer[p++] << 32),
+                    };
+                    slotRng[slot] = new SplitMix64(slotParams[slot].Seed);
+                    slotTop[slot] = planBuffer[p++];
+                }
+                chunks[r] = new SequenceChunk(slot, start, len);
+                rowSlot[r] = slot;
+                ps[r] = slotParams[slot];
+                rs[r] = slotRng[slot];
+                topN = Math.Max(topN, slotTop[slot]);
+            }
+            model.Forward(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tokens), chunks.AsSpan(0, rows), hidden);
+            head.ForwardLocal(model.MatMul, hidden, rows, local);
+            sampler.Sample(local, rows, ps, rs, picked);
+            var lps = wantLogprobs ? sampler.Logprobs(local, rows, picked.AsSpan(0, rows), topN) : null; // a collective: every rank reads the flag from the plan
+            if (comm.Rank == 0) Deliver(slots, rowSlot, rows, picked, lps, ctx);
+        }
+    }
+
+    private int BuildPlan(Job?[] slots, List<int> plan, int ctx)
+    {
+        plan.Add(0);
+        plan.Add(0);
+        int rows = 0;
+        for (int s = 0; s < slots.Length; s++)
+        {
+            var job = slots[s];
+            if (job is null) continue;
+            plan.Add(s); plan.Add(job.Position); plan.Add(1); plan.Add(job.Tokens[^1]);
+            job.Position++;
+            rows++;
+        }
+        for (int s = 0; s < slots.Length; s++)
+        {
+            if (slots[s] is not null) continue;
+            Job? job = null;
+            while (_pending.TryDequeue(out var candidate))
+            {
+                var error = Validate(candidate.Request, ctx);
+                if (error is not null) candidate.Done.TrySetException(error);
+                else if (candidate.Ct.IsCancellationRequested) candidate.Done.TrySetResult(new GenerationResult([], FinishReason.Cancelled, null));
+                else { job = candidate; break; }
+            }
+            if (job is null) break;
+            slots[s] = job;
+            var r = job.Request;
+            plan.Add(s); plan.Add(0); plan.Add(r.PromptIds.Length); plan.AddRange(r.PromptIds);
+            plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.Temperature)); plan.Add(r.Sampling.TopK);
+            plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.TopP)); plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.MinP));
+            plan.Add((int)(uint)r.Sampling.Seed); plan.Add((int)(uint)(r.Sampling.Seed >> 32));
+            plan.Add(r.TopLogprobs);
+            job.Position = r.PromptIds.Length;
+            rows++;
+        }
+        plan[0] = rows;
+        plan[1] = slots.Any(j => j?.Logprobs is not null) ? 1 : 0;
+        return rows == 0 ? 0 : plan.Count;
+    }
+
+    private TpLlmException? Validate(GenerationRequest r, int ctx)
+    {
+        try
+        {
+            r.Sampling.Validate();
+        }
+        catch (TpLlmException e)
+        {
+            return e;
+        }
+        if (r.PromptIds.Length == 0) return new TpLlmException("the prompt is empty");
+        if (r.PromptIds.Length >= ctx) return new TpLlmException($"the prompt has {r.PromptIds.Length} tokens; the context holds {ctx}");
+        if (r.MaxNewTokens < 1) return new TpLlmException($"max_tokens {r.MaxNewTokens} must be ≥ 1");
+        foreach (var id in r.PromptIds)
+            if ((uint)id >= (uint)_folder.Config.VocabSize) return new TpLlmException($"token id {id} is outside the vocabulary [0, {_folder.Config.VocabSize})");
+        return null;
+    }
+
+    private void Deliver(Job?[] slots, int[] rowSlot, int rows, int[] picked, TokenLogprobs[]? lps, int ctx)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            int s = rowSlot[r];
+            var job = slots[s]!;
+            int tok = picked[r];
+            job.Tokens.Add(tok);
+            TokenLogprobs? lp = null;
+            if (job.Logprobs is not null && lps is not null)
+            {
+                lp = lps[r].Top.Length > job.Request.TopLogprobs ? lps[r] with { Top = lps[r].Top[..job.Request.TopLogprobs] } : lps[r];
+                job.Logprobs.Add(lp);
+            }
+            try { job.OnToken?.Invoke(tok, lp); }
+            catch (Exception) { /* a listener's failure (e.g. a closed connection) must not stop the batch */ }
+            FinishReason? reason = null;
+            if (job.Ct.IsCancellationRequested) reason = FinishReason.Cancelled;
+            else if (!job.Request.IgnoreEos && _eos.Contains(tok)) reason = FinishReason.Eos;
+            else if (job.Tokens.Count >= job.Request.MaxNewTokens) reason = FinishReason.MaxTokens;
+            else if (job.Position + 1 >= ctx) reason = FinishReason.ContextFull;
+            if (reason is { } why)
+            {
+                slots[s] = null; // the slot is free for the next request at the next step
+                job.Done.TrySetResult(new GenerationResult(job.Tokens.ToArray(), why, job.Logprobs?.ToArray()));
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_stopping) return;
+        _stopping = true;
+        _signal.Release();
+        _thread.Join(TimeSpan.FromSeconds(30));
+        while (_pending.TryDequeue(out var j)) j.Done.TrySetException(new ObjectDisposedException(nameof(ContinuousBatcher)));
+    }
+}

@@ -1,0 +1,73 @@
+using TpLlm.Distributed;
+using TpLlm.Models;
+using TpLlm.Sampling;
+using TpLlm.Serving;
+
+namespace TpLlm.Tests.Serving;
+
+public class ContinuousBatcherTests
+{
+    private static readonly string[] Prompts =
+    [
+        "A day without", "Computers are", "The meaning of life is", "Love is", "Never trust", "It is easier to",
+        "The best way to", "Money can", "He who laughs", "Time flies", "A friend", "All that glitters",
+        "When in doubt", "Every cloud", "Life is short", "Knowledge is",
+    ];
+
+    private static GenerationResult[] Alone(ModelFolder folder, GenerationRequest[] requests) =>
+        requests.Select(r => ThreadRanks.Run(2, comm =>
+        {
+            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
+            return new Generator(m, folder.SamplableVocab, folder.Config.EosTokenIds).Generate([r])[0];
+        })[0]).ToArray();
+
+    [Fact]
+    public async Task Sixteen_requests_joining_at_different_times_each_equal_their_single_request_output()
+    {
+        using var folder = ModelFolder.Open(Paths.FortuneLlama);
+        var requests = Prompts.Select((p, i) => new GenerationRequest
+        {
+            PromptIds = folder.Tokenizer!.Encode(p),
+            MaxNewTokens = 12 + i % 5,
+            Sampling = i % 4 == 3 ? new SamplingParams { Temperature = 0.9f, TopK = 40, Seed = (ulong)i } : SamplingParams.Greedy,
+            TopLogprobs = i % 5 == 0 ? 2 : 0,
+        }).ToArray();
+        var expected = Alone(folder, requests);
+        using var engine = new ContinuousBatcher(folder, tp: 2, maxBatch: 6, new ModelOptions { ComputeThreads = 1 });
+        await engine.Ready;
+        var firstToken = new TaskCompletionSource();
+        var tasks = new List<Task<GenerationResult>>();
+        for (int i = 0; i < 8; i++) tasks.Add(engine.Submit(requests[i], (_, _) => firstToken.TrySetResult()));
+        await firstToken.Task; // the rest join a batch that is already running (and wait for free slots)
+        for (int i = 8; i < 16; i++) tasks.Add(engine.Submit(requests[i]));
+        var results = await Task.WhenAll(tasks);
+        for (int i = 0; i < 16; i++)
+        {
+            Assert.Equal(expected[i].Tokens, results[i].Tokens);
+            Assert.Equal(expected[i].Reason, results[i].Reason);
+            if (requests[i].TopLogprobs > 0)
+                for (int t = 0; t < results[i].Tokens.Length; t++)
+                    Assert.Equal(expected[i].Logprobs![t].Logprob, results[i].Logprobs![t].Logprob, 1e-5f);
+        }
+    }
+
+    [Fact]
+    public async Task A_cancelled_request_frees_its_slot_and_bad_requests_fail_alone()
+    {
+        using var folder = ModelFolder.Open(Paths.FortuneLlama);
+        using var engine = new ContinuousBatcher(folder, tp: 2, maxBatch: 1, new ModelOptions { ComputeThreads = 1 });
+        using var cts = new CancellationTokenSource();
+        int seen = 0;
+        var endless = engine.Submit(new GenerationRequest { PromptIds = [32, 1110, 1231], MaxNewTokens = 100_000, IgnoreEos = true },
+            (_, _) => { if (++seen == 5) cts.Cancel(); }, cts.Token);
+        var tooLong = engine.Submit(new GenerationRequest { PromptIds = Enumerable.Repeat(32, 600).ToArray() });
+        var next = engine.Submit(new GenerationRequest { PromptIds = [5377, 41510, 389], MaxNewTokens = 4 }); // waits for the only slot
+        var cancelled = await endless;
+        Assert.Equal(FinishReason.Cancelled, cancelled.Reason);
+        Assert.InRange(cancelled.Tokens.Length, 5, 6);
+        var e = await Assert.ThrowsAsync<TpLlmException>(() => tooLong);
+        Assert.Contains("the prompt has 600 tokens; the context holds 512", e.Message);
+        var nextResult = await next;
+        Assert.Equal(new[] { 407, 691, 4961, 284 }, nextResult.Tokens);
+    }
+}
