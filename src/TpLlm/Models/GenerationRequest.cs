@@ -22,4 +22,20 @@ public sealed record GenerationRequest
 
     /// <summary>Keep going after an end-of-sequence token (vLLM's ignore_eos).</summary>
     public bool IgnoreEos { get; init; }
+
+    /// <summary>
+    /// Throws a <see cref="TpLlmException"/> unless the request fits a model of
+    /// <paramref name="vocabSize"/> ids and a context of <paramref name="context"/> tokens;
+    /// <paramref name="name"/> ("prompt 2", "the prompt") names it in the message.
+    /// </summary>
+    public void Validate(int context, int vocabSize, string name)
+    {
+        Sampling.Validate();
+        if (PromptIds.Length == 0) throw new TpLlmException($"{name} is empty; give at least one token");
+        if (PromptIds.Length >= context)
+            throw new TpLlmException($"{name} has {PromptIds.Length} tokens; the context holds {context}, so at most {context - 1} leave room for one new token");
+        if (MaxNewTokens < 1) throw new TpLlmException($"max new tokens {MaxNewTokens} must be ≥ 1");
+        foreach (var id in PromptIds)
+            if ((uint)id >= (uint)vocabSize) throw new TpLlmException($"token id {id} in {name} is outside the vocabulary [0, {vocabSize})");
+    }
 }

@@ -51,16 +51,7 @@ public sealed class Generator
         int B = requests.Count, H = _model.Config.HiddenSize, ctx = _model.MaxContext;
         if (B < 1) throw new TpLlmException("no prompts to generate from");
         if (B > _model.Cache.Slots) throw new TpLlmException($"{B} prompts but the model was loaded for at most {_model.Cache.Slots} sequences at once");
-        for (int i = 0; i < B; i++)
-        {
-            var r = requests[i];
-            r.Sampling.Validate();
-            if (r.PromptIds.Length == 0) throw new TpLlmException($"prompt {i} is empty; give at least one token");
-            if (r.PromptIds.Length >= ctx) throw new TpLlmException($"prompt {i} has {r.PromptIds.Length} tokens; the context holds {ctx}, so at most {ctx - 1} leave room for one new token");
-            if (r.MaxNewTokens < 1) throw new TpLlmException($"--max-new-tokens {r.MaxNewTokens} must be ≥ 1");
-            foreach (var id in r.PromptIds)
-                if ((uint)id >= (uint)_model.Config.VocabSize) throw new TpLlmException($"token id {id} in prompt {i} is outside the vocabulary [0, {_model.Config.VocabSize})");
-        }
+        for (int i = 0; i < B; i++) requests[i].Validate(ctx, _model.Config.VocabSize, $"prompt {i}");
         var outputs = requests.Select(r => new List<int>(Math.Min(r.MaxNewTokens, ctx))).ToArray();
         var logprobs = requests.Select(r => r.WantLogprobs || r.TopLogprobs > 0 ? new List<TokenLogprobs>() : null).ToArray();
         var reasons = new FinishReason?[B];
@@ -141,7 +132,7 @@ public sealed class Generator
             if (wantLp)
             {
                 var lp = _sampler.Logprobs(_local, n, picked.AsSpan(0, n), topN);
-                for (int j = 0; j < n; j++) logprobs[live[j]]?.Add(Trim(lp[j], requests[live[j]].TopLogprobs));
+                for (int j = 0; j < n; j++) logprobs[live[j]]?.Add(lp[j].TakeTop(requests[live[j]].TopLogprobs));
             }
             return;
         }
@@ -169,6 +160,4 @@ public sealed class Generator
         }
         if (toRoot) _model.Comm.Broadcast<int>(picked.AsSpan(0, n), 0);
     }
-
-    private static TokenLogprobs Trim(TokenLogprobs lp, int n) => lp.Top.Length <= n ? lp : lp with { Top = lp.Top[..n] };
 }

@@ -4,4 +4,8 @@ namespace TpLlm.Sampling;
 /// <param name="Id">Chosen token.</param>
 /// <param name="Logprob">log p(chosen).</param>
 /// <param name="Top">Most likely tokens and their log-probabilities, most likely first.</param>
-public sealed record TokenLogprobs(int Id, float Logprob, (int Id, float Logprob)[] Top);
+public sealed record TokenLogprobs(int Id, float Logprob, (int Id, float Logprob)[] Top)
+{
+    /// <summary>The same, with at most <paramref name="n"/> alternatives.</summary>
+    public TokenLogprobs TakeTop(int n) => Top.Length <= n ? this : this with { Top = Top[..n] };
+}

@@ -203,18 +203,13 @@ public sealed class ContinuousBatcher : IDisposable
     {
         try
         {
-            r.Sampling.Validate();
+            r.Validate(ctx, _folder.Config.VocabSize, "the prompt");
+            return null;
         }
         catch (TpLlmException e)
         {
             return e;
         }
-        if (r.PromptIds.Length == 0) return new TpLlmException("the prompt is empty");
-        if (r.PromptIds.Length >= ctx) return new TpLlmException($"the prompt has {r.PromptIds.Length} tokens; the context holds {ctx}");
-        if (r.MaxNewTokens < 1) return new TpLlmException($"max_tokens {r.MaxNewTokens} must be ≥ 1");
-        foreach (var id in r.PromptIds)
-            if ((uint)id >= (uint)_folder.Config.VocabSize) return new TpLlmException($"token id {id} is outside the vocabulary [0, {_folder.Config.VocabSize})");
-        return null;
     }
 
     private void Deliver(Job?[] slots, int[] rowSlot, int rows, int[] picked, TokenLogprobs[]? lps, int ctx)
@@ -228,7 +223,7 @@ public sealed class ContinuousBatcher : IDisposable
             TokenLogprobs? lp = null;
             if (job.Logprobs is not null && lps is not null)
             {
-                lp = lps[r].Top.Length > job.Request.TopLogprobs ? lps[r] with { Top = lps[r].Top[..job.Request.TopLogprobs] } : lps[r];
+                lp = lps[r].TakeTop(job.Request.TopLogprobs);
                 job.Logprobs.Add(lp);
             }
             try { job.OnToken?.Invoke(tok, lp); }
