@@ -29,14 +29,15 @@ public sealed class ContinuousBatcher : IDisposable
 
     private readonly ModelFolder _folder;
     private readonly ModelOptions _options;
-    private readonly int _tp;
+    private readonly int _tp = 1;
     private readonly ConcurrentQueue<Job> _pending = new();
     private readonly SemaphoreSlim _signal = new(0);
-    private readonly Thread _thread;
+    private Thread? _thread;
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly HashSet<int> _eos;
     private volatile bool _stopping;
-    private Exception? _failure;
+    private volatile Exception? _failure;
+    private Job?[] _slots = [];
 
     /// <summary>Sequences that can run at once (KV-cache slots).</summary>
     public int MaxBatch { get; }
@@ -44,17 +45,50 @@ public sealed class ContinuousBatcher : IDisposable
     /// <summary>Completes when every rank has loaded its shards.</summary>
     public Task Ready => _ready.Task;
 
-    /// <summary>Starts <paramref name="tp"/> ranks serving <paramref name="folder"/> with up to <paramref name="maxBatch"/> sequences at once.</summary>
+    /// <summary>Tokens one sequence can hold (prompt and output); known once <see cref="Ready"/> completes.</summary>
+    public int MaxContext { get; private set; }
+
+    /// <summary>Starts <paramref name="tp"/> ranks as threads of this process serving <paramref name="folder"/> with up to <paramref name="maxBatch"/> sequences at once.</summary>
     public ContinuousBatcher(ModelFolder folder, int tp, int maxBatch, ModelOptions? options = null)
+        : this(folder, maxBatch, options)
+    {
+        if (tp < 1) throw new TpLlmException($"--tp {tp} must be ≥ 1");
+        _tp = tp;
+        _thread = new Thread(Run) { IsBackground = true, Name = "tpllm-batcher" };
+        _thread.Start();
+    }
+
+    private ContinuousBatcher(ModelFolder folder, int maxBatch, ModelOptions? options)
     {
         if (maxBatch < 1) throw new TpLlmException($"--max-batch {maxBatch} must be ≥ 1");
         _folder = folder;
-        _tp = tp;
         MaxBatch = maxBatch;
         _options = (options ?? new ModelOptions()) with { MaxSequences = maxBatch, HeadStrategy = LmHeadStrategy.ColumnParallel };
         _eos = [.. folder.Config.EosTokenIds];
-        _thread = new Thread(Run) { IsBackground = true, Name = "tpllm-batcher" };
-        _thread.Start();
+    }
+
+    /// <summary>
+    /// Rank 0 of a tensor-parallel group whose other ranks are other processes (MPI): this process
+    /// takes the requests and plans each step; the others run <see cref="Follow"/> on the same group.
+    /// </summary>
+    public static ContinuousBatcher Lead(ModelFolder folder, ICommunicator comm, int maxBatch, ModelOptions? options = null)
+    {
+        if (comm.Rank != 0) throw new TpLlmException($"rank {comm.Rank} cannot lead the batch; rank 0 does, the others follow");
+        var b = new ContinuousBatcher(folder, maxBatch, options);
+        b._thread = new Thread(() =>
+        {
+            try { b.RankLoop(comm); }
+            catch (Exception e) { b.Fail(e); }
+        }) { IsBackground = true, Name = "tpllm-batcher" };
+        b._thread.Start();
+        return b;
+    }
+
+    /// <summary>A non-zero rank of the group: executes the steps rank 0 plans, until rank 0 stops. Blocks.</summary>
+    public static void Follow(ModelFolder folder, ICommunicator comm, int maxBatch, ModelOptions? options = null)
+    {
+        if (comm.Rank == 0) throw new TpLlmException("rank 0 leads the batch (ContinuousBatcher.Lead); only other ranks follow");
+        new ContinuousBatcher(folder, maxBatch, options).RankLoop(comm);
     }
 
     /// <summary>Queues a request; <paramref name="onToken"/> sees each token as it is picked.</summary>
@@ -76,11 +110,23 @@ public sealed class ContinuousBatcher : IDisposable
         }
         catch (Exception e)
         {
-            _failure = e;
-            _ready.TrySetException(e);
-            while (_pending.TryDequeue(out var j)) j.Done.TrySetException(e);
+            Fail(e);
         }
     }
+
+    private void Fail(Exception e)
+    {
+        _failure = e;
+        _ready.TrySetException(e);
+        while (_pending.TryDequeue(out var j)) j.Done.TrySetException(e);
+        foreach (var j in _slots) j?.Done.TrySetException(e);
+    }
+
+    /// <summary>Sequences holding a KV-cache slot right now (a snapshot).</summary>
+    public int ActiveSequences => _slots.Count(j => j is not null);
+
+    /// <summary>Why the engine stopped, or null while it runs.</summary>
+    public Exception? Failure => _failure;
 
     // plan: [rows, logprobs wanted (0/1), then per row: slot, start, length, tokens…, and for a new sequence: T bits, top-k, top-p bits, min-p bits, seed lo, seed hi, top logprobs]
     private void RankLoop(ICommunicator comm)
@@ -90,6 +136,7 @@ public sealed class ContinuousBatcher : IDisposable
         var sampler = new VocabParallelSampler(comm, head.Partition, _folder.SamplableVocab);
         int H = _folder.Config.HiddenSize, B = MaxBatch, ctx = model.MaxContext;
         var slots = new Job?[B];                    // rank 0's view of who runs where
+        if (comm.Rank == 0) _slots = slots;
         var slotParams = new SamplingParams[B];     // every rank: the sampling state of each slot
         var slotRng = new SplitMix64[B];
         var slotTop = new int[B];
@@ -105,6 +152,7 @@ public sealed class ContinuousBatcher : IDisposable
         var chunks = new SequenceChunk[B];
         var tokens = new List<int>();
         comm.Barrier();
+        MaxContext = ctx;
         if (comm.Rank == 0) _ready.TrySetResult();
         while (true)
         {
@@ -247,7 +295,7 @@ public sealed class ContinuousBatcher : IDisposable
         if (_stopping) return;
         _stopping = true;
         _signal.Release();
-        _thread.Join(TimeSpan.FromSeconds(30));
+        _thread?.Join(TimeSpan.FromSeconds(30));
         while (_pending.TryDequeue(out var j)) j.Done.TrySetException(new ObjectDisposedException(nameof(ContinuousBatcher)));
     }
 }

@@ -149,6 +149,14 @@ public sealed class HfTokenizer
     /// <summary>A decoder that turns ids into text as they arrive, holding back incomplete UTF-8 sequences.</summary>
     public StreamingDecoder NewStreamingDecoder() => new(this);
 
+    /// <summary>The bytes token <paramref name="id"/> stands for (UTF-8 text for added tokens).</summary>
+    public byte[] TokenBytes(int id)
+    {
+        var bytes = new List<byte>(16);
+        AppendBytes(id, bytes);
+        return [.. bytes];
+    }
+
     /// <summary>Appends the bytes of token <paramref name="id"/>; unknown ids raise a clear error.</summary>
     internal void AppendBytes(int id, List<byte> bytes)
     {

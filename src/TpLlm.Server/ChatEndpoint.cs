@@ -1,0 +1,68 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using TpLlm.Chat;
+using TpLlm.Serving;
+
+namespace TpLlm.Server;
+
+/// <summary><c>POST /v1/chat/completions</c>: a conversation rendered with the model's chat template, then continued.</summary>
+internal static class ChatEndpoint
+{
+    private static readonly HashSet<string> Roles = ["system", "developer", "user", "assistant", "tool"];
+
+    public static async Task HandleAsync(HttpContext ctx, InferenceEngine engine)
+    {
+        using var doc = await RequestBody.ReadAsync(ctx);
+        var f = new JsonFields(doc.RootElement);
+        var p = RequestParams.Read(f, engine.ModelId);
+        var turns = ReadMessages(f);
+        bool logprobs = f.Bool("logprobs") ?? false;
+        int? top = f.Int("top_logprobs", 0, 20);
+        if (top is not null && !logprobs) throw ApiException.BadRequest("top_logprobs needs logprobs: true", "top_logprobs");
+        int? max = f.Int("max_completion_tokens", int.MinValue, int.MaxValue) ?? f.Int("max_tokens", int.MinValue, int.MaxValue);
+        if (max < 1) throw ApiException.BadRequest($"max_tokens {max} must be ≥ 1", f.Has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens");
+        var request = new TextRequest
+        {
+            PromptIds = engine.EncodeChat(turns), MaxTokens = max, Sampling = p.Sampling, Stop = p.Stop,
+            TopLogprobs = logprobs ? top ?? 0 : null, IgnoreEos = p.IgnoreEos,
+        };
+        await GenerationRunner.RunAsync(ctx, engine, request, new ChatFormat(logprobs, engine.Tokenizer), p);
+    }
+
+    private static List<ChatTurn> ReadMessages(JsonFields f)
+    {
+        if (f.Get("messages") is not { } v) throw ApiException.BadRequest("messages is missing", "messages");
+        if (v.ValueKind != JsonValueKind.Array) throw JsonFields.Wrong("messages", v, "an array of messages");
+        var turns = new List<ChatTurn>();
+        int i = 0;
+        foreach (var m in v.EnumerateArray())
+        {
+            string where = $"messages[{i++}]";
+            if (m.ValueKind != JsonValueKind.Object) throw JsonFields.Wrong(where, m, "an object with role and content");
+            var mf = new JsonFields(m);
+            var role = mf.String("role") ?? throw ApiException.BadRequest($"{where}.role is missing", "messages");
+            if (!Roles.Contains(role)) throw ApiException.BadRequest($"{where}.role '{role}' is not one of system, developer, user, assistant, tool", "messages");
+            turns.Add(new ChatTurn(role == "developer" ? "system" : role, Content(mf.Get("content"), where)));
+        }
+        if (turns.Count == 0) throw ApiException.BadRequest("messages is empty; give at least one message", "messages");
+        return turns;
+    }
+
+    // a string, or parts [{"type": "text", "text": "…"}]
+    private static string Content(JsonElement? content, string where)
+    {
+        if (content is not { } c) return "";
+        if (c.ValueKind == JsonValueKind.String) return c.GetString()!;
+        if (c.ValueKind != JsonValueKind.Array) throw JsonFields.Wrong(where + ".content", c, "a string or an array of text parts");
+        var sb = new StringBuilder();
+        foreach (var part in c.EnumerateArray())
+        {
+            var pf = new JsonFields(part.ValueKind == JsonValueKind.Object ? part : throw JsonFields.Wrong(where + ".content", part, "a content part object"));
+            var type = pf.String("type");
+            if (type != "text") throw ApiException.BadRequest($"{where}.content has a part of type '{type}'; only text parts are supported", "messages");
+            sb.Append(pf.String("text"));
+        }
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,68 @@
+using System.Text.Json;
+using TpLlm.Serving;
+using TpLlm.Tokenization;
+
+namespace TpLlm.Server;
+
+/// <summary><c>/v1/completions</c> responses, with the legacy logprobs object (tokens, token_logprobs, top_logprobs, text_offset).</summary>
+internal sealed class CompletionFormat(bool logprobs, HfTokenizer tokenizer) : IResponseFormat
+{
+    private int _offset;
+
+    public string IdPrefix => "cmpl-";
+    public string ObjectName => "text_completion";
+    public string ChunkObjectName => "text_completion";
+
+    public void WriteChoices(Utf8JsonWriter w, TextResult result)
+    {
+        w.WriteStartArray("choices");
+        WriteChoice(w, result.Text, result.Tokens, result.FinishReason);
+        w.WriteEndArray();
+    }
+
+    public void WriteChunkChoices(Utf8JsonWriter w, TextDelta? delta, string? finishReason, bool first)
+    {
+        w.WriteStartArray("choices");
+        if (delta is not null || finishReason is not null) WriteChoice(w, delta?.Text ?? "", delta?.Tokens ?? [], finishReason);
+        w.WriteEndArray();
+    }
+
+    private void WriteChoice(Utf8JsonWriter w, string text, IReadOnlyList<GeneratedToken> tokens, string? finishReason)
+    {
+        w.WriteStartObject();
+        w.WriteNumber("index", 0);
+        w.WriteString("text", text);
+        if (logprobs && tokens.Count > 0) WriteLogprobs(w, tokens);
+        else w.WriteNull("logprobs");
+        if (finishReason is null) w.WriteNull("finish_reason"); else w.WriteString("finish_reason", finishReason);
+        w.WriteEndObject();
+    }
+
+    private void WriteLogprobs(Utf8JsonWriter w, IReadOnlyList<GeneratedToken> tokens)
+    {
+        w.WriteStartObject("logprobs");
+        w.WriteStartArray("tokens");
+        foreach (var t in tokens) w.WriteStringValue(t.Text);
+        w.WriteEndArray();
+        w.WriteStartArray("token_logprobs");
+        foreach (var t in tokens) w.WriteNumberValue(t.Logprobs!.Logprob);
+        w.WriteEndArray();
+        w.WriteStartArray("top_logprobs");
+        foreach (var t in tokens)
+        {
+            w.WriteStartObject();
+            var seen = new HashSet<string>();
+            foreach (var (id, lp) in t.Logprobs!.Top)
+            {
+                var text = System.Text.Encoding.UTF8.GetString(tokenizer.TokenBytes(id));
+                if (seen.Add(text)) w.WriteNumber(text, lp);
+            }
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteStartArray("text_offset");
+        foreach (var t in tokens) { w.WriteNumberValue(_offset); _offset += t.Text.Length; }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+}

@@ -1,0 +1,67 @@
+using System.Text.Json;
+
+namespace TpLlm.Server;
+
+/// <summary>Typed reads of a request body's fields; a wrong type or range is a 400 naming the field and the value.</summary>
+internal sealed class JsonFields(JsonElement root)
+{
+    public JsonElement Root { get; } = root;
+
+    public bool Has(string name) => Root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null;
+
+    public JsonElement? Get(string name) => Root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? v : null;
+
+    public string? String(string name)
+    {
+        if (Get(name) is not { } v) return null;
+        return v.ValueKind == JsonValueKind.String ? v.GetString() : throw Wrong(name, v, "a string");
+    }
+
+    public bool? Bool(string name)
+    {
+        if (Get(name) is not { } v) return null;
+        return v.ValueKind switch { JsonValueKind.True => true, JsonValueKind.False => false, _ => throw Wrong(name, v, "true or false") };
+    }
+
+    public int? Int(string name, int min, int max)
+    {
+        if (Get(name) is not { } v) return null;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out long l)) throw Wrong(name, v, "an integer");
+        if (l < min || l > max) throw ApiException.BadRequest($"{name} {l} is outside [{min}, {max}]", name);
+        return (int)l;
+    }
+
+    public long? Long(string name)
+    {
+        if (Get(name) is not { } v) return null;
+        return v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out long l) ? l : throw Wrong(name, v, "an integer");
+    }
+
+    public float? Float(string name, float min, float max, bool minExclusive = false)
+    {
+        if (Get(name) is not { } v) return null;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d)) throw Wrong(name, v, "a number");
+        if (d > max || d < min || (minExclusive && d == min))
+            throw ApiException.BadRequest($"{name} {d} is outside {(minExclusive ? "(" : "[")}{min}, {max}]", name);
+        return (float)d;
+    }
+
+    /// <summary><c>stop</c>: a string or up to 16 strings.</summary>
+    public string[] Stop()
+    {
+        if (Get("stop") is not { } v) return [];
+        if (v.ValueKind == JsonValueKind.String) return [v.GetString()!];
+        if (v.ValueKind != JsonValueKind.Array) throw Wrong("stop", v, "a string or an array of strings");
+        var stops = new List<string>();
+        foreach (var s in v.EnumerateArray())
+            stops.Add(s.ValueKind == JsonValueKind.String ? s.GetString()! : throw Wrong("stop", s, "a string (in the array)"));
+        if (stops.Count > 16) throw ApiException.BadRequest($"stop has {stops.Count} strings; at most 16 are allowed", "stop");
+        return [.. stops];
+    }
+
+    public static ApiException Wrong(string name, JsonElement v, string expected)
+    {
+        var raw = v.GetRawText();
+        return ApiException.BadRequest($"{name} must be {expected}, not {(raw.Length > 40 ? raw[..40] + "…" : raw)}", name);
+    }
+}

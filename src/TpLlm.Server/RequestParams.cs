@@ -1,0 +1,38 @@
+using TpLlm.Sampling;
+
+namespace TpLlm.Server;
+
+/// <summary>The fields completions and chat completions share: model, sampling, stop, streaming, n.</summary>
+internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, bool Stream, bool IncludeUsage, bool IgnoreEos)
+{
+    public static RequestParams Read(JsonFields f, string modelId)
+    {
+        var model = f.String("model");
+        if (model is not null && model != modelId)
+            throw ApiException.BadRequest($"model '{model}' does not exist; this server serves '{modelId}' (see GET /v1/models)", "model", "model_not_found");
+        if (f.Int("n", int.MinValue, int.MaxValue) is { } n && n != 1) throw ApiException.BadRequest($"n {n} is not supported; only n = 1", "n");
+        if (f.Int("best_of", int.MinValue, int.MaxValue) is { } bo && bo != 1) throw ApiException.BadRequest($"best_of {bo} is not supported; only 1", "best_of");
+        foreach (var penalty in new[] { "presence_penalty", "frequency_penalty" })
+            if (f.Float(penalty, -2, 2) is { } p && p != 0) throw ApiException.BadRequest($"{penalty} {p} is not supported; only 0", penalty);
+        if (f.Bool("echo") == true) throw ApiException.BadRequest("echo is not supported", "echo");
+        if (f.Get("logit_bias") is { } lb && lb.ValueKind == System.Text.Json.JsonValueKind.Object && lb.EnumerateObject().Any())
+            throw ApiException.BadRequest("logit_bias is not supported", "logit_bias");
+        int topK = f.Int("top_k", -1, int.MaxValue) ?? 0;
+        var sampling = new SamplingParams
+        {
+            Temperature = f.Float("temperature", 0, 2) ?? 1f,
+            TopP = f.Float("top_p", 0, 1, minExclusive: true) ?? 1f,
+            TopK = topK < 0 ? 0 : topK, // vLLM spells "off" as -1
+            MinP = f.Float("min_p", 0, 1) ?? 0f,
+            Seed = f.Long("seed") is { } seed ? unchecked((ulong)seed) : (ulong)System.Diagnostics.Stopwatch.GetTimestamp(),
+        };
+        bool stream = f.Bool("stream") ?? false;
+        bool includeUsage = false;
+        if (f.Get("stream_options") is { } so)
+        {
+            if (so.ValueKind != System.Text.Json.JsonValueKind.Object) throw JsonFields.Wrong("stream_options", so, "an object");
+            includeUsage = new JsonFields(so).Bool("include_usage") ?? false;
+        }
+        return new RequestParams(sampling, f.Stop(), stream, includeUsage, f.Bool("ignore_eos") ?? false);
+    }
+}

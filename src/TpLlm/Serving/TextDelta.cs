@@ -1,0 +1,6 @@
+namespace TpLlm.Serving;
+
+/// <summary>Text that became final since the previous delta, and the tokens generated meanwhile.</summary>
+/// <param name="Text">New text (may be empty while a UTF-8 character or a possible stop string is held back).</param>
+/// <param name="Tokens">Tokens generated since the previous delta.</param>
+public sealed record TextDelta(string Text, IReadOnlyList<GeneratedToken> Tokens);

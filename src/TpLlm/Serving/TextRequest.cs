@@ -1,0 +1,25 @@
+using TpLlm.Sampling;
+
+namespace TpLlm.Serving;
+
+/// <summary>A text generation request: prompt ids and how to continue them.</summary>
+public sealed record TextRequest
+{
+    /// <summary>The prompt, tokenized (chat templates already applied).</summary>
+    public required int[] PromptIds { get; init; }
+
+    /// <summary>New tokens at most; null = until the context is full.</summary>
+    public int? MaxTokens { get; init; }
+
+    /// <summary>Sampling settings.</summary>
+    public SamplingParams Sampling { get; init; } = SamplingParams.Greedy;
+
+    /// <summary>Strings that end the output when generated (not included in the text).</summary>
+    public IReadOnlyList<string> Stop { get; init; } = [];
+
+    /// <summary>Alternatives per token to report with log-probabilities; null = no log-probabilities.</summary>
+    public int? TopLogprobs { get; init; }
+
+    /// <summary>Keep going after an end-of-sequence token.</summary>
+    public bool IgnoreEos { get; init; }
+}

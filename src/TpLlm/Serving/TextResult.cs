@@ -1,0 +1,12 @@
+namespace TpLlm.Serving;
+
+/// <summary>The whole output of a request.</summary>
+/// <param name="Text">Generated text, without the end-of-sequence token or the stop string.</param>
+/// <param name="FinishReason">"stop" (end of sequence or a stop string) or "length" (max tokens or context).</param>
+/// <param name="PromptTokens">Prompt length in tokens.</param>
+/// <param name="Tokens">Every generated token, in order.</param>
+public sealed record TextResult(string Text, string FinishReason, int PromptTokens, IReadOnlyList<GeneratedToken> Tokens)
+{
+    /// <summary>Generated token count.</summary>
+    public int CompletionTokens => Tokens.Count;
+}

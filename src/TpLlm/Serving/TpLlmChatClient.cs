@@ -1,0 +1,110 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Microsoft.Extensions.AI;
+using TpLlm.Chat;
+using TpLlm.Sampling;
+
+namespace TpLlm.Serving;
+
+/// <summary>
+/// <see cref="IChatClient"/> (Microsoft.Extensions.AI) over an in-process <see cref="InferenceEngine"/>:
+/// a .NET app talks to a tensor-parallel TpLlm model the way it talks to any chat service, with
+/// streaming, and without HTTP. Calls may run concurrently; they share the engine's batch.
+/// </summary>
+public sealed class TpLlmChatClient : IChatClient
+{
+    private readonly InferenceEngine _engine;
+    private readonly bool _ownsEngine;
+    private readonly ChatClientMetadata _metadata;
+
+    /// <summary>Wraps <paramref name="engine"/>; with <paramref name="ownsEngine"/>, disposing the client disposes it.</summary>
+    public TpLlmChatClient(InferenceEngine engine, bool ownsEngine = false)
+    {
+        _engine = engine;
+        _ownsEngine = ownsEngine;
+        _metadata = new ChatClientMetadata("tpllm", null, engine.ModelId);
+    }
+
+    /// <summary>Loads the model in <paramref name="modelPath"/> over <paramref name="tp"/> thread ranks and returns a client that owns it.</summary>
+    public static async Task<TpLlmChatClient> OpenAsync(string modelPath, int tp = 1, int maxBatch = 16) =>
+        new(await InferenceEngine.StartAsync(new EngineOptions { ModelPath = modelPath, Tp = tp, MaxBatch = maxBatch }).ConfigureAwait(false), ownsEngine: true);
+
+    /// <inheritdoc />
+    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var request = ToRequest(messages, options);
+        var result = await _engine.GenerateAsync(request, null, cancellationToken).ConfigureAwait(false);
+        return new ChatResponse(new ChatMessage(ChatRole.Assistant, result.Text))
+        {
+            ResponseId = NewId(), ModelId = _engine.ModelId, CreatedAt = DateTimeOffset.UtcNow,
+            FinishReason = ToFinishReason(result.FinishReason), Usage = ToUsage(result),
+        };
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var request = ToRequest(messages, options);
+        var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var run = _engine.GenerateAsync(request, d => { if (d.Text.Length > 0) channel.Writer.TryWrite(d.Text); }, cts.Token);
+        _ = run.ContinueWith(t => channel.Writer.TryComplete(t.Exception?.InnerException), TaskScheduler.Default);
+        string id = NewId();
+        try
+        {
+            await foreach (var text in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+                yield return new ChatResponseUpdate(ChatRole.Assistant, text) { ResponseId = id, MessageId = id, ModelId = _engine.ModelId };
+        }
+        finally
+        {
+            cts.Cancel(); // a consumer that stops early frees the slot
+        }
+        var result = await run.ConfigureAwait(false);
+        yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(ToUsage(result))])
+        {
+            ResponseId = id, MessageId = id, ModelId = _engine.ModelId, FinishReason = ToFinishReason(result.FinishReason),
+        };
+    }
+
+    /// <inheritdoc />
+    public object? GetService(Type serviceType, object? serviceKey = null) =>
+        serviceKey is not null ? null
+        : serviceType == typeof(ChatClientMetadata) ? _metadata
+        : serviceType.IsInstanceOfType(this) ? this
+        : serviceType.IsInstanceOfType(_engine) ? _engine
+        : null;
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_ownsEngine) _engine.Dispose();
+    }
+
+    private TextRequest ToRequest(IEnumerable<ChatMessage> messages, ChatOptions? o)
+    {
+        if (o?.ModelId is { } model && model != _engine.ModelId)
+            throw new TpLlmException($"model '{model}' is not served here; this client serves '{_engine.ModelId}'");
+        if (o?.FrequencyPenalty is { } fp && fp != 0) throw new TpLlmException($"FrequencyPenalty {fp} is not supported (only 0)");
+        if (o?.PresencePenalty is { } pp && pp != 0) throw new TpLlmException($"PresencePenalty {pp} is not supported (only 0)");
+        var turns = messages.Select(m => new ChatTurn(m.Role.Value, m.Text)).ToList();
+        if (turns.Count == 0) throw new TpLlmException("no messages: give at least one");
+        var sampling = new SamplingParams
+        {
+            Temperature = o?.Temperature ?? 1f, TopP = o?.TopP ?? 1f, TopK = o?.TopK ?? 0,
+            Seed = o?.Seed is { } seed ? (ulong)seed : (ulong)System.Diagnostics.Stopwatch.GetTimestamp(),
+        }.Validate();
+        return new TextRequest
+        {
+            PromptIds = _engine.EncodeChat(turns), MaxTokens = o?.MaxOutputTokens, Sampling = sampling,
+            Stop = o?.StopSequences?.ToArray() ?? [],
+        };
+    }
+
+    private static string NewId() => "chatcmpl-" + Guid.NewGuid().ToString("N");
+
+    private static ChatFinishReason ToFinishReason(string reason) => reason == "length" ? ChatFinishReason.Length : ChatFinishReason.Stop;
+
+    private static UsageDetails ToUsage(TextResult r) =>
+        new() { InputTokenCount = r.PromptTokens, OutputTokenCount = r.CompletionTokens, TotalTokenCount = r.PromptTokens + r.CompletionTokens };
+}
