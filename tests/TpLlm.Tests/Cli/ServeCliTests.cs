@@ -1,0 +1,51 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+
+namespace TpLlm.Tests.Cli;
+
+/// <summary><c>tpllm serve</c> from the command line: over threads, and over MPI with rank 0 serving and rank 1 following.</summary>
+public class ServeCliTests
+{
+    private static async Task<string> Complete(string url)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
+        using var r = await http.PostAsync(url + "/v1/completions",
+            new StringContent("""{"prompt": "A day without", "max_tokens": 18, "temperature": 0}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        return JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.GetProperty("choices")[0].GetProperty("text").GetString()!;
+    }
+
+    private const string Reference = " a man to his children.\n\t\t-- Lao Tse, \"Tao"; // transformers' greedy continuation, 18 tokens
+
+    [Fact]
+    public async Task Serve_over_threads_answers_and_stops_on_ctrl_c()
+    {
+        using var server = new ServeProcess(0, "--port", "0", "--host", "127.0.0.1", "--tp", "2", "--threads", "1");
+        Assert.Equal(Reference, await Complete(server.Url));
+        Assert.Equal(0, server.Interrupt());
+        Assert.Contains("server stopped", server.Stderr);
+    }
+
+    [Fact]
+    public async Task Serve_over_mpi_rank_0_serves_and_rank_1_follows()
+    {
+        using var server = new ServeProcess(2, "--port", "0", "--host", "127.0.0.1", "--tp", "2", "--threads", "1");
+        Assert.Contains("tp=2", server.Stderr);
+        Assert.Equal(Reference, await Complete(server.Url));
+        Assert.Equal(Reference, await Complete(server.Url));
+        server.Interrupt();
+    }
+
+    [Fact]
+    public void Serve_rejects_bad_options_with_a_clear_message()
+    {
+        var r = CliProcess.Run("serve", "--max-batch", "0");
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("--max-batch 0 must be ≥ 1", r.Stderr);
+        r = CliProcess.Run("serve", "--port", "70000");
+        Assert.Contains("--port 70000 is outside [0, 65535]", r.Stderr);
+        r = CliProcess.Run("serve", "--chat-template", "/nonexistent.jinja", "--port", "0");
+        Assert.Contains("--chat-template /nonexistent.jinja: file not found", r.Stderr);
+    }
+}
