@@ -11,9 +11,10 @@ public static class BenchCommand
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
-        var bench = new Command("bench", "benchmarks: lm-head, generate");
+        var bench = new Command("bench", "benchmarks: lm-head, generate, serve");
         bench.Subcommands.Add(LmHead());
         bench.Subcommands.Add(GenerateBench.Create());
+        bench.Subcommands.Add(ServeBench.Create());
         return bench;
     }
 
