@@ -48,10 +48,18 @@ public class JinjaTests
     [InlineData("{{ 'unclosed }}", "line 1", "never closed")]
     [InlineData("{{ raise_exception('no system role') }}", "", "refused the conversation: no system role")]
     [InlineData("{% for i in range(100000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}", "", "more than")]
+    [InlineData("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "line 1", "nest deeper than 64")]
     public void Errors_name_the_line_and_the_problem(string template, string where, string what)
     {
         var e = Assert.ThrowsAny<ChatTemplateException>(() => R(template, new ChatTurn("user", "hi")));
         Assert.Contains(what, e.Message);
         Assert.Contains(where, e.Message);
+    }
+
+    [Fact]
+    public void Deep_nesting_is_refused_not_a_stack_overflow()
+    {
+        foreach (var deep in new[] { "{{ " + new string('(', 5000) + "1" + new string(')', 5000) + " }}", string.Concat(Enumerable.Repeat("{% if true %}", 5000)), "{{ " + string.Concat(Enumerable.Repeat("-", 5000)) + "1 }}" })
+            Assert.Contains("nesting deeper than 200 levels", Assert.Throws<ChatTemplateException>(() => R(deep)).Message);
     }
 }

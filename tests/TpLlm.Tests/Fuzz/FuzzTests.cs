@@ -159,4 +159,23 @@ public class FuzzTests
         Directory.Delete(dir, true);
         Assert.InRange(ok, 1, n - 1);
     }
+
+    [Fact]
+    public void Chat_templates_render_or_fail_cleanly()
+    {
+        var seeds = new[] { Chat.ModelTemplates.Llama3, Chat.ModelTemplates.Llama31, Chat.ModelTemplates.Qwen25, Chat.ModelTemplates.MistralV3, Chat.ModelTemplates.MistralV01 };
+        TpLlm.Chat.ChatTurn[] conversation = [new("system", "s"), new("user", "Hello"), new("assistant", "Hi"), new("user", "More")];
+        int n = Cases(4000), ok = 0;
+        for (int i = 0; i < n; i++)
+        {
+            var m = new Mutator(i);
+            var template = m.MutateJson(seeds[i % seeds.Length]); // the text mutations (truncate, delete, duplicate, swap tokens) suit any text
+            Expect(() =>
+            {
+                TpLlm.Chat.ChatTemplate.Parse(template, "fuzz", "<s>", "</s>").Render(conversation);
+                ok++;
+            }, "chat template", i, template);
+        }
+        Assert.InRange(ok, 1, n - 1);
+    }
 }

@@ -8,7 +8,9 @@ internal sealed class Interpreter
     private const int MaxOutput = 16 << 20;
     private const int MaxSteps = 2_000_000;
     private readonly List<Dictionary<string, object?>> _scopes = [];
+    private const int MaxCallDepth = 64;
     private int _steps;
+    private int _callDepth;
 
     private Interpreter(Dictionary<string, object?> globals)
     {
@@ -129,6 +131,7 @@ internal sealed class Interpreter
             scope[m.Params[i]] = i < args.Count ? args[i]
                 : kwargs.TryGetValue(m.Params[i], out var kv) ? kv
                 : m.Defaults[i] is { } d ? Eval(d) : new Undefined(m.Params[i]);
+        if (++_callDepth > MaxCallDepth) { _callDepth--; throw Lexer.Error(m.Line, $"macro '{m.Name}' calls nest deeper than {MaxCallDepth}"); }
         _scopes.Add(scope);
         try
         {
@@ -139,6 +142,7 @@ internal sealed class Interpreter
         finally
         {
             _scopes.RemoveAt(_scopes.Count - 1);
+            _callDepth--;
         }
     });
 

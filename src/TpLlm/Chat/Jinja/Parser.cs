@@ -5,8 +5,10 @@ namespace TpLlm.Chat.Jinja;
 /// <summary>Recursive-descent parser for the template tokens, with Jinja's operator precedence.</summary>
 internal sealed class Parser
 {
+    private const int MaxDepth = 200;
     private readonly List<Token> _t;
     private int _p;
+    private int _depth;
 
     private Parser(List<Token> tokens) => _t = tokens;
 
@@ -40,6 +42,7 @@ internal sealed class Parser
     // Parses statements until end of input or a block tag it does not own (elif, else, endfor, …): that tag's name comes back in 'end'
     private Stmt[] ParseBody(out string? end, params string[] enders)
     {
+        using var _ = Enter();
         var body = new List<Stmt>();
         while (true)
         {
@@ -167,6 +170,18 @@ internal sealed class Parser
         return new Stmt.Macro(name, [.. ps], [.. defaults], body, line);
     }
 
+    // nesting deeper than MaxDepth is refused rather than risking the stack
+    private DepthGuard Enter()
+    {
+        if (++_depth > MaxDepth) throw Lexer.Error(Peek.Line, $"nesting deeper than {MaxDepth} levels");
+        return new DepthGuard(this);
+    }
+
+    private readonly struct DepthGuard(Parser parser) : IDisposable
+    {
+        public void Dispose() => parser._depth--;
+    }
+
     // ---- expressions, lowest precedence first ----
 
     private Expr ParseExpression()
@@ -247,6 +262,7 @@ internal sealed class Parser
 
     private Expr ParseUnary()
     {
+        using var _ = Enter();
         if (Peek.Kind == TokenKind.Operator && Peek.Value is "-" or "+") { var t = Next(); return new Expr.Unary(t.Value, ParseUnary(), t.Line); }
         return ParseFilters(ParsePostfix(ParsePrimary()));
     }
@@ -260,7 +276,8 @@ internal sealed class Parser
                 var s = tok.Value;
                 while (Peek.Kind == TokenKind.String) s += Next().Value; // adjacent literals concatenate
                 return new Expr.Literal(s, tok.Line);
-            case TokenKind.Integer: return new Expr.Literal(long.Parse(tok.Value, CultureInfo.InvariantCulture), tok.Line);
+            case TokenKind.Integer: // Python ints are unbounded; past Int64 they become floats here
+                return new Expr.Literal(long.TryParse(tok.Value, NumberStyles.None, CultureInfo.InvariantCulture, out long l) ? l : double.Parse(tok.Value, CultureInfo.InvariantCulture), tok.Line);
             case TokenKind.Float: return new Expr.Literal(double.Parse(tok.Value, CultureInfo.InvariantCulture), tok.Line);
             case TokenKind.Name:
                 return tok.Value switch
@@ -311,7 +328,7 @@ internal sealed class Parser
                 _p++;
                 var name = Next();
                 if (name.Kind is not (TokenKind.Name or TokenKind.Integer)) throw Lexer.Error(name.Line, $"expected an attribute name after '.', found {name}");
-                e = name.Kind == TokenKind.Integer ? new Expr.Index(e, new Expr.Literal(long.Parse(name.Value, CultureInfo.InvariantCulture), name.Line), name.Line)
+                e = name.Kind == TokenKind.Integer ? new Expr.Index(e, new Expr.Literal(long.TryParse(name.Value, NumberStyles.None, CultureInfo.InvariantCulture, out long ix) ? ix : -1L, name.Line), name.Line)
                     : new Expr.Attribute(e, name.Value, name.Line);
             }
             else if (tok.Is(TokenKind.Operator, "["))
