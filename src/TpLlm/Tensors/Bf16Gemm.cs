@@ -30,6 +30,8 @@ public static unsafe class Bf16Gemm
 
     private static int Pairs(int K) => (K + 1) / 2;
 
+    private const int KBlock = 128; // column pairs per k-block of the 8-token tiles
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunScalar(float* x, int T, int K, ushort* w, int n0, int n1, float* y, int ldy)
     {
@@ -89,6 +91,8 @@ public static unsafe class Bf16Gemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Run512(float* x, int T, int K, ushort* w, int n0, int n1, float* y, int ldy)
     {
+        var packed = T >= 8 ? Pack8(x, T, K) : null;
+        fixed (float* xp = packed)
         for (int p = n0; p < n1; p += 2 * P)
         {
             uint* w0 = (uint*)(w + (long)(p / P) * Pairs(K) * 2 * P);
@@ -96,7 +100,15 @@ public static unsafe class Bf16Gemm
             uint* w1 = two ? w0 + (long)Pairs(K) * P : w0; // a lone last panel is computed twice, stored once
             int valid0 = Math.Min(P, n1 - p), valid1 = two ? Math.Min(P, n1 - p - P) : 0;
             int t = 0;
-            for (; t + 8 <= T; t += 8) Tile8(x + (long)t * K, K, w0, w1, y + (long)t * ldy + p, ldy, valid0, valid1);
+            // full panels go over K in blocks, every 8-token tile per block, so a block of weights
+            // (KBlock column pairs of two panels, 16 KB) is reused from L1 by all tiles
+            int pairs = K >> 1, block = valid0 == P && valid1 == P ? KBlock : Math.Max(pairs, 1);
+            for (int k0 = 0; k0 < Math.Max(pairs, 1); k0 += block)
+            {
+                int k1 = Math.Min(pairs, k0 + block);
+                for (int tt = 0; tt + 8 <= T; tt += 8) Tile8(xp + (long)tt * K, K, w0, w1, y + (long)tt * ldy + p, ldy, valid0, valid1, k0, k1);
+            }
+            t = T / 8 * 8;
             for (; t + 4 <= T; t += 4) Tile4(x + (long)t * K, K, w0, w1, y + (long)t * ldy + p, ldy, valid0, valid1);
             for (; t < T; t++) Tile1(x + (long)t * K, K, w0, w1, y + (long)t * ldy + p, valid0, valid1);
         }
@@ -124,38 +136,87 @@ public static unsafe class Bf16Gemm
     private static Vector512<float> F(Vector512<float> a, Vector512<float> b, float* x, Vector512<float> acc) =>
         Vector512.FusedMultiplyAdd(b, Vector512.Create(x[1]), Vector512.FusedMultiplyAdd(a, Vector512.Create(x[0]), acc));
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile8(float* x, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1)
+    // x for 8-token tiles, interleaved [T/8][K][8] so a tile's 8 broadcasts per column sit at fixed
+    // offsets from one pointer: no per-token address arithmetic in the inner loop. Grows once per thread.
+    [ThreadStatic] private static float[]? _packed;
+
+    private static float[] Pack8(float* x, int T, int K)
     {
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default, b4 = default, b5 = default, b6 = default, b7 = default;
-        float* x1 = x + K, x2 = x1 + K, x3 = x2 + K, x4 = x3 + K, x5 = x4 + K, x6 = x5 + K, x7 = x6 + K;
-        int k = 0;
-        for (; k + 2 <= K; k += 2)
+        int tiles = T / 8;
+        long need = (long)tiles * K * 8;
+        if (_packed is null || _packed.Length < need) _packed = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
+        fixed (float* dst = _packed)
+            for (int tile = 0; tile < tiles; tile++)
+            {
+                float* d = dst + (long)tile * K * 8;
+                for (int t = 0; t < 8; t++)
+                {
+                    float* src = x + (long)(tile * 8 + t) * K;
+                    for (int k = 0; k < K; k++) d[(long)k * 8 + t] = src[k];
+                }
+            }
+        return _packed;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile8(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1)
+    {
+        Vector512<float> a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7;
+        if (pair0 == 0)
         {
-            Widen2(w0 + (long)(k >> 1) * P, out var e0, out var f0);
-            Widen2(w1 + (long)(k >> 1) * P, out var e1, out var f1);
-            a0 = F(e0, f0, x + k, a0); b0 = F(e1, f1, x + k, b0);
-            a1 = F(e0, f0, x1 + k, a1); b1 = F(e1, f1, x1 + k, b1);
-            a2 = F(e0, f0, x2 + k, a2); b2 = F(e1, f1, x2 + k, b2);
-            a3 = F(e0, f0, x3 + k, a3); b3 = F(e1, f1, x3 + k, b3);
-            a4 = F(e0, f0, x4 + k, a4); b4 = F(e1, f1, x4 + k, b4);
-            a5 = F(e0, f0, x5 + k, a5); b5 = F(e1, f1, x5 + k, b5);
-            a6 = F(e0, f0, x6 + k, a6); b6 = F(e1, f1, x6 + k, b6);
-            a7 = F(e0, f0, x7 + k, a7); b7 = F(e1, f1, x7 + k, b7);
+            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = default;
         }
-        if (k < K)
+        else
         {
-            var e0 = Widen1(w0 + (long)(k >> 1) * P);
-            var e1 = Widen1(w1 + (long)(k >> 1) * P);
-            a0 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x[k]), a0); b0 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x[k]), b0);
-            a1 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x1[k]), a1); b1 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x1[k]), b1);
-            a2 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x2[k]), a2); b2 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x2[k]), b2);
-            a3 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x3[k]), a3); b3 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x3[k]), b3);
-            a4 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x4[k]), a4); b4 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x4[k]), b4);
-            a5 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x5[k]), a5); b5 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x5[k]), b5);
-            a6 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x6[k]), a6); b6 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x6[k]), b6);
-            a7 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x7[k]), a7); b7 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x7[k]), b7);
+            // a later k-block: continue from the partial sums (stored exactly, so the order of accumulation is unchanged)
+            float* z = y + P;
+            a0 = Vector512.Load(y); a1 = Vector512.Load(y + ldy); a2 = Vector512.Load(y + 2L * ldy); a3 = Vector512.Load(y + 3L * ldy);
+            a4 = Vector512.Load(y + 4L * ldy); a5 = Vector512.Load(y + 5L * ldy); a6 = Vector512.Load(y + 6L * ldy); a7 = Vector512.Load(y + 7L * ldy);
+            b0 = Vector512.Load(z); b1 = Vector512.Load(z + ldy); b2 = Vector512.Load(z + 2L * ldy); b3 = Vector512.Load(z + 3L * ldy);
+            b4 = Vector512.Load(z + 4L * ldy); b5 = Vector512.Load(z + 5L * ldy); b6 = Vector512.Load(z + 6L * ldy); b7 = Vector512.Load(z + 7L * ldy);
+        }
+        var mask = Vector512.Create(0xFFFF0000u);
+        xp += (long)pair0 * 16;
+        uint* end = w1 + (long)pair1 * P;
+        w0 += (long)pair0 * P;
+        w1 += (long)pair0 * P;
+        for (; w1 < end; w0 += P, w1 += P, xp += 16)
+        {
+            var u0 = Vector512.Load(w0);
+            var u1 = Vector512.Load(w1);
+            var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
+            var e1 = (u1 << 16).AsSingle(); var f1 = (u1 & mask).AsSingle();
+            // per token: even column then odd column, the order of F() and Tile1
+            Vector512<float> c, d;
+            c = Vector512.Create(xp[0]); d = Vector512.Create(xp[8]);
+            a0 = Vector512.FusedMultiplyAdd(e0, c, a0); b0 = Vector512.FusedMultiplyAdd(e1, c, b0); a0 = Vector512.FusedMultiplyAdd(f0, d, a0); b0 = Vector512.FusedMultiplyAdd(f1, d, b0);
+            c = Vector512.Create(xp[1]); d = Vector512.Create(xp[9]);
+            a1 = Vector512.FusedMultiplyAdd(e0, c, a1); b1 = Vector512.FusedMultiplyAdd(e1, c, b1); a1 = Vector512.FusedMultiplyAdd(f0, d, a1); b1 = Vector512.FusedMultiplyAdd(f1, d, b1);
+            c = Vector512.Create(xp[2]); d = Vector512.Create(xp[10]);
+            a2 = Vector512.FusedMultiplyAdd(e0, c, a2); b2 = Vector512.FusedMultiplyAdd(e1, c, b2); a2 = Vector512.FusedMultiplyAdd(f0, d, a2); b2 = Vector512.FusedMultiplyAdd(f1, d, b2);
+            c = Vector512.Create(xp[3]); d = Vector512.Create(xp[11]);
+            a3 = Vector512.FusedMultiplyAdd(e0, c, a3); b3 = Vector512.FusedMultiplyAdd(e1, c, b3); a3 = Vector512.FusedMultiplyAdd(f0, d, a3); b3 = Vector512.FusedMultiplyAdd(f1, d, b3);
+            c = Vector512.Create(xp[4]); d = Vector512.Create(xp[12]);
+            a4 = Vector512.FusedMultiplyAdd(e0, c, a4); b4 = Vector512.FusedMultiplyAdd(e1, c, b4); a4 = Vector512.FusedMultiplyAdd(f0, d, a4); b4 = Vector512.FusedMultiplyAdd(f1, d, b4);
+            c = Vector512.Create(xp[5]); d = Vector512.Create(xp[13]);
+            a5 = Vector512.FusedMultiplyAdd(e0, c, a5); b5 = Vector512.FusedMultiplyAdd(e1, c, b5); a5 = Vector512.FusedMultiplyAdd(f0, d, a5); b5 = Vector512.FusedMultiplyAdd(f1, d, b5);
+            c = Vector512.Create(xp[6]); d = Vector512.Create(xp[14]);
+            a6 = Vector512.FusedMultiplyAdd(e0, c, a6); b6 = Vector512.FusedMultiplyAdd(e1, c, b6); a6 = Vector512.FusedMultiplyAdd(f0, d, a6); b6 = Vector512.FusedMultiplyAdd(f1, d, b6);
+            c = Vector512.Create(xp[7]); d = Vector512.Create(xp[15]);
+            a7 = Vector512.FusedMultiplyAdd(e0, c, a7); b7 = Vector512.FusedMultiplyAdd(e1, c, b7); a7 = Vector512.FusedMultiplyAdd(f0, d, a7); b7 = Vector512.FusedMultiplyAdd(f1, d, b7);
+        }
+        if ((K & 1) != 0 && pair1 == K >> 1)
+        {
+            var e0 = Widen1(w0);
+            var e1 = Widen1(w1);
+            a0 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[0]), a0); b0 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[0]), b0);
+            a1 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[1]), a1); b1 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[1]), b1);
+            a2 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[2]), a2); b2 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[2]), b2);
+            a3 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[3]), a3); b3 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[3]), b3);
+            a4 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[4]), a4); b4 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[4]), b4);
+            a5 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[5]), a5); b5 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[5]), b5);
+            a6 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[6]), a6); b6 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[6]), b6);
+            a7 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[7]), a7); b7 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[7]), b7);
         }
         Put(a0, y, v0); Put(a1, y + ldy, v0); Put(a2, y + 2L * ldy, v0); Put(a3, y + 3L * ldy, v0);
         Put(a4, y + 4L * ldy, v0); Put(a5, y + 5L * ldy, v0); Put(a6, y + 6L * ldy, v0); Put(a7, y + 7L * ldy, v0);

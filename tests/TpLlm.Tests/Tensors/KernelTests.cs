@@ -7,7 +7,9 @@ public class KernelTests
     public static IEnumerable<object[]> Cases()
     {
         foreach (var path in Enum.GetValues<KernelPath>().Where(KernelPaths.IsSupported))
-            foreach (var (t, n, k) in new[] { (1, 1, 1), (1, 7, 33), (2, 5, 31), (3, 9, 64), (4, 8, 100), (5, 13, 65), (16, 11, 129), (65, 6, 47), (1, 1027, 96), (9, 40, 33), (12, 70, 64), (64, 33, 2) })
+            foreach (var (t, n, k) in new[] { (1, 1, 1), (1, 7, 33), (2, 5, 31), (3, 9, 64), (4, 8, 100), (5, 13, 65), (16, 11, 129), (65, 6, 47), (1, 1027, 96), (9, 40, 33), (12, 70, 64), (64, 33, 2),
+                // several k-blocks of 128 column pairs, full 32-row panel pairs and ragged ones, K odd and even
+                (8, 64, 513), (17, 96, 300), (16, 70, 257), (9, 32, 1024) })
                 foreach (int threads in new[] { 1, 3 })
                     yield return [path, t, n, k, threads];
     }
@@ -34,6 +36,27 @@ public class KernelTests
                 Assert.True(Math.Abs(expected - y[t * ldy + n]) <= 1e-4 * Math.Max(1, Math.Sqrt(K)), $"{path} T={T} N={N} K={K} y[{t},{n}]={y[t * ldy + n]} expected {expected}");
             }
             for (int n = N; n < ldy && t < T - 1; n++) Assert.True(float.IsNaN(y[t * ldy + n]), "kernel wrote past its columns");
+        }
+    }
+
+    [Theory]
+    [InlineData(9, 64, 513)]
+    [InlineData(20, 70, 300)]
+    public void A_token_gets_bitwise_the_same_output_alone_as_in_a_batch(int T, int N, int K)
+    {
+        var rng = new Random(7);
+        var w = new WeightMatrix(N, K, WeightFormat.BF16);
+        for (int n = 0; n < N; n++)
+            w.SetBf16Row(n, Enumerable.Range(0, K).Select(_ => Bf16.FromF32((float)(rng.NextDouble() * 2 - 1))).ToArray());
+        var x = Enumerable.Range(0, T * K).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        using var mm = new MatMul(1, KernelPaths.Best);
+        var batch = new float[T * N];
+        mm.Run(x, T, w, batch, N);
+        var alone = new float[N];
+        for (int t = 0; t < T; t++)
+        {
+            mm.Run(x[(t * K)..((t + 1) * K)], 1, w, alone, N);
+            Assert.Equal(alone, batch[(t * N)..((t + 1) * N)]);
         }
     }
 

@@ -277,7 +277,7 @@ internal sealed class Parser
                 while (Peek.Kind == TokenKind.String) s += Next().Value; // adjacent literals concatenate
                 return new Expr.Literal(s, tok.Line);
             case TokenKind.Integer: // Python ints are unbounded; past Int64 they become floats here
-                return new Expr.Literal(long.TryParse(tok.Value, NumberStyles.None, CultureInfo.InvariantCulture, out long l) ? l : double.Parse(tok.Value, CultureInfo.InvariantCulture), tok.Line);
+                return new Expr.Literal(long.TryParse(tok.Value, NumberStyles.None, CultureInfo.InvariantCulture, out long l) ? (object)l : double.Parse(tok.Value, CultureInfo.InvariantCulture), tok.Line);
             case TokenKind.Float: return new Expr.Literal(double.Parse(tok.Value, CultureInfo.InvariantCulture), tok.Line);
             case TokenKind.Name:
                 return tok.Value switch
