@@ -63,7 +63,7 @@ public static class ServeCommand
                 ContinuousBatcher.Follow(folder, group, options.MaxBatch, options.Model);
                 return [];
             }
-            var template = options.ChatTemplatePath is { } t ? InferenceEngine.LoadTemplate(t, folder.Path) : Chat.ChatTemplate.ForFolder(folder.Path);
+            var template = InferenceEngine.TemplateFor(options, folder.Path);
             using var batcher = ContinuousBatcher.Lead(folder, group, options.MaxBatch, options.Model);
             batcher.Ready.GetAwaiter().GetResult();
             using var engine = new InferenceEngine(folder, batcher, template, options.ModelId ?? InferenceEngine.DefaultModelId(folder.Path));

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Text.Json;
-using System.Threading.Channels;
 using Microsoft.AspNetCore.Http;
 using TpLlm.Serving;
 
@@ -32,22 +31,27 @@ internal static class GenerationRunner
 
         ctx.Response.ContentType = "text/event-stream";
         ctx.Response.Headers.CacheControl = "no-cache";
-        var channel = Channel.CreateUnbounded<TextDelta>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        var run = engine.GenerateAsync(request, d => channel.Writer.TryWrite(d), ct);
-        _ = run.ContinueWith(_ => channel.Writer.TryComplete(), TaskScheduler.Default);
+        var stream = engine.Stream(request, ct);
         var buffer = new ArrayBufferWriter<byte>(1024);
         bool first = true;
         if (format is ChatFormat) { await Event(ctx, buffer, w => Chunk(w, id, format, created, engine.ModelId, null, null, true)); first = false; }
-        await foreach (var delta in channel.Reader.ReadAllAsync(ct))
+        try
         {
-            bool f = first;
-            await Event(ctx, buffer, w => Chunk(w, id, format, created, engine.ModelId, delta, null, f));
-            first = false;
+            await foreach (var delta in stream.Deltas.ReadAllAsync(ct))
+            {
+                bool f = first;
+                await Event(ctx, buffer, w => Chunk(w, id, format, created, engine.ModelId, delta, null, f));
+                first = false;
+            }
+        }
+        catch (Exception) when (stream.Result.IsFaulted)
+        {
+            // generation failed: the failure surfaces again from stream.Result below
         }
         TextResult final;
         try
         {
-            final = await run;
+            final = await stream.Result;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using TpLlm.Chat;
 using TpLlm.Models;
 using TpLlm.Tokenization;
@@ -54,7 +55,7 @@ public sealed class InferenceEngine : IDisposable
         ContinuousBatcher? batcher = null;
         try
         {
-            var template = options.ChatTemplatePath is { } p ? LoadTemplate(p, folder.Path) : ChatTemplate.ForFolder(folder.Path);
+            var template = TemplateFor(options, folder.Path);
             batcher = new ContinuousBatcher(folder, options.Tp, options.MaxBatch, options.Model);
             await batcher.Ready.ConfigureAwait(false);
             return new InferenceEngine(folder, batcher, template, options.ModelId ?? DefaultModelId(folder.Path), ownsResources: true);
@@ -69,6 +70,10 @@ public sealed class InferenceEngine : IDisposable
 
     /// <summary>The id a folder is served under by default: its name.</summary>
     public static string DefaultModelId(string folder) => Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)));
+
+    /// <summary>The chat template <paramref name="options"/> ask for: the given file, else the folder's own (or the fallback).</summary>
+    public static ChatTemplate TemplateFor(EngineOptions options, string folder) =>
+        options.ChatTemplatePath is { } path ? LoadTemplate(path, folder) : ChatTemplate.ForFolder(folder);
 
     /// <summary>Reads a chat template file given on the command line, with the folder's special tokens.</summary>
     public static ChatTemplate LoadTemplate(string path, string folder)
@@ -154,6 +159,18 @@ public sealed class InferenceEngine : IDisposable
         }
         var finish = matcher.Stopped || result.Reason == FinishReason.Eos ? "stop" : "length";
         return new TextResult(matcher.Text, finish, r.PromptIds.Length, tokens);
+    }
+
+    /// <summary>
+    /// Starts <paramref name="r"/> and returns its deltas as a channel (completed when generation
+    /// ends) together with the final result. Cancelling <paramref name="ct"/> frees the slot.
+    /// </summary>
+    public TextStream Stream(TextRequest r, CancellationToken ct = default)
+    {
+        var channel = Channel.CreateUnbounded<TextDelta>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var result = GenerateAsync(r, d => channel.Writer.TryWrite(d), ct);
+        _ = result.ContinueWith(t => channel.Writer.TryComplete(t.Exception?.InnerException), TaskScheduler.Default);
+        return new TextStream(channel.Reader, result);
     }
 
     /// <inheritdoc />

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Threading.Channels;
 using Microsoft.Extensions.AI;
 using TpLlm.Chat;
 using TpLlm.Sampling;
@@ -46,21 +45,20 @@ public sealed class TpLlmChatClient : IChatClient
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         var request = ToRequest(messages, options);
-        var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var run = _engine.GenerateAsync(request, d => { if (d.Text.Length > 0) channel.Writer.TryWrite(d.Text); }, cts.Token);
-        _ = run.ContinueWith(t => channel.Writer.TryComplete(t.Exception?.InnerException), TaskScheduler.Default);
+        var stream = _engine.Stream(request, cts.Token);
         string id = NewId();
         try
         {
-            await foreach (var text in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
-                yield return new ChatResponseUpdate(ChatRole.Assistant, text) { ResponseId = id, MessageId = id, ModelId = _engine.ModelId };
+            await foreach (var delta in stream.Deltas.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+                if (delta.Text.Length > 0)
+                    yield return new ChatResponseUpdate(ChatRole.Assistant, delta.Text) { ResponseId = id, MessageId = id, ModelId = _engine.ModelId };
         }
         finally
         {
             cts.Cancel(); // a consumer that stops early frees the slot
         }
-        var result = await run.ConfigureAwait(false);
+        var result = await stream.Result.ConfigureAwait(false);
         yield return new ChatResponseUpdate(ChatRole.Assistant, [new UsageContent(ToUsage(result))])
         {
             ResponseId = id, MessageId = id, ModelId = _engine.ModelId, FinishReason = ToFinishReason(result.FinishReason),
