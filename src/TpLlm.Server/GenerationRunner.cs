@@ -33,16 +33,11 @@ internal static class GenerationRunner
         ctx.Response.Headers.CacheControl = "no-cache";
         var stream = engine.Stream(request, ct);
         var buffer = new ArrayBufferWriter<byte>(1024);
-        bool first = true;
-        if (format is ChatFormat) { await Event(ctx, buffer, w => Chunk(w, id, format, created, engine.ModelId, null, null, true)); first = false; }
+        if (format is ChatFormat) await Event(ctx, buffer, w => Chunk(w, id, format, created, engine.ModelId, null, null, true)); // the role chunk
         try
         {
             await foreach (var delta in stream.Deltas.ReadAllAsync(ct))
-            {
-                bool f = first;
-                await Event(ctx, buffer, w => Chunk(w, id, format, created, engine.ModelId, delta, null, f));
-                first = false;
-            }
+                await Event(ctx, buffer, w => Chunk(w, id, format, created, engine.ModelId, delta, null, false));
         }
         catch (Exception) when (stream.Result.IsFaulted)
         {

@@ -29,12 +29,18 @@ internal sealed class Interpreter
     {
         foreach (var s in body)
         {
-            if (++_steps > MaxSteps) throw Lexer.Error(s.Line, $"rendering took more than {MaxSteps} steps");
+            Step(s.Line);
             if (sb.Length > MaxOutput) throw Lexer.Error(s.Line, $"the rendered prompt is over {MaxOutput} characters");
             var flow = Exec(s, sb);
             if (flow != Flow.Normal) return flow;
         }
         return Flow.Normal;
+    }
+
+    // every statement and every loop iteration counts against the bound
+    private void Step(int line)
+    {
+        if (++_steps > MaxSteps) throw Lexer.Error(line, $"rendering took more than {MaxSteps} steps");
     }
 
     private Flow Exec(Stmt s, StringBuilder sb)
@@ -81,7 +87,7 @@ internal sealed class Interpreter
             if (items.Count == 0) { scope.Clear(); return Exec(f.Else, sb); }
             for (int i = 0; i < items.Count; i++)
             {
-                if (++_steps > MaxSteps) throw Lexer.Error(f.Line, $"rendering took more than {MaxSteps} steps");
+                Step(f.Line);
                 scope.Clear();
                 Bind(scope, f.Targets, items[i], f.Line);
                 scope["loop"] = LoopInfo(items, i);
