@@ -1,0 +1,312 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace TpLlm.Tensors;
+
+/// <summary>
+/// AVX-512 register tiles of <see cref="Bf16Gemm"/>. Weights are panels <c>[ceil(K/2)][16][2]</c> of bf16
+/// (one 64-byte line per column pair: 16 rows × columns k, k+1), widened by one shift (even column) and
+/// one AND (odd column). Each tile covers the column pairs [pair0, pair1) of a k-block; a later block
+/// (pair0 &gt; 0) resumes from the partial sums it stored in <c>y</c>, which are exact, so every output's
+/// order of accumulation — one chain, column pairs in order, even column then odd — is the same for
+/// every tile and every batch: a token's logits do not depend on the batch it runs in.
+/// </summary>
+internal static unsafe class Bf16Tiles512
+{
+    private const int P = WeightMatrix.Panel;
+
+    /// <summary>Bytes ahead of the weight read that a first pass over weights prefetches (~32 lines: past DRAM latency,
+    /// across the 4 KB pages where the hardware prefetcher stops).</summary>
+    public const int PrefetchBytes = 2048;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put(Vector512<float> v, float* dst, int valid)
+    {
+        if (valid == P) v.Store(dst);
+        else for (int i = 0; i < valid; i++) dst[i] = v.GetElement(i);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Widen1(uint* p) => (Vector512.Load(p) << 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Prefetch(uint* p)
+    {
+        if (Sse.IsSupported) Sse.Prefetch0(p);
+    }
+
+    /// <summary>
+    /// 8 tokens × two panels: 16 accumulators; per column pair two weight loads, four widening ops, 16 broadcasts
+    /// (each used by both panels) and 32 FMAs, activations from <paramref name="xp"/> <c>[K][8]</c>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tile8(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool prefetch)
+    {
+        Vector512<float> a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7;
+        if (pair0 == 0)
+        {
+            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = default;
+        }
+        else
+        {
+            float* z = y + P;
+            a0 = Vector512.Load(y); a1 = Vector512.Load(y + ldy); a2 = Vector512.Load(y + 2L * ldy); a3 = Vector512.Load(y + 3L * ldy);
+            a4 = Vector512.Load(y + 4L * ldy); a5 = Vector512.Load(y + 5L * ldy); a6 = Vector512.Load(y + 6L * ldy); a7 = Vector512.Load(y + 7L * ldy);
+            b0 = Vector512.Load(z); b1 = Vector512.Load(z + ldy); b2 = Vector512.Load(z + 2L * ldy); b3 = Vector512.Load(z + 3L * ldy);
+            b4 = Vector512.Load(z + 4L * ldy); b5 = Vector512.Load(z + 5L * ldy); b6 = Vector512.Load(z + 6L * ldy); b7 = Vector512.Load(z + 7L * ldy);
+        }
+        var mask = Vector512.Create(0xFFFF0000u);
+        xp += (long)pair0 * 16;
+        uint* end = w1 + (long)pair1 * P;
+        w0 += (long)pair0 * P;
+        w1 += (long)pair0 * P;
+        int pf = prefetch ? PrefetchBytes / 4 : 0;
+        for (; w1 < end; w0 += P, w1 += P, xp += 16)
+        {
+            Prefetch(w0 + pf);
+            Prefetch(w1 + pf);
+            var u0 = Vector512.Load(w0);
+            var u1 = Vector512.Load(w1);
+            var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
+            var e1 = (u1 << 16).AsSingle(); var f1 = (u1 & mask).AsSingle();
+            // per token: even column then odd column, the order of F() and Tile1
+            Vector512<float> c, d;
+            c = Vector512.Create(xp[0]); d = Vector512.Create(xp[8]);
+            a0 = Vector512.FusedMultiplyAdd(e0, c, a0); b0 = Vector512.FusedMultiplyAdd(e1, c, b0); a0 = Vector512.FusedMultiplyAdd(f0, d, a0); b0 = Vector512.FusedMultiplyAdd(f1, d, b0);
+            c = Vector512.Create(xp[1]); d = Vector512.Create(xp[9]);
+            a1 = Vector512.FusedMultiplyAdd(e0, c, a1); b1 = Vector512.FusedMultiplyAdd(e1, c, b1); a1 = Vector512.FusedMultiplyAdd(f0, d, a1); b1 = Vector512.FusedMultiplyAdd(f1, d, b1);
+            c = Vector512.Create(xp[2]); d = Vector512.Create(xp[10]);
+            a2 = Vector512.FusedMultiplyAdd(e0, c, a2); b2 = Vector512.FusedMultiplyAdd(e1, c, b2); a2 = Vector512.FusedMultiplyAdd(f0, d, a2); b2 = Vector512.FusedMultiplyAdd(f1, d, b2);
+            c = Vector512.Create(xp[3]); d = Vector512.Create(xp[11]);
+            a3 = Vector512.FusedMultiplyAdd(e0, c, a3); b3 = Vector512.FusedMultiplyAdd(e1, c, b3); a3 = Vector512.FusedMultiplyAdd(f0, d, a3); b3 = Vector512.FusedMultiplyAdd(f1, d, b3);
+            c = Vector512.Create(xp[4]); d = Vector512.Create(xp[12]);
+            a4 = Vector512.FusedMultiplyAdd(e0, c, a4); b4 = Vector512.FusedMultiplyAdd(e1, c, b4); a4 = Vector512.FusedMultiplyAdd(f0, d, a4); b4 = Vector512.FusedMultiplyAdd(f1, d, b4);
+            c = Vector512.Create(xp[5]); d = Vector512.Create(xp[13]);
+            a5 = Vector512.FusedMultiplyAdd(e0, c, a5); b5 = Vector512.FusedMultiplyAdd(e1, c, b5); a5 = Vector512.FusedMultiplyAdd(f0, d, a5); b5 = Vector512.FusedMultiplyAdd(f1, d, b5);
+            c = Vector512.Create(xp[6]); d = Vector512.Create(xp[14]);
+            a6 = Vector512.FusedMultiplyAdd(e0, c, a6); b6 = Vector512.FusedMultiplyAdd(e1, c, b6); a6 = Vector512.FusedMultiplyAdd(f0, d, a6); b6 = Vector512.FusedMultiplyAdd(f1, d, b6);
+            c = Vector512.Create(xp[7]); d = Vector512.Create(xp[15]);
+            a7 = Vector512.FusedMultiplyAdd(e0, c, a7); b7 = Vector512.FusedMultiplyAdd(e1, c, b7); a7 = Vector512.FusedMultiplyAdd(f0, d, a7); b7 = Vector512.FusedMultiplyAdd(f1, d, b7);
+        }
+        if ((K & 1) != 0 && pair1 == K >> 1)
+        {
+            var e0 = Widen1(w0);
+            var e1 = Widen1(w1);
+            a0 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[0]), a0); b0 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[0]), b0);
+            a1 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[1]), a1); b1 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[1]), b1);
+            a2 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[2]), a2); b2 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[2]), b2);
+            a3 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[3]), a3); b3 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[3]), b3);
+            a4 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[4]), a4); b4 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[4]), b4);
+            a5 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[5]), a5); b5 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[5]), b5);
+            a6 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[6]), a6); b6 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[6]), b6);
+            a7 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[7]), a7); b7 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[7]), b7);
+        }
+        Put(a0, y, v0); Put(a1, y + ldy, v0); Put(a2, y + 2L * ldy, v0); Put(a3, y + 3L * ldy, v0);
+        Put(a4, y + 4L * ldy, v0); Put(a5, y + 5L * ldy, v0); Put(a6, y + 6L * ldy, v0); Put(a7, y + 7L * ldy, v0);
+        if (v1 == 0) return;
+        y += P;
+        Put(b0, y, v1); Put(b1, y + ldy, v1); Put(b2, y + 2L * ldy, v1); Put(b3, y + 3L * ldy, v1);
+        Put(b4, y + 4L * ldy, v1); Put(b5, y + 5L * ldy, v1); Put(b6, y + 6L * ldy, v1); Put(b7, y + 7L * ldy, v1);
+    }
+
+    /// <summary>4 tokens × two panels, activations rows of <paramref name="x"/> <c>[4, K]</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tile4(float* x, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool prefetch)
+    {
+        Vector512<float> a0, a1, a2, a3, b0, b1, b2, b3;
+        if (pair0 == 0)
+        {
+            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = default;
+        }
+        else
+        {
+            float* z = y + P;
+            a0 = Vector512.Load(y); a1 = Vector512.Load(y + ldy); a2 = Vector512.Load(y + 2L * ldy); a3 = Vector512.Load(y + 3L * ldy);
+            b0 = Vector512.Load(z); b1 = Vector512.Load(z + ldy); b2 = Vector512.Load(z + 2L * ldy); b3 = Vector512.Load(z + 3L * ldy);
+        }
+        float* x1 = x + K, x2 = x1 + K, x3 = x2 + K;
+        var mask = Vector512.Create(0xFFFF0000u);
+        int pf = prefetch ? PrefetchBytes / 4 : 0;
+        for (int kk = pair0; kk < pair1; kk++)
+        {
+            uint* p0 = w0 + (long)kk * P, p1 = w1 + (long)kk * P;
+            Prefetch(p0 + pf);
+            Prefetch(p1 + pf);
+            var u0 = Vector512.Load(p0);
+            var u1 = Vector512.Load(p1);
+            var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
+            var e1 = (u1 << 16).AsSingle(); var f1 = (u1 & mask).AsSingle();
+            int k = 2 * kk;
+            a0 = F(e0, f0, x + k, a0); b0 = F(e1, f1, x + k, b0);
+            a1 = F(e0, f0, x1 + k, a1); b1 = F(e1, f1, x1 + k, b1);
+            a2 = F(e0, f0, x2 + k, a2); b2 = F(e1, f1, x2 + k, b2);
+            a3 = F(e0, f0, x3 + k, a3); b3 = F(e1, f1, x3 + k, b3);
+        }
+        if ((K & 1) != 0 && pair1 == K >> 1)
+        {
+            int k = K - 1;
+            var e0 = Widen1(w0 + (long)pair1 * P);
+            var e1 = Widen1(w1 + (long)pair1 * P);
+            a0 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x[k]), a0); b0 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x[k]), b0);
+            a1 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x1[k]), a1); b1 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x1[k]), b1);
+            a2 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x2[k]), a2); b2 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x2[k]), b2);
+            a3 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x3[k]), a3); b3 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x3[k]), b3);
+        }
+        Put(a0, y, v0); Put(a1, y + ldy, v0); Put(a2, y + 2L * ldy, v0); Put(a3, y + 3L * ldy, v0);
+        if (v1 == 0) return;
+        y += P;
+        Put(b0, y, v1); Put(b1, y + ldy, v1); Put(b2, y + 2L * ldy, v1); Put(b3, y + 3L * ldy, v1);
+    }
+
+    /// <summary>One token × two panels: the decode path, bound by the weight stream.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tile1(float* x, int K, uint* w0, uint* w1, float* y, int v0, int v1, int pair0, int pair1, bool prefetch)
+    {
+        Vector512<float> a0 = default, b0 = default;
+        if (pair0 > 0)
+        {
+            a0 = Vector512.Load(y);
+            b0 = Vector512.Load(y + P);
+        }
+        var mask = Vector512.Create(0xFFFF0000u);
+        int pf = prefetch ? PrefetchBytes / 4 : 0;
+        for (int kk = pair0; kk < pair1; kk++)
+        {
+            uint* p0 = w0 + (long)kk * P, p1 = w1 + (long)kk * P;
+            Prefetch(p0 + pf);
+            Prefetch(p1 + pf);
+            var u0 = Vector512.Load(p0);
+            var u1 = Vector512.Load(p1);
+            a0 = F((u0 << 16).AsSingle(), (u0 & mask).AsSingle(), x + 2 * kk, a0);
+            b0 = F((u1 << 16).AsSingle(), (u1 & mask).AsSingle(), x + 2 * kk, b0);
+        }
+        if ((K & 1) != 0 && pair1 == K >> 1)
+        {
+            var xv = Vector512.Create(x[K - 1]);
+            a0 = Vector512.FusedMultiplyAdd(Widen1(w0 + (long)pair1 * P), xv, a0);
+            b0 = Vector512.FusedMultiplyAdd(Widen1(w1 + (long)pair1 * P), xv, b0);
+        }
+        Put(a0, y, v0);
+        if (v1 > 0) Put(b0, y + P, v1);
+    }
+
+
+    /// <summary>
+    /// 12 tokens × two panels: 24 accumulators; per column pair two weight loads, four widening ops, 24 broadcasts
+    /// into registers (each used by both panels) and 48 FMAs, activations from <paramref name="xp"/> <c>[K][12]</c>.
+    /// Two loads per 48 FMAs besides the broadcasts, so the load ports have room for cache misses.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Tile12(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool prefetch)
+    {
+        Vector512<float> a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11;
+        if (pair0 == 0)
+        {
+            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = b8 = b9 = b10 = b11 = default;
+        }
+        else
+        {
+            a0 = Vector512.Load(y + 0L * ldy); b0 = Vector512.Load(y + 0L * ldy + P);
+            a1 = Vector512.Load(y + 1L * ldy); b1 = Vector512.Load(y + 1L * ldy + P);
+            a2 = Vector512.Load(y + 2L * ldy); b2 = Vector512.Load(y + 2L * ldy + P);
+            a3 = Vector512.Load(y + 3L * ldy); b3 = Vector512.Load(y + 3L * ldy + P);
+            a4 = Vector512.Load(y + 4L * ldy); b4 = Vector512.Load(y + 4L * ldy + P);
+            a5 = Vector512.Load(y + 5L * ldy); b5 = Vector512.Load(y + 5L * ldy + P);
+            a6 = Vector512.Load(y + 6L * ldy); b6 = Vector512.Load(y + 6L * ldy + P);
+            a7 = Vector512.Load(y + 7L * ldy); b7 = Vector512.Load(y + 7L * ldy + P);
+            a8 = Vector512.Load(y + 8L * ldy); b8 = Vector512.Load(y + 8L * ldy + P);
+            a9 = Vector512.Load(y + 9L * ldy); b9 = Vector512.Load(y + 9L * ldy + P);
+            a10 = Vector512.Load(y + 10L * ldy); b10 = Vector512.Load(y + 10L * ldy + P);
+            a11 = Vector512.Load(y + 11L * ldy); b11 = Vector512.Load(y + 11L * ldy + P);
+        }
+        var mask = Vector512.Create(0xFFFF0000u);
+        xp += (long)pair0 * 24;
+        uint* end = w1 + (long)pair1 * P;
+        w0 += (long)pair0 * P;
+        w1 += (long)pair0 * P;
+        int pf = prefetch ? PrefetchBytes / 4 : 0;
+        for (; w1 < end; w0 += P, w1 += P, xp += 24)
+        {
+            Prefetch(w0 + pf);
+            Prefetch(w1 + pf);
+            var u0 = Vector512.Load(w0);
+            var u1 = Vector512.Load(w1);
+            var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
+            var e1 = (u1 << 16).AsSingle(); var f1 = (u1 & mask).AsSingle();
+            Vector512<float> c, d;
+            c = Vector512.Create(xp[0]); d = Vector512.Create(xp[12]);
+            a0 = Vector512.FusedMultiplyAdd(e0, c, a0); b0 = Vector512.FusedMultiplyAdd(e1, c, b0); a0 = Vector512.FusedMultiplyAdd(f0, d, a0); b0 = Vector512.FusedMultiplyAdd(f1, d, b0);
+            c = Vector512.Create(xp[1]); d = Vector512.Create(xp[13]);
+            a1 = Vector512.FusedMultiplyAdd(e0, c, a1); b1 = Vector512.FusedMultiplyAdd(e1, c, b1); a1 = Vector512.FusedMultiplyAdd(f0, d, a1); b1 = Vector512.FusedMultiplyAdd(f1, d, b1);
+            c = Vector512.Create(xp[2]); d = Vector512.Create(xp[14]);
+            a2 = Vector512.FusedMultiplyAdd(e0, c, a2); b2 = Vector512.FusedMultiplyAdd(e1, c, b2); a2 = Vector512.FusedMultiplyAdd(f0, d, a2); b2 = Vector512.FusedMultiplyAdd(f1, d, b2);
+            c = Vector512.Create(xp[3]); d = Vector512.Create(xp[15]);
+            a3 = Vector512.FusedMultiplyAdd(e0, c, a3); b3 = Vector512.FusedMultiplyAdd(e1, c, b3); a3 = Vector512.FusedMultiplyAdd(f0, d, a3); b3 = Vector512.FusedMultiplyAdd(f1, d, b3);
+            c = Vector512.Create(xp[4]); d = Vector512.Create(xp[16]);
+            a4 = Vector512.FusedMultiplyAdd(e0, c, a4); b4 = Vector512.FusedMultiplyAdd(e1, c, b4); a4 = Vector512.FusedMultiplyAdd(f0, d, a4); b4 = Vector512.FusedMultiplyAdd(f1, d, b4);
+            c = Vector512.Create(xp[5]); d = Vector512.Create(xp[17]);
+            a5 = Vector512.FusedMultiplyAdd(e0, c, a5); b5 = Vector512.FusedMultiplyAdd(e1, c, b5); a5 = Vector512.FusedMultiplyAdd(f0, d, a5); b5 = Vector512.FusedMultiplyAdd(f1, d, b5);
+            c = Vector512.Create(xp[6]); d = Vector512.Create(xp[18]);
+            a6 = Vector512.FusedMultiplyAdd(e0, c, a6); b6 = Vector512.FusedMultiplyAdd(e1, c, b6); a6 = Vector512.FusedMultiplyAdd(f0, d, a6); b6 = Vector512.FusedMultiplyAdd(f1, d, b6);
+            c = Vector512.Create(xp[7]); d = Vector512.Create(xp[19]);
+            a7 = Vector512.FusedMultiplyAdd(e0, c, a7); b7 = Vector512.FusedMultiplyAdd(e1, c, b7); a7 = Vector512.FusedMultiplyAdd(f0, d, a7); b7 = Vector512.FusedMultiplyAdd(f1, d, b7);
+            c = Vector512.Create(xp[8]); d = Vector512.Create(xp[20]);
+            a8 = Vector512.FusedMultiplyAdd(e0, c, a8); b8 = Vector512.FusedMultiplyAdd(e1, c, b8); a8 = Vector512.FusedMultiplyAdd(f0, d, a8); b8 = Vector512.FusedMultiplyAdd(f1, d, b8);
+            c = Vector512.Create(xp[9]); d = Vector512.Create(xp[21]);
+            a9 = Vector512.FusedMultiplyAdd(e0, c, a9); b9 = Vector512.FusedMultiplyAdd(e1, c, b9); a9 = Vector512.FusedMultiplyAdd(f0, d, a9); b9 = Vector512.FusedMultiplyAdd(f1, d, b9);
+            c = Vector512.Create(xp[10]); d = Vector512.Create(xp[22]);
+            a10 = Vector512.FusedMultiplyAdd(e0, c, a10); b10 = Vector512.FusedMultiplyAdd(e1, c, b10); a10 = Vector512.FusedMultiplyAdd(f0, d, a10); b10 = Vector512.FusedMultiplyAdd(f1, d, b10);
+            c = Vector512.Create(xp[11]); d = Vector512.Create(xp[23]);
+            a11 = Vector512.FusedMultiplyAdd(e0, c, a11); b11 = Vector512.FusedMultiplyAdd(e1, c, b11); a11 = Vector512.FusedMultiplyAdd(f0, d, a11); b11 = Vector512.FusedMultiplyAdd(f1, d, b11);
+        }
+        if ((K & 1) != 0 && pair1 == K >> 1)
+        {
+            var e0 = Widen1(w0);
+            var e1 = Widen1(w1);
+            a0 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[0]), a0); b0 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[0]), b0);
+            a1 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[1]), a1); b1 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[1]), b1);
+            a2 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[2]), a2); b2 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[2]), b2);
+            a3 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[3]), a3); b3 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[3]), b3);
+            a4 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[4]), a4); b4 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[4]), b4);
+            a5 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[5]), a5); b5 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[5]), b5);
+            a6 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[6]), a6); b6 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[6]), b6);
+            a7 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[7]), a7); b7 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[7]), b7);
+            a8 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[8]), a8); b8 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[8]), b8);
+            a9 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[9]), a9); b9 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[9]), b9);
+            a10 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[10]), a10); b10 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[10]), b10);
+            a11 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[11]), a11); b11 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[11]), b11);
+        }
+        Put(a0, y + 0L * ldy, v0);
+        Put(a1, y + 1L * ldy, v0);
+        Put(a2, y + 2L * ldy, v0);
+        Put(a3, y + 3L * ldy, v0);
+        Put(a4, y + 4L * ldy, v0);
+        Put(a5, y + 5L * ldy, v0);
+        Put(a6, y + 6L * ldy, v0);
+        Put(a7, y + 7L * ldy, v0);
+        Put(a8, y + 8L * ldy, v0);
+        Put(a9, y + 9L * ldy, v0);
+        Put(a10, y + 10L * ldy, v0);
+        Put(a11, y + 11L * ldy, v0);
+        if (v1 == 0) return;
+        y += P;
+        Put(b0, y + 0L * ldy, v1);
+        Put(b1, y + 1L * ldy, v1);
+        Put(b2, y + 2L * ldy, v1);
+        Put(b3, y + 3L * ldy, v1);
+        Put(b4, y + 4L * ldy, v1);
+        Put(b5, y + 5L * ldy, v1);
+        Put(b6, y + 6L * ldy, v1);
+        Put(b7, y + 7L * ldy, v1);
+        Put(b8, y + 8L * ldy, v1);
+        Put(b9, y + 9L * ldy, v1);
+        Put(b10, y + 10L * ldy, v1);
+        Put(b11, y + 11L * ldy, v1);
+    }
+
+    // a token's even column, then its odd column
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> F(Vector512<float> e, Vector512<float> f, float* x, Vector512<float> acc) =>
+        Vector512.FusedMultiplyAdd(f, Vector512.Create(x[1]), Vector512.FusedMultiplyAdd(e, Vector512.Create(x[0]), acc));
+}
