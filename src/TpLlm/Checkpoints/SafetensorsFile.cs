@@ -47,7 +47,17 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         Path = path;
         if (!File.Exists(path)) throw new CheckpointException($"{path}: safetensors file not found");
-        Length = new FileInfo(path).Length;
+        // the length of what the path names, through symbolic links: a Hugging Face cache snapshot is a folder of
+        // links to blobs, and FileInfo.Length of a link is the length of the link itself
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
+            Length = stream.Length;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CheckpointException($"{path}: cannot open the file: {e.Message}", e);
+        }
         if (Length < 8)
             throw new CheckpointException($"{path}: file is {Length} bytes, shorter than the 8-byte header length prefix");
         try

@@ -93,6 +93,32 @@ public class GenerationTests
     }
 
     [Fact]
+    public void A_hugging_face_cache_snapshot_of_symbolic_links_loads_and_reproduces_the_reference()
+    {
+        // the hub cache layout: snapshots/<revision>/<file> are links to blobs/<hash>
+        string cache = Paths.TempDir();
+        string blobs = Directory.CreateDirectory(Path.Combine(cache, "blobs")).FullName;
+        string snapshot = Directory.CreateDirectory(Path.Combine(cache, "snapshots", "0123abcd")).FullName;
+        foreach (var file in Directory.GetFiles(Paths.FortuneLlama))
+        {
+            string blob = Path.Combine(blobs, Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(file))));
+            File.Copy(file, blob);
+            File.CreateSymbolicLink(Path.Combine(snapshot, Path.GetFileName(file)), Path.Combine("..", "..", "blobs", Path.GetFileName(blob)));
+        }
+        using var reference = new SafetensorsFile(Paths.FortuneReference);
+        using var folder = ModelFolder.Open(snapshot);
+        var ids = reference.ReadI64("prompt1.input_ids").Select(i => (int)i).ToArray();
+        var topIds = reference.ReadI64("prompt1.top5_ids");
+        var lp = ThreadRanks.Run(2, comm =>
+        {
+            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
+            return new Generator(m, folder.SamplableVocab, []).Generate([new GenerationRequest { PromptIds = ids, MaxNewTokens = 1, TopLogprobs = 5 }])[0];
+        })[0].Logprobs![0];
+        int last = ids.Length - 1;
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => (int)topIds[last * 5 + i]), lp.Top.Select(t => t.Id));
+    }
+
+    [Fact]
     public void Vocab_parallel_sampling_and_gather_then_sample_agree_through_the_model()
     {
         using var folder = ModelFolder.Open(Paths.FortuneLlama);
