@@ -60,7 +60,7 @@ public static class GenerateCommand
         int tp = r.GetValue(common.Tp);
         var sw = Stopwatch.StartNew();
         using var folder = ModelFolder.Open(path, requireTokenizer: idText is null);
-        var promptIds = idText is not null ? [CommonOptions.ParseIds(idText)] : texts.Select(t => folder.Tokenizer!.Encode(t)).ToArray();
+        var promptIds = idText is not null ? [CommonOptions.ParseIds(idText)] : texts.Select(t => folder.Tokenizer!.Encode(t, addSpecialTokens: true)).ToArray();
         if (dp < 1) throw new TpLlmException($"--dp {dp} must be ≥ 1");
         var options = common.ModelOptions(r, Math.Max(1, (promptIds.Length + dp - 1) / dp));
         var requests = promptIds.Select((p, i) => new GenerationRequest

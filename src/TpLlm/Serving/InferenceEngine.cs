@@ -83,10 +83,10 @@ public sealed class InferenceEngine : IDisposable
         return ChatTemplate.Parse(File.ReadAllText(path), path, model.BosToken, model.EosToken);
     }
 
-    /// <summary>Tokenizes plain text.</summary>
-    public int[] Encode(string text) => Tokenizer.Encode(text);
+    /// <summary>Tokenizes a completion prompt with the tokenizer's special tokens around it (Llama's <c>&lt;s&gt;</c>), as vLLM does.</summary>
+    public int[] Encode(string text) => Tokenizer.Encode(text, addSpecialTokens: true);
 
-    /// <summary>Renders the conversation with the chat template and tokenizes it.</summary>
+    /// <summary>Renders the conversation with the chat template (which writes its own special tokens) and tokenizes it.</summary>
     public int[] EncodeChat(IReadOnlyList<ChatTurn> messages) => Tokenizer.Encode(ChatTemplate.Render(messages, addGenerationPrompt: true));
 
     /// <summary>

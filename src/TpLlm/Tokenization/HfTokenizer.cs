@@ -6,19 +6,23 @@ using Microsoft.ML.Tokenizers;
 namespace TpLlm.Tokenization;
 
 /// <summary>
-/// A byte-level BPE tokenizer read from a Hugging Face <c>tokenizer.json</c> (GPT-2, Llama 3,
+/// A BPE tokenizer read from a Hugging Face <c>tokenizer.json</c>. Byte-level ones (GPT-2, Llama 3,
 /// Qwen2): vocabulary, merges, pre-tokenizer regex and added/special tokens are parsed here and
-/// handed to Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/> for encoding. Decoding maps ids
-/// back to bytes itself so that text can stream (see <see cref="StreamingDecoder"/>).
+/// handed to Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/> for encoding. SentencePiece-converted
+/// ones (Llama 2, Mistral: <c>▁</c> for spaces, byte fallback) go to <see cref="SentencePieceBpe"/>.
+/// Decoding maps ids back to bytes itself so that text can stream (see <see cref="StreamingDecoder"/>).
 /// </summary>
 public sealed class HfTokenizer
 {
     /// <summary>GPT-2's pre-tokenizer pattern, used by a ByteLevel pre-tokenizer with use_regex.</summary>
     public const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
 
-    private readonly BpeTokenizer _bpe;
+    private readonly BpeTokenizer? _bpe;
+    private readonly SentencePieceBpe? _sp;
     private readonly string?[] _idToToken;
     private readonly bool[] _isAdded;
+    private readonly string[] _addedLongestFirst;
+    private readonly int[] _prefix, _suffix; // the post-processor's special tokens around a single text (e.g. <s>)
 
     /// <summary>Number of ids the tokenizer can produce (max id + 1).</summary>
     public int VocabSize => _idToToken.Length;
@@ -26,12 +30,19 @@ public sealed class HfTokenizer
     /// <summary>Added tokens (e.g. <c>&lt;|endoftext|&gt;</c>) by content.</summary>
     public IReadOnlyDictionary<string, int> AddedTokens { get; }
 
-    private HfTokenizer(BpeTokenizer bpe, string?[] idToToken, bool[] isAdded, Dictionary<string, int> added)
+    /// <summary>The ids the post-processor puts before and after a text (<c>add_special_tokens</c>), e.g. <c>&lt;s&gt;</c>.</summary>
+    public (IReadOnlyList<int> Before, IReadOnlyList<int> After) SpecialTokensAround => (_prefix, _suffix);
+
+    private HfTokenizer(BpeTokenizer? bpe, SentencePieceBpe? sp, string?[] idToToken, bool[] isAdded, Dictionary<string, int> added, int[] prefix, int[] suffix)
     {
         _bpe = bpe;
+        _sp = sp;
         _idToToken = idToToken;
         _isAdded = isAdded;
         AddedTokens = added;
+        _addedLongestFirst = [.. added.Keys.OrderByDescending(k => k.Length).ThenBy(k => k, StringComparer.Ordinal)];
+        _prefix = prefix;
+        _suffix = suffix;
     }
 
     /// <summary>Loads <c>tokenizer.json</c> from <paramref name="folder"/>.</summary>
@@ -59,7 +70,9 @@ public sealed class HfTokenizer
             throw new TokenizerException($"{path}: no 'model' object");
         var type = model.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
         if (type != "BPE") throw new TokenizerException($"{path}: tokenizer model type '{type}' is not supported (supported: BPE)");
-        if (!IsByteLevel(root)) throw new TokenizerException($"{path}: only byte-level BPE tokenizers (GPT-2, Llama 3, Qwen2) are supported; this one has no ByteLevel pre-tokenizer or decoder");
+        bool byteLevel = IsByteLevel(root);
+        if (!byteLevel && !SentencePieceBpe.Describes(root))
+            throw new TokenizerException($"{path}: only byte-level BPE (GPT-2, Llama 3, Qwen2) and SentencePiece BPE (Llama 2, Mistral) tokenizers are supported; this one has neither a ByteLevel nor a Metaspace/Prepend/ByteFallback component");
         if (!model.TryGetProperty("vocab", out var vocabEl) || vocabEl.ValueKind != JsonValueKind.Object)
             throw new TokenizerException($"{path}: model.vocab is not an object");
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -99,6 +112,9 @@ public sealed class HfTokenizer
             idToToken[id] = s;
             isAdded[id] = true;
         }
+        var (prefix, suffix) = PostProcessorTokens(path, root);
+        if (!byteLevel)
+            return new HfTokenizer(null, SentencePieceBpe.Create(path, root, model, vocab, merges), idToToken, isAdded, added, prefix, suffix);
         var regex = new Regex(SplitPattern(root) ?? Gpt2Pattern, RegexOptions.Compiled);
         var options = new BpeOptions(vocab.Where(kv => !added.ContainsKey(kv.Key)))
         {
@@ -107,20 +123,29 @@ public sealed class HfTokenizer
             SpecialTokens = added.Count > 0 ? added : null,
             PreTokenizer = new RegexPreTokenizer(regex, added.Count > 0 ? added : null),
         };
-        return new HfTokenizer(BpeTokenizer.Create(options), idToToken, isAdded, added);
+        return new HfTokenizer(BpeTokenizer.Create(options), null, idToToken, isAdded, added, prefix, suffix);
     }
 
-    private static bool IsByteLevel(JsonElement root) =>
-        root.TryGetProperty("decoder", out var d) && Mentions(d, "ByteLevel") ||
-        root.TryGetProperty("pre_tokenizer", out var p) && Mentions(p, "ByteLevel");
-
-    private static bool Mentions(JsonElement e, string type) => e.ValueKind switch
+    // TemplateProcessing's "single": the special tokens before and after sequence A
+    private static (int[], int[]) PostProcessorTokens(string path, JsonElement root)
     {
-        JsonValueKind.Object => e.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String && t.GetString() == type
-                                || e.EnumerateObject().Any(p => Mentions(p.Value, type)),
-        JsonValueKind.Array => e.EnumerateArray().Any(x => Mentions(x, type)),
-        _ => false,
-    };
+        if (HfJson.Find(root, "post_processor", "TemplateProcessing") is not { } tp || !tp.TryGetProperty("single", out var single) || single.ValueKind != JsonValueKind.Array)
+            return ([], []);
+        List<int> before = [], after = [];
+        bool seenText = false;
+        foreach (var part in single.EnumerateArray())
+        {
+            if (part.TryGetProperty("Sequence", out _)) { seenText = true; continue; }
+            if (!part.TryGetProperty("SpecialToken", out var st) || !st.TryGetProperty("id", out var idEl)) continue;
+            string name = idEl.GetString() ?? "";
+            if (!tp.TryGetProperty("special_tokens", out var specials) || !specials.TryGetProperty(name, out var spec) || !spec.TryGetProperty("ids", out var ids))
+                throw new TokenizerException($"{path}: post_processor names special token '{name}' without listing its ids");
+            foreach (var id in ids.EnumerateArray()) (seenText ? after : before).Add(id.GetInt32());
+        }
+        return ([.. before], [.. after]);
+    }
+
+    private static bool IsByteLevel(JsonElement root) => HfJson.Mentions(root, "decoder", "ByteLevel") || HfJson.Mentions(root, "pre_tokenizer", "ByteLevel");
 
     private static string? SplitPattern(JsonElement root)
     {
@@ -133,8 +158,38 @@ public sealed class HfTokenizer
         return null;
     }
 
-    /// <summary>Encodes <paramref name="text"/> to ids (added tokens written literally are recognised).</summary>
-    public int[] Encode(string text) => _bpe.EncodeToIds(text).ToArray();
+    /// <summary>
+    /// Encodes <paramref name="text"/> to ids (added tokens written literally are recognised). With
+    /// <paramref name="addSpecialTokens"/> the post-processor's tokens go around it (Llama's <c>&lt;s&gt;</c>), as
+    /// Hugging Face's <c>tokenizer(text)</c> and vLLM's completions do; a rendered chat template already has them.
+    /// </summary>
+    public int[] Encode(string text, bool addSpecialTokens = false)
+    {
+        var ids = new List<int>(text.Length / 3 + 4);
+        if (addSpecialTokens) ids.AddRange(_prefix);
+        if (_bpe is not null) ids.AddRange(_bpe.EncodeToIds(text));
+        else EncodeSentencePiece(text, ids);
+        if (addSpecialTokens) ids.AddRange(_suffix);
+        return [.. ids];
+    }
+
+    // added tokens split the text; every section between them is normalized and encoded on its own
+    private void EncodeSentencePiece(string text, List<int> ids)
+    {
+        int start = 0, pos = 0;
+        while (pos < text.Length)
+        {
+            string? hit = null;
+            foreach (var a in _addedLongestFirst)
+                if (string.CompareOrdinal(text, pos, a, 0, a.Length) == 0) { hit = a; break; }
+            if (hit is null) { pos++; continue; }
+            _sp!.Encode(text[start..pos], start == 0, ids);
+            ids.Add(AddedTokens[hit]);
+            pos += hit.Length;
+            start = pos;
+        }
+        _sp!.Encode(text[start..], start == 0, ids);
+    }
 
     /// <summary>Decodes ids to text (all at once).</summary>
     public string Decode(IEnumerable<int> ids)
@@ -143,6 +198,9 @@ public sealed class HfTokenizer
         var sb = new StringBuilder();
         foreach (var id in ids) sb.Append(d.Add(id));
         sb.Append(d.Flush());
+        // a SentencePiece decoder's Strip drops the space the encoder prepended (streams keep it: a continuation
+        // joins its prompt)
+        if (_sp is { StripLeadingSpace: true } && sb.Length > 0 && sb[0] == ' ') sb.Remove(0, 1);
         return sb.ToString();
     }
 
@@ -162,6 +220,8 @@ public sealed class HfTokenizer
     {
         if ((uint)id >= (uint)_idToToken.Length || _idToToken[id] is not { } token)
             throw new TokenizerException($"token id {id} is not in the tokenizer's vocabulary of {VocabSize} ids");
-        if (_isAdded[id] || !ByteLevelAlphabet.TryDecode(token, bytes)) bytes.AddRange(Encoding.UTF8.GetBytes(token));
+        if (_isAdded[id]) bytes.AddRange(Encoding.UTF8.GetBytes(token));
+        else if (_sp is not null) SentencePieceBpe.AppendBytes(token, bytes);
+        else if (!ByteLevelAlphabet.TryDecode(token, bytes)) bytes.AddRange(Encoding.UTF8.GetBytes(token));
     }
 }
