@@ -20,7 +20,13 @@ public sealed class LlamaAttention
     private readonly float _scale;
     private float[] _qkvOut = [];  // [T, (nq + 2·nkv)·d]
     private float[] _attn = [];    // [T, nq·d]
-    private float[] _scores = [];  // [maxPos]
+    private float[][] _scores = []; // per compute thread: [maxPos]
+    // the step being attended, for _attend (a delegate made once, so a step allocates nothing)
+    private readonly Action<int, int> _attend;
+    private SequenceChunk[] _chunks = [];
+    private int _chunkCount;
+    private KvCache? _cache;
+    private int _layer;
 
     /// <summary>The fused q/k/v projection.</summary>
     public ColumnParallelLinear Qkv => _qkv;
@@ -41,6 +47,7 @@ public sealed class LlamaAttention
         _headStart = plan.HeadStart;
         _kvOffset = plan.KvHeadStart;
         _scale = 1f / MathF.Sqrt(_d);
+        _attend = Attend;
     }
 
     /// <summary>
@@ -52,7 +59,11 @@ public sealed class LlamaAttention
         int width = (_nq + 2 * _nkv) * _d, qWidth = _nq * _d, kvWidth = _nkv * _d;
         ColumnParallelLinear.Grow(ref _qkvOut, T * width);
         ColumnParallelLinear.Grow(ref _attn, T * qWidth);
-        ColumnParallelLinear.Grow(ref _scores, cache.MaxPositions);
+        if (_scores.Length != mm.Threads || _scores[0].Length < cache.MaxPositions)
+        {
+            _scores = new float[mm.Threads][]; // a loop, not a lambda: a closure over `cache` would be allocated on every call
+            for (int i = 0; i < _scores.Length; i++) _scores[i] = new float[cache.MaxPositions];
+        }
         _qkv.Forward(mm, x, T, _qkvOut);
         int t = 0;
         foreach (var ch in chunks)
@@ -68,16 +79,40 @@ public sealed class LlamaAttention
                 row.Slice(qWidth, kvWidth).CopyTo(keys.Slice(pos * kvWidth, kvWidth));
                 row.Slice(qWidth + kvWidth, kvWidth).CopyTo(values.Slice(pos * kvWidth, kvWidth));
             }
+            t += ch.Length;
+        }
+        // every chunk's keys are cached: attend, the rank's heads split over its compute threads
+        if (_chunks.Length < chunks.Length) _chunks = new SequenceChunk[chunks.Length];
+        chunks.CopyTo(_chunks);
+        _chunkCount = chunks.Length;
+        (_cache, _layer) = (cache, layer);
+        try { mm.Parallel(_attend); }
+        finally { _cache = null; }
+        _o.Forward(mm, _attn, T, output);
+    }
+
+    // heads [h0, h1) of every token of the step: causal softmax(q·kᵀ·scale)·v over the cached positions
+    private void Attend(int part, int parts)
+    {
+        var (h0, h1) = ComputePool.Slice(_nq, part, parts, 1);
+        int width = (_nq + 2 * _nkv) * _d, qWidth = _nq * _d, kvWidth = _nkv * _d;
+        var cache = _cache!;
+        int t = 0;
+        for (int c = 0; c < _chunkCount; c++)
+        {
+            var ch = _chunks[c];
+            var keys = cache.Keys(_layer, ch.Slot);
+            var values = cache.Values(_layer, ch.Slot);
             for (int i = 0; i < ch.Length; i++)
             {
-                int pos = ch.Start + i, n = pos + 1;
+                int n = ch.Start + i + 1;
                 var q = _qkvOut.AsSpan((t + i) * width, qWidth);
                 var outRow = _attn.AsSpan((t + i) * qWidth, qWidth);
-                for (int h = 0; h < _nq; h++)
+                var scores = _scores[part].AsSpan(0, n);
+                for (int h = h0; h < h1; h++)
                 {
                     int kv = (_headStart + h) / _group - _kvOffset;
                     var qh = q.Slice(h * _d, _d);
-                    var scores = _scores.AsSpan(0, n);
                     for (int j = 0; j < n; j++) scores[j] = TensorPrimitives.Dot(qh, keys.Slice(j * kvWidth + kv * _d, _d)) * _scale;
                     float max = TensorPrimitives.Max(scores);
                     TensorPrimitives.Subtract(scores, max, scores);
@@ -91,6 +126,5 @@ public sealed class LlamaAttention
             }
             t += ch.Length;
         }
-        _o.Forward(mm, _attn, T, output);
     }
 }

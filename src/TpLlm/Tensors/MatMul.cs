@@ -74,4 +74,7 @@ public sealed unsafe class MatMul : IDisposable
 
     /// <inheritdoc />
     public void Dispose() => _pool.Dispose();
+
+    /// <summary>Runs <c>body(part, parts)</c> on this matmul's threads (parts = <see cref="Threads"/>), for work other than a matmul.</summary>
+    public void Parallel(Action<int, int> body) => _pool.Run(body);
 }
