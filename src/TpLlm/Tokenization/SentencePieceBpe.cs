@@ -49,7 +49,7 @@ internal sealed class SentencePieceBpe
         var ranks = new Dictionary<long, (int, int)>(merges.Count);
         for (int r = 0; r < merges.Count; r++)
         {
-            int space = merges[r].IndexOf(' ', 1); // "▁ ▁" splits at the second character
+            int space = merges[r].Length < 3 ? -1 : merges[r].IndexOf(' ', 1); // "▁ ▁" splits at the second character
             if (space < 0) throw new TokenizerException($"{path}: merge {r} '{merges[r]}' is not two tokens");
             string a = merges[r][..space], b = merges[r][(space + 1)..];
             if (!vocab.TryGetValue(a, out int ia) || !vocab.TryGetValue(b, out int ib) || !vocab.TryGetValue(a + b, out int merged))
@@ -94,12 +94,12 @@ internal sealed class SentencePieceBpe
             int len = char.IsSurrogatePair(s, i) ? 2 : 1;
             string ch = s.Substring(i, len);
             i += len;
-            if (_vocab.TryGetValue(ch, out int id)) symbols.Add(id);
-            else if (_byteFallback && _byteIds[0] >= 0)
-            {
-                int n = Encoding.UTF8.GetBytes(ch, utf8);
+            if (_vocab.TryGetValue(ch, out int id)) { symbols.Add(id); continue; }
+            int n = Encoding.UTF8.GetBytes(ch, utf8);
+            bool bytesKnown = _byteFallback;
+            for (int k = 0; k < n && bytesKnown; k++) bytesKnown = _byteIds[utf8[k]] >= 0;
+            if (bytesKnown)
                 for (int k = 0; k < n; k++) symbols.Add(_byteIds[utf8[k]]);
-            }
             else if (_unk is int unk)
             {
                 if (!(_fuseUnk && symbols.Count > 0 && symbols[^1] == unk)) symbols.Add(unk);

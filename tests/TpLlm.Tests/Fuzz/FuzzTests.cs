@@ -161,6 +161,39 @@ public class FuzzTests
     }
 
     [Fact]
+    public void SentencePiece_tokenizers_load_or_fail_cleanly()
+    {
+        var dir = Paths.TempDir();
+        var vocab = new Dictionary<string, int> { ["<unk>"] = 0, ["<s>"] = 1, ["</s>"] = 2, ["<0xC3>"] = 3, ["<0xBC>"] = 4 };
+        foreach (var c in "▁abcehintu") vocab[c.ToString()] = vocab.Count;
+        foreach (var t in new[] { "▁t", "he", "▁the", "in", "an", "▁tin" }) vocab[t] = vocab.Count;
+        var seed = JsonSerializer.Serialize(new
+        {
+            added_tokens = new[] { new { id = 0, content = "<unk>", special = true }, new { id = 1, content = "<s>", special = true }, new { id = 2, content = "</s>", special = true } },
+            normalizer = new { type = "Sequence", normalizers = new object[] { new { type = "Prepend", prepend = "▁" }, new { type = "Replace", pattern = new { String = " " }, content = "▁" } } },
+            post_processor = new { type = "TemplateProcessing", single = new object[] { new { SpecialToken = new { id = "<s>", type_id = 0 } }, new { Sequence = new { id = "A", type_id = 0 } } },
+                special_tokens = new Dictionary<string, object> { ["<s>"] = new { id = "<s>", ids = new[] { 1 }, tokens = new[] { "<s>" } } } },
+            decoder = new { type = "Sequence", decoders = new object[] { new { type = "Replace", pattern = new { String = "▁" }, content = " " }, new { type = "ByteFallback" }, new { type = "Fuse" }, new { type = "Strip", content = " ", start = 1, stop = 0 } } },
+            model = new { type = "BPE", byte_fallback = true, fuse_unk = true, unk_token = "<unk>", vocab, merges = new[] { "▁ t", "h e", "▁t he", "i n", "a n", "▁t in" } },
+        });
+        int n = Cases(3000), ok = 0;
+        for (int i = 0; i < n; i++)
+        {
+            var text = new Mutator(i).MutateJson(seed);
+            File.WriteAllText(Path.Combine(dir, "tokenizer.json"), text);
+            Expect(() =>
+            {
+                var tok = HfTokenizer.Load(dir);
+                var ids = tok.Encode("the tin can</s> ü€", addSpecialTokens: true);
+                tok.Decode(ids);
+                ok++;
+            }, "sentencepiece tokenizer", i, text);
+        }
+        Directory.Delete(dir, true);
+        Assert.InRange(ok, 1, n - 1);
+    }
+
+    [Fact]
     public void Chat_templates_render_or_fail_cleanly()
     {
         var seeds = new[] { Chat.ModelTemplates.Llama3, Chat.ModelTemplates.Llama31, Chat.ModelTemplates.Qwen25, Chat.ModelTemplates.MistralV3, Chat.ModelTemplates.MistralV01 };
