@@ -17,6 +17,7 @@ public sealed class LlamaAttention
     private readonly RotaryEmbedding _rope;
     private readonly int _nq, _nkv, _d, _group, _kvOffset; // _kvOffset: global kv head of local kv 0 relative to heads
     private readonly int _headStart;
+    private readonly int _width, _qWidth, _kvWidth; // row widths: q/k/v output (nq + 2·nkv)·d, queries nq·d, keys or values nkv·d
     private readonly float _scale;
     private float[] _qkvOut = [];  // [T, (nq + 2·nkv)·d]
     private float[] _attn = [];    // [T, nq·d]
@@ -47,6 +48,7 @@ public sealed class LlamaAttention
         _headStart = plan.HeadStart;
         _kvOffset = plan.KvHeadStart;
         _scale = 1f / MathF.Sqrt(_d);
+        (_width, _qWidth, _kvWidth) = ((_nq + 2 * _nkv) * _d, _nq * _d, _nkv * _d);
         _attend = Attend;
     }
 
@@ -56,7 +58,7 @@ public sealed class LlamaAttention
     /// </summary>
     public void Forward(MatMul mm, ReadOnlySpan<float> x, ReadOnlySpan<SequenceChunk> chunks, int T, KvCache cache, int layer, Span<float> output)
     {
-        int width = (_nq + 2 * _nkv) * _d, qWidth = _nq * _d, kvWidth = _nkv * _d;
+        int width = _width, qWidth = _qWidth, kvWidth = _kvWidth;
         ColumnParallelLinear.Grow(ref _qkvOut, T * width);
         ColumnParallelLinear.Grow(ref _attn, T * qWidth);
         if (_scores.Length != mm.Threads || _scores[0].Length < cache.MaxPositions)
@@ -95,7 +97,7 @@ public sealed class LlamaAttention
     private void Attend(int part, int parts)
     {
         var (h0, h1) = ComputePool.Slice(_nq, part, parts, 1);
-        int width = (_nq + 2 * _nkv) * _d, qWidth = _nq * _d, kvWidth = _nkv * _d;
+        int width = _width, qWidth = _qWidth, kvWidth = _kvWidth;
         var cache = _cache!;
         int t = 0;
         for (int c = 0; c < _chunkCount; c++)

@@ -22,6 +22,7 @@ public sealed class HfTokenizer
     private readonly string?[] _idToToken;
     private readonly bool[] _isAdded;
     private readonly string[] _addedLongestFirst;
+    private readonly HashSet<char> _addedFirstChars; // only where one of these stands can an added token start
     private readonly int[] _prefix, _suffix; // the post-processor's special tokens around a single text (e.g. <s>)
 
     /// <summary>Number of ids the tokenizer can produce (max id + 1).</summary>
@@ -41,6 +42,7 @@ public sealed class HfTokenizer
         _isAdded = isAdded;
         AddedTokens = added;
         _addedLongestFirst = [.. added.Keys.OrderByDescending(k => k.Length).ThenBy(k => k, StringComparer.Ordinal)];
+        _addedFirstChars = [.. added.Keys.Select(k => k[0])];
         _prefix = prefix;
         _suffix = suffix;
     }
@@ -180,8 +182,9 @@ public sealed class HfTokenizer
         while (pos < text.Length)
         {
             string? hit = null;
-            foreach (var a in _addedLongestFirst)
-                if (string.CompareOrdinal(text, pos, a, 0, a.Length) == 0) { hit = a; break; }
+            if (_addedFirstChars.Contains(text[pos]))
+                foreach (var a in _addedLongestFirst)
+                    if (string.CompareOrdinal(text, pos, a, 0, a.Length) == 0) { hit = a; break; }
             if (hit is null) { pos++; continue; }
             _sp!.Encode(text[start..pos], start == 0, ids);
             ids.Add(AddedTokens[hit]);
