@@ -92,7 +92,7 @@ public static unsafe class Bf16Gemm
     private static void Run512(float* x, int T, int K, ushort* w, int n0, int n1, float* y, int ldy)
     {
         int t12 = T / 12 * 12, t8 = t12 + (T - t12) / 8 * 8, pairs = K >> 1, allPairs = Math.Max(pairs, 1);
-        var packed = t8 > 0 ? Pack(x, T, K) : null;
+        var packed = t8 > 0 ? Pack(x, K, t12, t8) : null;
         fixed (float* xp = packed)
         for (int p = n0; p < n1; p += 2 * P)
         {
@@ -103,10 +103,10 @@ public static unsafe class Bf16Gemm
             // full panels go over K in blocks, every token tile per block, so the first tile reads a block of weights
             // from memory (prefetching ahead) and the others find it in cache
             int block = valid0 == P && valid1 == P ? KBlock : allPairs;
+            float* yk = y + p;
             for (int k0 = 0; k0 < allPairs; k0 += block)
             {
                 int k1 = Math.Min(pairs, k0 + block);
-                float* yk = y + p;
                 int t = 0;
                 for (; t < t12; t += 12) Bf16Tiles512.Tile12(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == 0);
                 if (t < t8) { Bf16Tiles512.Tile8(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == 0); t += 8; }
@@ -120,9 +120,9 @@ public static unsafe class Bf16Gemm
     // pointer: [T/12][K][12], then [K][8] for an 8-token tile. Grows once per thread.
     [ThreadStatic] private static float[]? _packed;
 
-    private static float[] Pack(float* x, int T, int K)
+    // tokens [0, t12) in 12-token tiles, [t12, t8) in one 8-token tile (the counts Run512 tiles by)
+    private static float[] Pack(float* x, int K, int t12, int t8)
     {
-        int t12 = T / 12 * 12, t8 = t12 + (T - t12) / 8 * 8;
         long need = (long)t8 * K;
         if (_packed is null || _packed.Length < need) _packed = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
         fixed (float* dst = _packed)

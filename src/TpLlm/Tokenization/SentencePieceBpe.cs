@@ -60,11 +60,12 @@ internal sealed class SentencePieceBpe
         bool fuseUnk = model.TryGetProperty("fuse_unk", out var fu) && fu.ValueKind == System.Text.Json.JsonValueKind.True;
         int? unk = model.TryGetProperty("unk_token", out var u) && u.ValueKind == System.Text.Json.JsonValueKind.String && vocab.TryGetValue(u.GetString()!, out int uid) ? uid : null;
         // Metaspace's prepend_scheme: "always" (every section), "first" (only the text's first section), "never"
-        var scheme = HfJson.Find(root, "pre_tokenizer", "Metaspace") is { } ms
+        var metaspace = HfJson.Find(root, "pre_tokenizer", "Metaspace");
+        var scheme = metaspace is { } ms
             ? ms.TryGetProperty("prepend_scheme", out var ps) && ps.ValueKind == System.Text.Json.JsonValueKind.String ? ps.GetString()
               : ms.TryGetProperty("add_prefix_space", out var aps) && aps.ValueKind == System.Text.Json.JsonValueKind.False ? "never" : "always"
             : HfJson.Mentions(root, "normalizer", "Prepend") ? "always" : "never";
-        if (HfJson.Find(root, "pre_tokenizer", "Metaspace") is { } m && m.TryGetProperty("split", out var split) && split.ValueKind == System.Text.Json.JsonValueKind.True)
+        if (metaspace is { } m && m.TryGetProperty("split", out var split) && split.ValueKind == System.Text.Json.JsonValueKind.True)
             throw new TokenizerException($"{path}: a Metaspace pre-tokenizer with split = true is not supported");
         return new SentencePieceBpe(vocab, ranks, byteFallback, fuseUnk, unk, scheme is "always" or "first", scheme == "first",
             HfJson.Mentions(root, "decoder", "Strip"));
