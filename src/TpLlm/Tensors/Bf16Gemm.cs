@@ -91,8 +91,8 @@ public static unsafe class Bf16Gemm
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Run512(float* x, int T, int K, ushort* w, int n0, int n1, float* y, int ldy)
     {
-        int t12 = T / 12 * 12, t8 = t12 + (T - t12) / 8 * 8, pairs = K >> 1, allPairs = Math.Max(pairs, 1);
-        var packed = t8 > 0 ? Pack(x, K, t12, t8) : null;
+        int t12 = T / 12 * 12, t8 = t12 + (T - t12) / 8 * 8, t4 = t8 + (T - t8) / 4 * 4, pairs = K >> 1, allPairs = Math.Max(pairs, 1);
+        var packed = t4 > 0 ? Pack(x, K, t12, t8, t4) : null;
         fixed (float* xp = packed)
         for (int p = n0; p < n1; p += 2 * P)
         {
@@ -110,25 +110,26 @@ public static unsafe class Bf16Gemm
                 int t = 0;
                 for (; t < t12; t += 12) Bf16Tiles512.Tile12(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == 0);
                 if (t < t8) { Bf16Tiles512.Tile8(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == 0); t += 8; }
-                if (t + 4 <= T) { Bf16Tiles512.Tile4(x + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == 0); t += 4; }
+                if (t < t4) { Bf16Tiles512.Tile4(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == 0); t += 4; }
                 for (; t < T; t++) Bf16Tiles512.Tile1(x + (long)t * K, K, w0, w1, yk + (long)t * ldy, valid0, valid1, k0, k1, t == 0);
             }
         }
     }
 
-    // x for the 12- and 8-token tiles, interleaved so a tile's broadcasts per column sit at fixed offsets from one
-    // pointer: [T/12][K][12], then [K][8] for an 8-token tile. Grows once per thread.
+    // x for the 12-, 8- and 4-token tiles, interleaved so a tile's broadcasts per column sit at fixed offsets from one
+    // pointer: [T/12][K][12], then [K][8] for an 8-token tile and [K][4] for a 4-token tile. Grows once per thread.
     [ThreadStatic] private static float[]? _packed;
 
-    // tokens [0, t12) in 12-token tiles, [t12, t8) in one 8-token tile (the counts Run512 tiles by)
-    private static float[] Pack(float* x, int K, int t12, int t8)
+    // tokens [0, t12) in 12-token tiles, [t12, t8) in one 8-token tile, [t8, t4) in one 4-token tile (the counts
+    // Run512 tiles by)
+    private static float[] Pack(float* x, int K, int t12, int t8, int t4)
     {
-        long need = (long)t8 * K;
+        long need = (long)t4 * K;
         if (_packed is null || _packed.Length < need) _packed = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
         fixed (float* dst = _packed)
-            for (int t0 = 0; t0 < t8;)
+            for (int t0 = 0; t0 < t4;)
             {
-                int width = t0 < t12 ? 12 : 8;
+                int width = t0 < t12 ? 12 : t0 < t8 ? 8 : 4;
                 float* d = dst + (long)t0 * K;
                 for (int t = 0; t < width; t++)
                 {

@@ -110,9 +110,12 @@ internal static unsafe class Bf16Tiles512
         Put(b4, y + 4L * ldy, v1); Put(b5, y + 5L * ldy, v1); Put(b6, y + 6L * ldy, v1); Put(b7, y + 7L * ldy, v1);
     }
 
-    /// <summary>4 tokens × two panels, activations rows of <paramref name="x"/> <c>[4, K]</c>.</summary>
+    /// <summary>
+    /// 4 tokens × two panels: 8 accumulators; per column pair two weight loads, four widening ops, 8 broadcasts and
+    /// 16 FMAs, activations from <paramref name="xp"/> <c>[K][4]</c>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile4(float* x, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool prefetch)
+    public static void Tile4(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool prefetch)
     {
         Vector512<float> a0, a1, a2, a3, b0, b1, b2, b3;
         if (pair0 == 0)
@@ -125,33 +128,38 @@ internal static unsafe class Bf16Tiles512
             a0 = Vector512.Load(y); a1 = Vector512.Load(y + ldy); a2 = Vector512.Load(y + 2L * ldy); a3 = Vector512.Load(y + 3L * ldy);
             b0 = Vector512.Load(z); b1 = Vector512.Load(z + ldy); b2 = Vector512.Load(z + 2L * ldy); b3 = Vector512.Load(z + 3L * ldy);
         }
-        float* x1 = x + K, x2 = x1 + K, x3 = x2 + K;
         var mask = Vector512.Create(0xFFFF0000u);
+        xp += (long)pair0 * 8;
+        uint* end = w1 + (long)pair1 * P;
+        w0 += (long)pair0 * P;
+        w1 += (long)pair0 * P;
         int pf = prefetch ? PrefetchBytes / 4 : 0;
-        for (int kk = pair0; kk < pair1; kk++)
+        for (; w1 < end; w0 += P, w1 += P, xp += 8)
         {
-            uint* p0 = w0 + (long)kk * P, p1 = w1 + (long)kk * P;
-            Prefetch(p0 + pf);
-            Prefetch(p1 + pf);
-            var u0 = Vector512.Load(p0);
-            var u1 = Vector512.Load(p1);
+            Prefetch(w0 + pf);
+            Prefetch(w1 + pf);
+            var u0 = Vector512.Load(w0);
+            var u1 = Vector512.Load(w1);
             var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
             var e1 = (u1 << 16).AsSingle(); var f1 = (u1 & mask).AsSingle();
-            int k = 2 * kk;
-            a0 = F(e0, f0, x + k, a0); b0 = F(e1, f1, x + k, b0);
-            a1 = F(e0, f0, x1 + k, a1); b1 = F(e1, f1, x1 + k, b1);
-            a2 = F(e0, f0, x2 + k, a2); b2 = F(e1, f1, x2 + k, b2);
-            a3 = F(e0, f0, x3 + k, a3); b3 = F(e1, f1, x3 + k, b3);
+            Vector512<float> c, d;
+            c = Vector512.Create(xp[0]); d = Vector512.Create(xp[4]);
+            a0 = Vector512.FusedMultiplyAdd(e0, c, a0); b0 = Vector512.FusedMultiplyAdd(e1, c, b0); a0 = Vector512.FusedMultiplyAdd(f0, d, a0); b0 = Vector512.FusedMultiplyAdd(f1, d, b0);
+            c = Vector512.Create(xp[1]); d = Vector512.Create(xp[5]);
+            a1 = Vector512.FusedMultiplyAdd(e0, c, a1); b1 = Vector512.FusedMultiplyAdd(e1, c, b1); a1 = Vector512.FusedMultiplyAdd(f0, d, a1); b1 = Vector512.FusedMultiplyAdd(f1, d, b1);
+            c = Vector512.Create(xp[2]); d = Vector512.Create(xp[6]);
+            a2 = Vector512.FusedMultiplyAdd(e0, c, a2); b2 = Vector512.FusedMultiplyAdd(e1, c, b2); a2 = Vector512.FusedMultiplyAdd(f0, d, a2); b2 = Vector512.FusedMultiplyAdd(f1, d, b2);
+            c = Vector512.Create(xp[3]); d = Vector512.Create(xp[7]);
+            a3 = Vector512.FusedMultiplyAdd(e0, c, a3); b3 = Vector512.FusedMultiplyAdd(e1, c, b3); a3 = Vector512.FusedMultiplyAdd(f0, d, a3); b3 = Vector512.FusedMultiplyAdd(f1, d, b3);
         }
         if ((K & 1) != 0 && pair1 == K >> 1)
         {
-            int k = K - 1;
-            var e0 = Widen1(w0 + (long)pair1 * P);
-            var e1 = Widen1(w1 + (long)pair1 * P);
-            a0 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x[k]), a0); b0 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x[k]), b0);
-            a1 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x1[k]), a1); b1 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x1[k]), b1);
-            a2 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x2[k]), a2); b2 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x2[k]), b2);
-            a3 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(x3[k]), a3); b3 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(x3[k]), b3);
+            var e0 = Widen1(w0);
+            var e1 = Widen1(w1);
+            a0 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[0]), a0); b0 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[0]), b0);
+            a1 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[1]), a1); b1 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[1]), b1);
+            a2 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[2]), a2); b2 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[2]), b2);
+            a3 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[3]), a3); b3 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[3]), b3);
         }
         Put(a0, y, v0); Put(a1, y + ldy, v0); Put(a2, y + 2L * ldy, v0); Put(a3, y + 3L * ldy, v0);
         if (v1 == 0) return;
