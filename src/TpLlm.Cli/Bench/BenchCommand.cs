@@ -54,7 +54,8 @@ public static class BenchCommand
             err.WriteLine($"{"shape",-11} {"tp",2} {"strategy",-16} {"T",3} {"median ms",10} {"min–max ms",15} {"GB/s",7} {"GFLOP/s",8} {"roofline",8} {"recv B/rank",12}");
             var results = LmHeadBench.Run(selected, Ints(r.GetValue(ts)!, "--t"), Ints(r.GetValue(tps)!, "--tp"), strat, roof, x =>
                 err.WriteLine($"{x.Shape,-11} {x.Tp,2} {x.Strategy,-16} {x.T,3} {x.Time.MedianMs,10:F3} {x.Time.MinMs,7:F3}–{x.Time.MaxMs,-7:F3} {x.GBps,7:F1} {x.Gflops,8:F1} {x.RooflinePercent,7:F0}% {x.CommBytesPerRank,12:N0}"));
-            if (r.GetValue(json)) StdOut.Out.WriteLine(JsonSerializer.Serialize(new { machine = roof, results }, Indented));
+            var after = roof.Recheck(err);
+            if (r.GetValue(json)) StdOut.Out.WriteLine(JsonSerializer.Serialize(new { machine = roof, machineAfter = after, results }, Indented));
             if (r.GetValue(chart) is { } png) Charts.LmHead(results, png);
             return 0;
         });

@@ -66,7 +66,8 @@ public static class GenerateBench
                 results.Add(x);
                 err.WriteLine($"tp={tp}: prompt {promptTokens} tokens, TTFT {x.TtftMs:F0} ms ({x.PrefillTokensPerSecond:F1} prefill tokens/s); decode {x.DecodeTokensPerSecond:F2} tokens/s; weights {x.WeightBytesPerToken / 1e9:F2} GB per token → roofline {x.RooflineTokensPerSecond:F2} tokens/s ({x.RooflinePercent:F0} %)");
             }
-            if (r.GetValue(json)) StdOut.Out.WriteLine(JsonSerializer.Serialize(new { machine = roof, results }, new JsonSerializerOptions { WriteIndented = true }));
+            var after = roof.Recheck(err);
+            if (r.GetValue(json)) StdOut.Out.WriteLine(JsonSerializer.Serialize(new { machine = roof, machineAfter = after, results }, new JsonSerializerOptions { WriteIndented = true }));
             return 0;
         });
         return cmd;

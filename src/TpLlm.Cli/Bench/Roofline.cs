@@ -81,6 +81,22 @@ public sealed record Roofline(double ReadGBps, double PeakGflops, int Threads)
         return new Roofline(gbps, gflops, threads);
     }
 
+    /// <summary>
+    /// Measures the limits again after a benchmark and reports them on <paramref name="err"/>, with a warning when
+    /// either moved by more than 10 % since <paramref name="before"/>: on a shared machine the neighbours' load changes
+    /// both the kernels' times and the limits they are judged against, so such a run's percentages are unreliable.
+    /// </summary>
+    public Roofline Recheck(TextWriter err)
+    {
+        var after = Measure(Threads);
+        err.WriteLine($"measured after: read bandwidth {after.ReadGBps:F1} GB/s, f32 FMA peak {after.PeakGflops:F0} GFLOP/s");
+        double bw = Math.Abs(after.ReadGBps / ReadGBps - 1), fma = Math.Abs(after.PeakGflops / PeakGflops - 1);
+        if (bw > 0.1 || fma > 0.1)
+            err.WriteLine($"warning: the machine's limits moved during the run (bandwidth {ReadGBps:F1} → {after.ReadGBps:F1} GB/s, " +
+                $"FMA peak {PeakGflops:F0} → {after.PeakGflops:F0} GFLOP/s): other load shared the cores; rerun for percentages you can trust");
+        return after;
+    }
+
     /// <summary>Roofline time of moving <paramref name="bytes"/> and doing <paramref name="flops"/>: the larger of the two bounds.</summary>
     public double Seconds(double bytes, double flops) => Math.Max(bytes / (ReadGBps * 1e9), flops / (PeakGflops * 1e9));
 }

@@ -1,0 +1,41 @@
+using TpLlm.Cli.Bench;
+using TpLlm.Parallel;
+
+namespace TpLlm.Tests.Cli;
+
+public class LmHeadBenchTests
+{
+    [Fact]
+    public void Bench_rows_report_the_bytes_each_strategy_moves_and_time_against_the_given_roofline()
+    {
+        const int H = 64, V = 1001; // V odd: the column-parallel shards are padded
+        var roof = new Roofline(ReadGBps: 10, PeakGflops: 100, Threads: 2);
+        var rows = new List<LmHeadResult>();
+        LmHeadBench.Run([("t", H, V)], [1, 5], [1, 2], LmHeadBench.Strategies, roof, rows.Add);
+        Assert.Equal(2 * 2 * LmHeadBench.Strategies.Length, rows.Count);
+        foreach (var r in rows)
+        {
+            int vPad = new VocabPartition(V, r.Tp).PaddedVocabSize;
+            long expected = r.Strategy switch
+            {
+                "replicated" => 0,
+                "row-parallel" => 2L * (r.Tp - 1) * r.T * V * 4 / r.Tp,       // ring all-reduce of [T, V]
+                "column-parallel" => (long)(r.Tp - 1) * r.T * vPad * 4 / r.Tp, // all-gather of [T, V_pad/tp]
+                _ => (long)(r.Tp - 1) * r.T * 8,                                // one (value, id) pair per row and peer
+            };
+            Assert.True(expected == r.CommBytesPerRank, $"{r.Strategy} tp={r.Tp} T={r.T}: {r.CommBytesPerRank} bytes, expected {expected}");
+            Assert.Equal(2.0 * r.T * H * V / 1e9, r.Gflop, 9);
+            double bytesRead = r.WeightGB * 1e9 * (r.Strategy == "replicated" ? r.Tp : 1);
+            double flops = 2.0 * r.T * H * V * (r.Strategy == "replicated" ? r.Tp : 1);
+            Assert.Equal(100 * roof.Seconds(bytesRead, flops) / (r.Time.MedianMs / 1e3), r.RooflinePercent, 6);
+            Assert.InRange(r.Time.MinMs, 0, r.Time.MedianMs);
+            Assert.InRange(r.Time.Runs, 5, 50);
+        }
+        // the bytes the kernels stream: each rank's shard in whole 16-row panels of bf16 — column-parallel
+        // [V_pad/2, H] per rank (501 rows → 512), row-parallel [V, H/2] per rank (1001 rows → 1008)
+        static int Panels(int rows) => (rows + 15) / 16 * 16;
+        Assert.Equal(2 * 2.0 * Panels(new VocabPartition(V, 2).PaddedVocabSize / 2) * H / 1e9, rows.First(r => r is { Strategy: "column-parallel", Tp: 2 }).WeightGB, 12);
+        Assert.Equal(2 * 2.0 * Panels(V) * (H / 2) / 1e9, rows.First(r => r is { Strategy: "row-parallel", Tp: 2 }).WeightGB, 12);
+        Assert.Equal(2.0 * Panels(V) * H / 1e9, rows.First(r => r is { Strategy: "replicated", Tp: 2 }).WeightGB, 12);
+    }
+}
