@@ -38,7 +38,7 @@ public static class BenchCommand
         var ts = new Option<string>("--t") { Description = "token counts", DefaultValueFactory = _ => "1,4,16,64" };
         var tps = new Option<string>("--tp") { Description = "tensor-parallel sizes", DefaultValueFactory = _ => "1,2,4" };
         var strategies = new Option<string>("--strategies") { Description = string.Join(", ", LmHeadBench.Strategies), DefaultValueFactory = _ => string.Join(",", LmHeadBench.Strategies) };
-        var chart = new Option<string?>("--chart") { Description = "PNG chart of ms vs T per strategy (default: bench-lm-head.png)", DefaultValueFactory = _ => "bench-lm-head.png" };
+        var chart = new Option<string?>("--chart") { Description = "PNG chart of ms vs T per strategy (default: bench-lm-head.png; \"\" for none)", DefaultValueFactory = _ => "bench-lm-head.png" };
         var cmd = new Command("lm-head", "time the LM head at real shapes with synthetic bf16 weights") { json, shapes, ts, tps, strategies, chart };
         cmd.SetAction(r =>
         {
@@ -47,6 +47,10 @@ public static class BenchCommand
             var strat = r.GetValue(strategies)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             foreach (var s in strat)
                 if (!LmHeadBench.Strategies.Contains(s)) throw new TpLlmException($"--strategies: unknown strategy '{s}' (known: {string.Join(", ", LmHeadBench.Strategies)})");
+            string? png = r.GetValue(chart) is { Length: > 0 } c ? Path.GetFullPath(c) : null;
+            // checked before the run, so a typo does not cost a benchmark's minutes
+            if (png is not null && !Directory.Exists(Path.GetDirectoryName(png)))
+                throw new TpLlmException($"--chart: folder '{Path.GetDirectoryName(png)}' of '{png}' does not exist");
             var err = StdOut.Err;
             err.WriteLine($"machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}, kernels {TpLlm.Tensors.KernelPaths.Best}");
             var roof = Roofline.Measure(Environment.ProcessorCount);
@@ -56,7 +60,7 @@ public static class BenchCommand
                 err.WriteLine($"{x.Shape,-11} {x.Tp,2} {x.Strategy,-16} {x.T,3} {x.Time.MedianMs,10:F3} {x.Time.MinMs,7:F3}–{x.Time.MaxMs,-7:F3} {x.GBps,7:F1} {x.Gflops,8:F1} {x.RooflinePercent,7:F0}% {x.CommBytesPerRank,12:N0}"));
             var after = roof.Recheck(err);
             if (r.GetValue(json)) StdOut.Out.WriteLine(JsonSerializer.Serialize(new { machine = roof, machineAfter = after, results }, Indented));
-            if (r.GetValue(chart) is { } png) Charts.LmHead(results, png);
+            if (png is not null) Charts.LmHead(results, png);
             return 0;
         });
         return cmd;

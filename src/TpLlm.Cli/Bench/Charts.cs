@@ -25,7 +25,14 @@ public static class Charts
             plot.YLabel("median ms");
             plot.ShowLegend(Alignment.UpperLeft);
         }
-        multi.SavePng(path, 1000, 420 * shapes.Length);
+        try
+        {
+            multi.SavePng(path, 1000, 420 * shapes.Length);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new TpLlmException($"--chart: cannot write '{path}': {e.Message}", e);
+        }
         StdOut.Err.WriteLine($"chart: {path}");
     }
 }

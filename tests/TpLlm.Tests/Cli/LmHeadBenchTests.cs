@@ -38,4 +38,16 @@ public class LmHeadBenchTests
         Assert.Equal(2 * 2.0 * Panels(V) * (H / 2) / 1e9, rows.First(r => r is { Strategy: "row-parallel", Tp: 2 }).WeightGB, 12);
         Assert.Equal(2.0 * Panels(V) * H / 1e9, rows.First(r => r is { Strategy: "replicated", Tp: 2 }).WeightGB, 12);
     }
+
+    [Fact]
+    public void A_chart_path_in_a_missing_folder_is_refused_before_the_run()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), "tpllm-no-such-folder-" + Guid.NewGuid().ToString("N"), "c.png");
+        var r = CliProcess.Run("bench", "lm-head", "--shapes", "64x100", "--t", "1", "--tp", "1", "--chart", missing);
+        Assert.True(r.ExitCode != 0, r.Stderr);
+        Assert.Contains("--chart", r.Stderr);
+        Assert.Contains("does not exist", r.Stderr);
+        Assert.DoesNotContain("measured:", r.Stderr); // refused before measuring anything
+        Assert.DoesNotContain("Unhandled", r.Stderr);
+    }
 }
