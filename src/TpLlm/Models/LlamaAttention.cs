@@ -114,16 +114,12 @@ public sealed class LlamaAttention
                 for (int h = h0; h < h1; h++)
                 {
                     int kv = (_headStart + h) / _group - _kvOffset;
-                    var qh = q.Slice(h * _d, _d);
-                    for (int j = 0; j < n; j++) scores[j] = TensorPrimitives.Dot(qh, keys.Slice(j * kvWidth + kv * _d, _d)) * _scale;
+                    AttentionMath.Scores(q.Slice(h * _d, _d), keys, kvWidth, kv * _d, _scale, scores);
                     float max = TensorPrimitives.Max(scores);
                     TensorPrimitives.Subtract(scores, max, scores);
                     TensorPrimitives.Exp(scores, scores);
-                    float inv = 1f / TensorPrimitives.Sum(scores);
-                    var oh = outRow.Slice(h * _d, _d);
-                    oh.Clear();
-                    for (int j = 0; j < n; j++)
-                        TensorPrimitives.MultiplyAdd(values.Slice(j * kvWidth + kv * _d, _d), scores[j] * inv, oh, oh);
+                    TensorPrimitives.Multiply(scores, 1f / TensorPrimitives.Sum(scores), scores);
+                    AttentionMath.WeightedSum(scores, values, kvWidth, kv * _d, outRow.Slice(h * _d, _d));
                 }
             }
             t += ch.Length;
