@@ -31,6 +31,7 @@ public static unsafe class Bf16Gemm
     private static int Pairs(int K) => (K + 1) / 2;
 
     private const int KBlock = 512; // column pairs per k-block
+    private const int TBlock = 96;  // tokens per block: a multiple of 12
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunScalar(float* x, int T, int K, ushort* w, int n0, int n1, float* y, int ldy)
@@ -94,24 +95,30 @@ public static unsafe class Bf16Gemm
         int t12 = T / 12 * 12, t8 = t12 + (T - t12) / 8 * 8, t4 = t8 + (T - t8) / 4 * 4, pairs = K >> 1, allPairs = Math.Max(pairs, 1);
         var packed = t4 > 0 ? Pack(x, K, t12, t8, t4) : null;
         fixed (float* xp = packed)
-        for (int p = n0; p < n1; p += 2 * P)
+        for (int tb = 0; tb < T; tb += TBlock)
         {
-            uint* w0 = (uint*)(w + (long)(p / P) * Pairs(K) * 2 * P);
-            bool two = p + P < n1;
-            uint* w1 = two ? w0 + (long)Pairs(K) * P : w0; // a lone last panel is computed twice, stored once
-            int valid0 = Math.Min(P, n1 - p), valid1 = two ? Math.Min(P, n1 - p - P) : 0;
-            // full panels go over K in blocks, every token tile per block, so the first tile reads a block of weights
-            // from memory (prefetching ahead) and the others find it in cache
-            int block = valid0 == P && valid1 == P ? KBlock : allPairs;
-            float* yk = y + p;
-            for (int k0 = 0; k0 < allPairs; k0 += block)
+            // tokens in blocks, so one block's activations for a k-block (8 × 48 KB) stay in L2 across all the panels;
+            // every block but the last is whole 12-token tiles
+            int tEnd = Math.Min(T, tb + TBlock);
+            for (int p = n0; p < n1; p += 2 * P)
             {
-                int k1 = Math.Min(pairs, k0 + block);
-                int t = 0;
-                for (; t < t12; t += 12) Bf16Tiles512.Tile12(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == 0);
-                if (t < t8) { Bf16Tiles512.Tile8(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == 0); t += 8; }
-                if (t < t4) { Bf16Tiles512.Tile4(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == 0); t += 4; }
-                for (; t < T; t++) Bf16Tiles512.Tile1(x + (long)t * K, K, w0, w1, yk + (long)t * ldy, valid0, valid1, k0, k1, t == 0);
+                uint* w0 = (uint*)(w + (long)(p / P) * Pairs(K) * 2 * P);
+                bool two = p + P < n1;
+                uint* w1 = two ? w0 + (long)Pairs(K) * P : w0; // a lone last panel is computed twice, stored once
+                int valid0 = Math.Min(P, n1 - p), valid1 = two ? Math.Min(P, n1 - p - P) : 0;
+                // full panels go over K in blocks, every token tile per block, so the first tile reads a block of weights
+                // from memory (prefetching ahead) and the others find it in cache
+                int block = valid0 == P && valid1 == P ? KBlock : allPairs;
+                float* yk = y + p;
+                for (int k0 = 0; k0 < allPairs; k0 += block)
+                {
+                    int k1 = Math.Min(pairs, k0 + block);
+                    int t = tb;
+                    for (; t < Math.Min(t12, tEnd); t += 12) Bf16Tiles512.Tile12(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == tb);
+                    if (t < t8 && t < tEnd) { Bf16Tiles512.Tile8(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == tb); t += 8; }
+                    if (t < t4 && t < tEnd) { Bf16Tiles512.Tile4(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == tb); t += 4; }
+                    for (; t < tEnd; t++) Bf16Tiles512.Tile1(x + (long)t * K, K, w0, w1, yk + (long)t * ldy, valid0, valid1, k0, k1, t == tb);
+                }
             }
         }
     }

@@ -10,7 +10,9 @@ public class KernelTests
             foreach (var (t, n, k) in new[] { (1, 1, 1), (1, 7, 33), (2, 5, 31), (3, 9, 64), (4, 8, 100), (5, 13, 65), (16, 11, 129), (65, 6, 47), (1, 1027, 96), (9, 40, 33), (12, 70, 64), (64, 33, 2),
                 // several k-blocks of 512 column pairs, full 32-row panel pairs and ragged ones, K odd and even,
                 // every tile (12, 8, 4, 1 tokens) and mixes of them
-                (8, 64, 2049), (17, 96, 1100), (16, 70, 1025), (9, 32, 3000), (12, 64, 2050), (29, 64, 1027), (37, 40, 1026) })
+                (8, 64, 2049), (17, 96, 1100), (16, 70, 1025), (9, 32, 3000), (12, 64, 2050), (29, 64, 1027), (37, 40, 1026),
+                // more than one 96-token block: whole blocks of 12-token tiles, then the rest
+                (97, 40, 33), (200, 70, 1030), (109, 33, 64) })
                 foreach (int threads in new[] { 1, 3 })
                     yield return [path, t, n, k, threads];
     }
@@ -44,6 +46,7 @@ public class KernelTests
     [InlineData(9, 64, 513)]
     [InlineData(20, 70, 300)]
     [InlineData(41, 64, 2049)]
+    [InlineData(205, 64, 1100)]
     public void A_token_gets_bitwise_the_same_output_alone_as_in_a_batch(int T, int N, int K)
     {
         var rng = new Random(7);
