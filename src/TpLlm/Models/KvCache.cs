@@ -2,7 +2,8 @@ namespace TpLlm.Models;
 
 /// <summary>
 /// Keys and values of one rank for every layer and sequence slot:
-/// <c>K, V [layers][slots, maxPos, kvHeads_r, headDim]</c>, allocated once.
+/// <c>K, V [layers][slots, kvHeads_r, maxPos, headDim]</c>, allocated once. Head-major, so attention streams one KV
+/// head's positions contiguously.
 /// </summary>
 public sealed class KvCache
 {
@@ -13,8 +14,10 @@ public sealed class KvCache
     public int Slots { get; }
     /// <summary>Positions per slot.</summary>
     public int MaxPositions { get; }
-    /// <summary>Floats per position: kvHeads_r · headDim.</summary>
-    public int RowSize { get; }
+    /// <summary>KV heads of this rank.</summary>
+    public int KvHeads { get; }
+    /// <summary>Floats per head and position.</summary>
+    public int HeadDim { get; }
 
     /// <summary>Allocates the cache.</summary>
     public KvCache(int layers, int slots, int maxPositions, int kvHeads, int headDim)
@@ -24,7 +27,7 @@ public sealed class KvCache
             throw new TpLlmException($"KV cache of {slots} slots × {maxPositions} positions × {kvHeads} KV heads × {headDim} is too large for one layer; lower the batch or context");
         Slots = slots;
         MaxPositions = maxPositions;
-        RowSize = kvHeads * headDim;
+        (KvHeads, HeadDim) = (kvHeads, headDim);
         _k = new float[layers][];
         _v = new float[layers][];
         for (int l = 0; l < layers; l++)
@@ -41,11 +44,13 @@ public sealed class KvCache
     /// <summary>Sets the cached length of <paramref name="slot"/> (0 frees it).</summary>
     public void SetLength(int slot, int length) => _lengths[slot] = length;
 
-    /// <summary>Keys of a slot in a layer: <c>[maxPos, kvHeads_r · headDim]</c>.</summary>
-    public Span<float> Keys(int layer, int slot) => _k[layer].AsSpan(slot * MaxPositions * RowSize, MaxPositions * RowSize);
+    /// <summary>Keys of one KV head of a slot in a layer: <c>[maxPos, headDim]</c>.</summary>
+    public Span<float> Keys(int layer, int slot, int kvHead) => _k[layer].AsSpan(Offset(slot, kvHead), MaxPositions * HeadDim);
 
-    /// <summary>Values of a slot in a layer: <c>[maxPos, kvHeads_r · headDim]</c>.</summary>
-    public Span<float> Values(int layer, int slot) => _v[layer].AsSpan(slot * MaxPositions * RowSize, MaxPositions * RowSize);
+    /// <summary>Values of one KV head of a slot in a layer: <c>[maxPos, headDim]</c>.</summary>
+    public Span<float> Values(int layer, int slot, int kvHead) => _v[layer].AsSpan(Offset(slot, kvHead), MaxPositions * HeadDim);
+
+    private int Offset(int slot, int kvHead) => (slot * KvHeads + kvHead) * MaxPositions * HeadDim;
 
     /// <summary>Bytes held.</summary>
     public long ByteSize => 2L * _k.Length * (_k.Length > 0 ? _k[0].Length : 0) * 4;

@@ -21,11 +21,12 @@ public sealed class LlamaAttention
     private readonly float _scale;
     private float[] _qkvOut = [];  // [T, (nq + 2·nkv)·d]
     private float[] _attn = [];    // [T, nq·d]
-    private float[][] _scores = []; // per compute thread: [maxPos]
+    private float[][] _scores = []; // per compute thread: [query heads per KV head, maxPos]
+    private readonly int _groupLocal; // most query heads of this rank that share one KV head
     // the step being attended, for _attend (a delegate made once, so a step allocates nothing)
     private readonly Action<int, int> _attend;
-    private SequenceChunk[] _chunks = [];
-    private int _chunkCount;
+    private int[] _tokenSlot = [], _tokenPos = []; // [T]: each token's sequence slot and position
+    private int _tokens;
     private KvCache? _cache;
     private int _layer;
 
@@ -49,6 +50,7 @@ public sealed class LlamaAttention
         _kvOffset = plan.KvHeadStart;
         _scale = 1f / MathF.Sqrt(_d);
         (_width, _qWidth, _kvWidth) = ((_nq + 2 * _nkv) * _d, _nq * _d, _nkv * _d);
+        for (int kv = 0; kv < _nkv; kv++) _groupLocal = Math.Max(_groupLocal, LocalHeads(kv).Count);
         _attend = Attend;
     }
 
@@ -61,68 +63,69 @@ public sealed class LlamaAttention
         int width = _width, qWidth = _qWidth, kvWidth = _kvWidth;
         ColumnParallelLinear.Grow(ref _qkvOut, T * width);
         ColumnParallelLinear.Grow(ref _attn, T * qWidth);
-        if (_scores.Length != mm.Threads || _scores[0].Length < cache.MaxPositions)
+        if (_scores.Length != mm.Threads || _scores[0].Length < _groupLocal * cache.MaxPositions)
         {
             _scores = new float[mm.Threads][]; // a loop, not a lambda: a closure over `cache` would be allocated on every call
-            for (int i = 0; i < _scores.Length; i++) _scores[i] = new float[cache.MaxPositions];
+            for (int i = 0; i < _scores.Length; i++) _scores[i] = new float[_groupLocal * cache.MaxPositions];
         }
+        if (_tokenSlot.Length < T) (_tokenSlot, _tokenPos) = (new int[T], new int[T]);
         _qkv.Forward(mm, x, T, _qkvOut);
         int t = 0;
         foreach (var ch in chunks)
         {
-            var keys = cache.Keys(layer, ch.Slot);
-            var values = cache.Values(layer, ch.Slot);
             for (int i = 0; i < ch.Length; i++)
             {
                 int pos = ch.Start + i;
+                (_tokenSlot[t + i], _tokenPos[t + i]) = (ch.Slot, pos);
                 var row = _qkvOut.AsSpan((t + i) * width, width);
                 _rope.Apply(row[..qWidth], _nq, pos);
                 _rope.Apply(row.Slice(qWidth, kvWidth), _nkv, pos);
-                row.Slice(qWidth, kvWidth).CopyTo(keys.Slice(pos * kvWidth, kvWidth));
-                row.Slice(qWidth + kvWidth, kvWidth).CopyTo(values.Slice(pos * kvWidth, kvWidth));
+                for (int kv = 0; kv < _nkv; kv++)
+                {
+                    row.Slice(qWidth + kv * _d, _d).CopyTo(cache.Keys(layer, ch.Slot, kv).Slice(pos * _d, _d));
+                    row.Slice(qWidth + kvWidth + kv * _d, _d).CopyTo(cache.Values(layer, ch.Slot, kv).Slice(pos * _d, _d));
+                }
             }
             t += ch.Length;
         }
-        // every chunk's keys are cached: attend, the rank's heads split over its compute threads
-        if (_chunks.Length < chunks.Length) _chunks = new SequenceChunk[chunks.Length];
-        chunks.CopyTo(_chunks);
-        _chunkCount = chunks.Length;
-        (_cache, _layer) = (cache, layer);
+        // every chunk's keys are cached: attend, (token, KV head) pairs split over the rank's compute threads
+        (_cache, _layer, _tokens) = (cache, layer, T);
         try { mm.Parallel(_attend); }
         finally { _cache = null; }
         _o.Forward(mm, _attn, T, output);
     }
 
-    // heads [h0, h1) of every token of the step: causal softmax(q·kᵀ·scale)·v over the cached positions
+    // this thread's (token, KV head) pairs of the step: causal softmax(q·kᵀ·scale)·v over the cached positions, for the
+    // query heads that share the KV head together, so each cached key and value is read once for all of them
     private void Attend(int part, int parts)
     {
-        var (h0, h1) = ComputePool.Slice(_nq, part, parts, 1);
-        int width = _width, qWidth = _qWidth, kvWidth = _kvWidth;
         var cache = _cache!;
-        int t = 0;
-        for (int c = 0; c < _chunkCount; c++)
+        // every parts-th pair, not a contiguous range: later tokens attend over more positions, so this keeps the
+        // threads' shares even
+        for (int item = part; item < _tokens * _nkv; item += parts)
         {
-            var ch = _chunks[c];
-            var keys = cache.Keys(_layer, ch.Slot);
-            var values = cache.Values(_layer, ch.Slot);
-            for (int i = 0; i < ch.Length; i++)
+            int t = item / _nkv, kv = item % _nkv;
+            var (hs, g) = LocalHeads(kv);
+            if (g == 0) continue;
+            int n = _tokenPos[t] + 1;
+            var scores = _scores[part].AsSpan(0, g * n); // [g, n]
+            AttentionMath.Scores(_qkvOut.AsSpan(t * _width + hs * _d, g * _d), g, cache.Keys(_layer, _tokenSlot[t], kv), _d, 0, _scale, scores);
+            for (int h = 0; h < g; h++)
             {
-                int n = ch.Start + i + 1;
-                var q = _qkvOut.AsSpan((t + i) * width, qWidth);
-                var outRow = _attn.AsSpan((t + i) * qWidth, qWidth);
-                var scores = _scores[part].AsSpan(0, n);
-                for (int h = h0; h < h1; h++)
-                {
-                    int kv = (_headStart + h) / _group - _kvOffset;
-                    AttentionMath.Scores(q.Slice(h * _d, _d), keys, kvWidth, kv * _d, _scale, scores);
-                    float max = TensorPrimitives.Max(scores);
-                    TensorPrimitives.Subtract(scores, max, scores);
-                    TensorPrimitives.Exp(scores, scores);
-                    TensorPrimitives.Multiply(scores, 1f / TensorPrimitives.Sum(scores), scores);
-                    AttentionMath.WeightedSum(scores, values, kvWidth, kv * _d, outRow.Slice(h * _d, _d));
-                }
+                var row = scores.Slice(h * n, n);
+                TensorPrimitives.Subtract(row, TensorPrimitives.Max(row), row);
+                TensorPrimitives.Exp(row, row);
+                TensorPrimitives.Multiply(row, 1f / TensorPrimitives.Sum(row), row);
             }
-            t += ch.Length;
+            AttentionMath.WeightedSum(scores, g, cache.Values(_layer, _tokenSlot[t], kv), _d, 0, _attn.AsSpan(t * _qWidth + hs * _d, g * _d));
         }
+    }
+
+    // the rank's query heads [Start, Start + Count) that read local KV head kv
+    private (int Start, int Count) LocalHeads(int kv)
+    {
+        int first = (kv + _kvOffset) * _group - _headStart;
+        int start = Math.Clamp(first, 0, _nq), end = Math.Clamp(first + _group, 0, _nq);
+        return (start, end - start);
     }
 }
