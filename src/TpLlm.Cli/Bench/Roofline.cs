@@ -83,8 +83,8 @@ public sealed record Roofline(double ReadGBps, double PeakGflops, int Threads)
 
     /// <summary>
     /// Measures the limits again after a benchmark and reports them on <paramref name="err"/>, with a warning when
-    /// either moved by more than 10 % since <paramref name="before"/>: on a shared machine the neighbours' load changes
-    /// both the kernels' times and the limits they are judged against, so such a run's percentages are unreliable.
+    /// either moved by more than 10 % from this measurement: on a shared machine the neighbours' load changes both
+    /// the kernels' times and the limits they are judged against, so such a run's percentages are unreliable.
     /// </summary>
     public Roofline Recheck(TextWriter err)
     {
