@@ -104,7 +104,7 @@ public static unsafe class Bf16Gemm
             int count = Tiles(tb, tEnd, t12, t8, t4, tiles);
             WeightStream.Plan(tiles[..count], quarters);
             int lead = WeightStream.Lead(quarters[0], Math.Min(KBlock, allPairs));
-            var stream = new WeightStream((uint*)(w + (long)(n0 / P) * Pairs(K) * P), Pairs(K));
+            var stream = WeightStream.AtRow(w, K, n0);
             stream.Request(0, lead);
             for (int p = n0; p < n1; p += 2 * P)
             {

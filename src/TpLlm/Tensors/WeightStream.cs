@@ -34,6 +34,16 @@ internal unsafe struct WeightStream
     private readonly uint* _first;
     private readonly long _lines;
 
+    /// <summary>
+    /// A cursor over the panel pairs from row <paramref name="n0"/> (a multiple of the panel height) of panel storage
+    /// <paramref name="w"/> <c>[rows/16][ceil(K/2)][16][2]</c>.
+    /// </summary>
+    public static WeightStream AtRow(ushort* w, int K, int n0)
+    {
+        int lines = (K + 1) / 2;
+        return new WeightStream((uint*)(w + (long)(n0 / WeightMatrix.Panel) * lines * 2 * WeightMatrix.Panel), lines);
+    }
+
     /// <summary>A cursor over the panel pairs that start at <paramref name="firstPanel"/>, panels of <paramref name="lines"/> lines.</summary>
     public WeightStream(uint* firstPanel, int lines)
     {

@@ -77,4 +77,29 @@ public unsafe class WeightStreamTests
             Assert.True(walk.PanelEnd == seek.PanelEnd, "PanelEnd");
         }
     }
+
+    [Theory]
+    [InlineData(96, 4096, 0)]
+    [InlineData(96, 4096, 32)]
+    [InlineData(128, 33, 64)]   // K odd: ceil(K/2) lines per panel
+    [InlineData(80, 2, 48)]     // one line per panel
+    public void The_stream_walks_the_lines_a_thread_reads_from_its_first_row(int rows, int K, int n0)
+    {
+        // mark every (row, column pair) with a value that names it, then follow the cursor through the matrix
+        var w = new WeightMatrix(rows, K, WeightFormat.BF16);
+        int lines = (K + 1) / 2;
+        for (int r = 0; r < rows; r++)
+            w.SetBf16Row(r, Enumerable.Range(0, K).Select(c => (ushort)(c % 2 == 0 ? (r * 1000 + c / 2) % 65536 : 0)).ToArray());
+        var stream = WeightStream.AtRow(w.Bf16Pointer, K, n0);
+        stream.Seek(0);
+        // the walk: panel pairs from n0, each panel pair's lines in order; panel 1 sits PanelLength past panel 0
+        for (int pair = 0; n0 + 32 * pair < rows; pair++)
+            for (int line = 0; line < lines; line++)
+            {
+                int row0 = n0 + 32 * pair, row1 = row0 + 16;
+                Assert.Equal((ushort)((row0 * 1000 + line) % 65536), *(ushort*)stream.Next);
+                if (row1 < rows) Assert.Equal((ushort)((row1 * 1000 + line) % 65536), *(ushort*)(stream.Next + stream.PanelLength));
+                WeightStream.Step(ref stream.Next, ref stream.PanelEnd, stream.PanelLength);
+            }
+    }
 }
