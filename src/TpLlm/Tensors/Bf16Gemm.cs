@@ -10,7 +10,7 @@ namespace TpLlm.Tensors;
 /// <c>y</c> is <c>[T, ldy]</c>; n0 is a multiple of 16.
 /// On AVX-512 the rows go two panels (32 rows) at a time, over K in blocks of <c>KBlock</c> column pairs;
 /// tokens go in register tiles of 12, then 8, 4 and 1 (<see cref="Bf16Tiles512"/>): no horizontal sums,
-/// weights read from memory once per call, requested ahead by all the tiles of a block (<see cref="WeightStream"/>).
+/// weights read from memory once per call and prefetched ahead by the first tile.
 /// </summary>
 public static unsafe class Bf16Gemm
 {
@@ -94,61 +94,33 @@ public static unsafe class Bf16Gemm
     {
         int t12 = T / 12 * 12, t8 = t12 + (T - t12) / 8 * 8, t4 = t8 + (T - t8) / 4 * 4, pairs = K >> 1, allPairs = Math.Max(pairs, 1);
         var packed = t4 > 0 ? Pack(x, K, t12, t8, t4) : null;
-        Span<int> tiles = stackalloc int[TBlock / 12 + 5], quarters = stackalloc int[TBlock / 12 + 5];
         fixed (float* xp = packed)
         for (int tb = 0; tb < T; tb += TBlock)
         {
             // tokens in blocks, so one block's activations for a k-block (8 × 48 KB) stay in L2 across all the panels;
             // every block but the last is whole 12-token tiles
             int tEnd = Math.Min(T, tb + TBlock);
-            int count = Tiles(tb, tEnd, t12, t8, t4, tiles);
-            WeightStream.Plan(tiles[..count], quarters);
-            int lead = WeightStream.Lead(quarters[0], Math.Min(KBlock, allPairs));
-            var stream = WeightStream.AtRow(w, K, n0);
-            stream.Request(0, lead);
             for (int p = n0; p < n1; p += 2 * P)
             {
                 uint* w0 = (uint*)(w + (long)(p / P) * Pairs(K) * 2 * P);
                 bool two = p + P < n1;
                 uint* w1 = two ? w0 + (long)Pairs(K) * P : w0; // a lone last panel is computed twice, stored once
                 int valid0 = Math.Min(P, n1 - p), valid1 = two ? Math.Min(P, n1 - p - P) : 0;
-                // full panels go over K in blocks, every token tile per block: the first tile reads a block of weights
-                // from memory and the others find it in cache, while all of them request the lines ahead (WeightStream)
+                // full panels go over K in blocks, every token tile per block, so the first tile reads a block of weights
+                // from memory (prefetching ahead) and the others find it in cache
                 int block = valid0 == P && valid1 == P ? KBlock : allPairs;
                 float* yk = y + p;
                 for (int k0 = 0; k0 < allPairs; k0 += block)
                 {
                     int k1 = Math.Min(pairs, k0 + block);
-                    stream.Seek((long)(p - n0) / (2 * P) * Pairs(K) + k0 + lead);
-                    int t = tb, i = 0;
-                    for (; t < Math.Min(t12, tEnd); t += 12, i++)
-                        Bf16Tiles512.Tile12(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, ref stream, quarters[i], i > 0);
-                    if (t < t8 && t < tEnd)
-                    {
-                        Bf16Tiles512.Tile8(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, ref stream, quarters[i], i > 0);
-                        t += 8; i++;
-                    }
-                    if (t < t4 && t < tEnd)
-                    {
-                        Bf16Tiles512.Tile4(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, ref stream, quarters[i], i > 0);
-                        t += 4; i++;
-                    }
-                    for (; t < tEnd; t++, i++)
-                        Bf16Tiles512.Tile1(x + (long)t * K, K, w0, w1, yk + (long)t * ldy, valid0, valid1, k0, k1, ref stream, quarters[i], i > 0);
+                    int t = tb;
+                    for (; t < Math.Min(t12, tEnd); t += 12) Bf16Tiles512.Tile12(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == tb);
+                    if (t < t8 && t < tEnd) { Bf16Tiles512.Tile8(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == tb); t += 8; }
+                    if (t < t4 && t < tEnd) { Bf16Tiles512.Tile4(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == tb); t += 4; }
+                    for (; t < tEnd; t++) Bf16Tiles512.Tile1(x + (long)t * K, K, w0, w1, yk + (long)t * ldy, valid0, valid1, k0, k1, t == tb);
                 }
             }
         }
-    }
-
-    // tokens per tile, in the order Run512 runs them for tokens [tb, tEnd): 12s, then at most one 8, one 4, and 1s
-    private static int Tiles(int tb, int tEnd, int t12, int t8, int t4, Span<int> tiles)
-    {
-        int n = 0, t = tb;
-        for (; t < Math.Min(t12, tEnd); t += 12) tiles[n++] = 12;
-        if (t < t8 && t < tEnd) { tiles[n++] = 8; t += 8; }
-        if (t < t4 && t < tEnd) { tiles[n++] = 4; t += 4; }
-        for (; t < tEnd; t++) tiles[n++] = 1;
-        return n;
     }
 
     // x for the 12-, 8- and 4-token tiles, interleaved so a tile's broadcasts per column sit at fixed offsets from one

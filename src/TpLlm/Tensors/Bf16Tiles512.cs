@@ -11,20 +11,14 @@ namespace TpLlm.Tensors;
 /// (pair0 &gt; 0) resumes from the partial sums it stored in <c>y</c>, which are exact, so every output's
 /// order of accumulation — one chain, column pairs in order, even column then odd — is the same for
 /// every tile and every batch: a token's logits do not depend on the batch it runs in.
-/// <para>
-/// Every tile advances the thread's <see cref="WeightStream"/> on <c>quarters</c> of every four column pairs, and a
-/// tile that reads its block from cache (<c>fromCache</c>: not the block's first) prefetches it from L2 into L1.
-/// </para>
 /// </summary>
 internal static unsafe class Bf16Tiles512
 {
     private const int P = WeightMatrix.Panel;
 
-    /// <summary>Bytes ahead of its read that a tile reading a k-block from L2 (not the block's first tile, which reads
-    /// memory behind the <see cref="WeightStream"/>) prefetches into L1.</summary>
-    public const int L1AheadBytes = 2048;
-
-    private const int L1Ahead = L1AheadBytes / 4;
+    /// <summary>Bytes ahead of the weight read that a first pass over weights prefetches (~32 lines: past DRAM latency,
+    /// across the 4 KB pages where the hardware prefetcher stops).</summary>
+    public const int PrefetchBytes = 2048;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Put(Vector512<float> v, float* dst, int valid)
@@ -47,7 +41,7 @@ internal static unsafe class Bf16Tiles512
     /// (each used by both panels) and 32 FMAs, activations from <paramref name="xp"/> <c>[K][8]</c>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile8(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, ref WeightStream stream, int quarters, bool fromCache)
+    public static void Tile8(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool prefetch)
     {
         Vector512<float> a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7;
         if (pair0 == 0)
@@ -67,17 +61,11 @@ internal static unsafe class Bf16Tiles512
         uint* end = w1 + (long)pair1 * P;
         w0 += (long)pair0 * P;
         w1 += (long)pair0 * P;
-        uint* sn = stream.Next, se = stream.PanelEnd;
-        long sl = stream.PanelLength;
-        int j = pair0;
-        for (; w1 < end; w0 += P, w1 += P, xp += 16, j++)
+        int pf = prefetch ? PrefetchBytes / 4 : 0;
+        for (; w1 < end; w0 += P, w1 += P, xp += 16)
         {
-            if ((j & 3) < quarters) WeightStream.Step(ref sn, ref se, sl);
-            if (fromCache)
-            {
-                Prefetch(w0 + L1Ahead);
-                Prefetch(w1 + L1Ahead);
-            }
+            Prefetch(w0 + pf);
+            Prefetch(w1 + pf);
             var u0 = Vector512.Load(w0);
             var u1 = Vector512.Load(w1);
             var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
@@ -101,8 +89,6 @@ internal static unsafe class Bf16Tiles512
             c = Vector512.Create(xp[7]); d = Vector512.Create(xp[15]);
             a7 = Vector512.FusedMultiplyAdd(e0, c, a7); b7 = Vector512.FusedMultiplyAdd(e1, c, b7); a7 = Vector512.FusedMultiplyAdd(f0, d, a7); b7 = Vector512.FusedMultiplyAdd(f1, d, b7);
         }
-        stream.Next = sn;
-        stream.PanelEnd = se;
         if ((K & 1) != 0 && pair1 == K >> 1)
         {
             var e0 = Widen1(w0);
@@ -129,7 +115,7 @@ internal static unsafe class Bf16Tiles512
     /// 16 FMAs, activations from <paramref name="xp"/> <c>[K][4]</c>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile4(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, ref WeightStream stream, int quarters, bool fromCache)
+    public static void Tile4(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool prefetch)
     {
         Vector512<float> a0, a1, a2, a3, b0, b1, b2, b3;
         if (pair0 == 0)
@@ -147,17 +133,11 @@ internal static unsafe class Bf16Tiles512
         uint* end = w1 + (long)pair1 * P;
         w0 += (long)pair0 * P;
         w1 += (long)pair0 * P;
-        uint* sn = stream.Next, se = stream.PanelEnd;
-        long sl = stream.PanelLength;
-        int j = pair0;
-        for (; w1 < end; w0 += P, w1 += P, xp += 8, j++)
+        int pf = prefetch ? PrefetchBytes / 4 : 0;
+        for (; w1 < end; w0 += P, w1 += P, xp += 8)
         {
-            if ((j & 3) < quarters) WeightStream.Step(ref sn, ref se, sl);
-            if (fromCache)
-            {
-                Prefetch(w0 + L1Ahead);
-                Prefetch(w1 + L1Ahead);
-            }
+            Prefetch(w0 + pf);
+            Prefetch(w1 + pf);
             var u0 = Vector512.Load(w0);
             var u1 = Vector512.Load(w1);
             var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
@@ -172,8 +152,6 @@ internal static unsafe class Bf16Tiles512
             c = Vector512.Create(xp[3]); d = Vector512.Create(xp[7]);
             a3 = Vector512.FusedMultiplyAdd(e0, c, a3); b3 = Vector512.FusedMultiplyAdd(e1, c, b3); a3 = Vector512.FusedMultiplyAdd(f0, d, a3); b3 = Vector512.FusedMultiplyAdd(f1, d, b3);
         }
-        stream.Next = sn;
-        stream.PanelEnd = se;
         if ((K & 1) != 0 && pair1 == K >> 1)
         {
             var e0 = Widen1(w0);
@@ -191,7 +169,7 @@ internal static unsafe class Bf16Tiles512
 
     /// <summary>One token × two panels: the decode path, bound by the weight stream.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile1(float* x, int K, uint* w0, uint* w1, float* y, int v0, int v1, int pair0, int pair1, ref WeightStream stream, int quarters, bool fromCache)
+    public static void Tile1(float* x, int K, uint* w0, uint* w1, float* y, int v0, int v1, int pair0, int pair1, bool prefetch)
     {
         Vector512<float> a0 = default, b0 = default;
         if (pair0 > 0)
@@ -200,24 +178,17 @@ internal static unsafe class Bf16Tiles512
             b0 = Vector512.Load(y + P);
         }
         var mask = Vector512.Create(0xFFFF0000u);
-        uint* sn = stream.Next, se = stream.PanelEnd;
-        long sl = stream.PanelLength;
+        int pf = prefetch ? PrefetchBytes / 4 : 0;
         for (int kk = pair0; kk < pair1; kk++)
         {
             uint* p0 = w0 + (long)kk * P, p1 = w1 + (long)kk * P;
-            if ((kk & 3) < quarters) WeightStream.Step(ref sn, ref se, sl);
-            if (fromCache)
-            {
-                Prefetch(p0 + L1Ahead);
-                Prefetch(p1 + L1Ahead);
-            }
+            Prefetch(p0 + pf);
+            Prefetch(p1 + pf);
             var u0 = Vector512.Load(p0);
             var u1 = Vector512.Load(p1);
             a0 = F((u0 << 16).AsSingle(), (u0 & mask).AsSingle(), x + 2 * kk, a0);
             b0 = F((u1 << 16).AsSingle(), (u1 & mask).AsSingle(), x + 2 * kk, b0);
         }
-        stream.Next = sn;
-        stream.PanelEnd = se;
         if ((K & 1) != 0 && pair1 == K >> 1)
         {
             var xv = Vector512.Create(x[K - 1]);
@@ -237,7 +208,7 @@ internal static unsafe class Bf16Tiles512
     /// room for cache misses, and a core shared with another thread (SMT) decodes fewer instructions.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile12(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, ref WeightStream stream, int quarters, bool fromCache)
+    public static void Tile12(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool prefetch)
     {
         Vector512<float> a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11;
         if (pair0 == 0)
@@ -264,18 +235,12 @@ internal static unsafe class Bf16Tiles512
         uint* end = w1 + (long)pair1 * P;
         w0 += (long)pair0 * P;
         w1 += (long)pair0 * P;
-        uint* sn = stream.Next, se = stream.PanelEnd;
-        long sl = stream.PanelLength;
-        int j = pair0;
+        int pf = prefetch ? PrefetchBytes / 4 : 0;
         float* xq = xp; // tokens 6–11 broadcast inside their FMAs (a second pointer, so the two loads stay two)
-        for (; w1 < end; w0 += P, w1 += P, xp += 24, xq += 24, j++)
+        for (; w1 < end; w0 += P, w1 += P, xp += 24, xq += 24)
         {
-            if ((j & 3) < quarters) WeightStream.Step(ref sn, ref se, sl);
-            if (fromCache)
-            {
-                Prefetch(w0 + L1Ahead);
-                Prefetch(w1 + L1Ahead);
-            }
+            Prefetch(w0 + pf);
+            Prefetch(w1 + pf);
             var u0 = Vector512.Load(w0);
             var u1 = Vector512.Load(w1);
             var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
@@ -300,8 +265,6 @@ internal static unsafe class Bf16Tiles512
             a10 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[10]), a10); b10 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xq[10]), b10); a10 = Vector512.FusedMultiplyAdd(f0, Vector512.Create(xp[22]), a10); b10 = Vector512.FusedMultiplyAdd(f1, Vector512.Create(xq[22]), b10);
             a11 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[11]), a11); b11 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xq[11]), b11); a11 = Vector512.FusedMultiplyAdd(f0, Vector512.Create(xp[23]), a11); b11 = Vector512.FusedMultiplyAdd(f1, Vector512.Create(xq[23]), b11);
         }
-        stream.Next = sn;
-        stream.PanelEnd = se;
         if ((K & 1) != 0 && pair1 == K >> 1)
         {
             var e0 = Widen1(w0);
