@@ -204,7 +204,7 @@ internal static unsafe class Bf16Tiles512
     /// 12 tokens × two panels: 24 accumulators; per column pair two weight loads, four widening ops and 48 FMAs,
     /// activations from <paramref name="xp"/> <c>[K][12]</c>. Tokens 0–5 broadcast into registers, each used by both
     /// panels; tokens 6–11 broadcast inside their FMAs (a load each, but no separate instruction). That is 38 loads and
-    /// about 80 instructions (12 fewer than with every broadcast separate) per 52 p0/p5 operations: the load ports keep
+    /// 78 instructions (12 fewer than with every broadcast separate) per 52 p0/p5 operations: the load ports keep
     /// room for cache misses, and a core shared with another thread (SMT) decodes fewer instructions.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
