@@ -16,10 +16,6 @@ internal static unsafe class Bf16Tiles512
 {
     private const int P = WeightMatrix.Panel;
 
-    /// <summary>Bytes ahead of the weight read that a first pass over weights prefetches (~32 lines: past DRAM latency,
-    /// across the 4 KB pages where the hardware prefetcher stops).</summary>
-    public const int PrefetchBytes = 2048;
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Put(Vector512<float> v, float* dst, int valid)
     {
@@ -30,10 +26,35 @@ internal static unsafe class Bf16Tiles512
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Widen1(uint* p) => (Vector512.Load(p) << 16).AsSingle();
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Prefetch(uint* p)
+    // The tiles below, by prefetch policy: the first tile over a block of weights reads it from memory and prefetches
+    // ahead (PrefetchAhead); later tiles find it in cache (NoPrefetch). Each entry takes the same arguments as its tile.
+
+    /// <summary>12-token tile; <paramref name="first"/>: the first pass over this block of weights.</summary>
+    public static void Tile12(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool first)
     {
-        if (Sse.IsSupported) Sse.Prefetch0(p);
+        if (first) Tile12<PrefetchAhead>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
+        else Tile12<NoPrefetch>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
+    }
+
+    /// <summary>8-token tile; <paramref name="first"/>: the first pass over this block of weights.</summary>
+    public static void Tile8(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool first)
+    {
+        if (first) Tile8<PrefetchAhead>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
+        else Tile8<NoPrefetch>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
+    }
+
+    /// <summary>4-token tile; <paramref name="first"/>: the first pass over this block of weights.</summary>
+    public static void Tile4(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool first)
+    {
+        if (first) Tile4<PrefetchAhead>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
+        else Tile4<NoPrefetch>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
+    }
+
+    /// <summary>1-token tile; <paramref name="first"/>: the first pass over this block of weights.</summary>
+    public static void Tile1(float* x, int K, uint* w0, uint* w1, float* y, int v0, int v1, int pair0, int pair1, bool first)
+    {
+        if (first) Tile1<PrefetchAhead>(x, K, w0, w1, y, v0, v1, pair0, pair1);
+        else Tile1<NoPrefetch>(x, K, w0, w1, y, v0, v1, pair0, pair1);
     }
 
     /// <summary>
@@ -41,7 +62,8 @@ internal static unsafe class Bf16Tiles512
     /// (each used by both panels) and 32 FMAs, activations from <paramref name="xp"/> <c>[K][8]</c>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile8(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool prefetch)
+    private static void Tile8<TPrefetch>(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1)
+        where TPrefetch : struct, IWeightPrefetch
     {
         Vector512<float> a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7;
         if (pair0 == 0)
@@ -61,11 +83,10 @@ internal static unsafe class Bf16Tiles512
         uint* end = w1 + (long)pair1 * P;
         w0 += (long)pair0 * P;
         w1 += (long)pair0 * P;
-        int pf = prefetch ? PrefetchBytes / 4 : 0;
         for (; w1 < end; w0 += P, w1 += P, xp += 16)
         {
-            Prefetch(w0 + pf);
-            Prefetch(w1 + pf);
+            TPrefetch.Ahead(w0);
+            TPrefetch.Ahead(w1);
             var u0 = Vector512.Load(w0);
             var u1 = Vector512.Load(w1);
             var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
@@ -115,7 +136,8 @@ internal static unsafe class Bf16Tiles512
     /// 16 FMAs, activations from <paramref name="xp"/> <c>[K][4]</c>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile4(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool prefetch)
+    private static void Tile4<TPrefetch>(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1)
+        where TPrefetch : struct, IWeightPrefetch
     {
         Vector512<float> a0, a1, a2, a3, b0, b1, b2, b3;
         if (pair0 == 0)
@@ -133,11 +155,10 @@ internal static unsafe class Bf16Tiles512
         uint* end = w1 + (long)pair1 * P;
         w0 += (long)pair0 * P;
         w1 += (long)pair0 * P;
-        int pf = prefetch ? PrefetchBytes / 4 : 0;
         for (; w1 < end; w0 += P, w1 += P, xp += 8)
         {
-            Prefetch(w0 + pf);
-            Prefetch(w1 + pf);
+            TPrefetch.Ahead(w0);
+            TPrefetch.Ahead(w1);
             var u0 = Vector512.Load(w0);
             var u1 = Vector512.Load(w1);
             var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
@@ -169,7 +190,8 @@ internal static unsafe class Bf16Tiles512
 
     /// <summary>One token × two panels: the decode path, bound by the weight stream.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile1(float* x, int K, uint* w0, uint* w1, float* y, int v0, int v1, int pair0, int pair1, bool prefetch)
+    private static void Tile1<TPrefetch>(float* x, int K, uint* w0, uint* w1, float* y, int v0, int v1, int pair0, int pair1)
+        where TPrefetch : struct, IWeightPrefetch
     {
         Vector512<float> a0 = default, b0 = default;
         if (pair0 > 0)
@@ -178,12 +200,11 @@ internal static unsafe class Bf16Tiles512
             b0 = Vector512.Load(y + P);
         }
         var mask = Vector512.Create(0xFFFF0000u);
-        int pf = prefetch ? PrefetchBytes / 4 : 0;
         for (int kk = pair0; kk < pair1; kk++)
         {
             uint* p0 = w0 + (long)kk * P, p1 = w1 + (long)kk * P;
-            Prefetch(p0 + pf);
-            Prefetch(p1 + pf);
+            TPrefetch.Ahead(p0);
+            TPrefetch.Ahead(p1);
             var u0 = Vector512.Load(p0);
             var u1 = Vector512.Load(p1);
             a0 = F((u0 << 16).AsSingle(), (u0 & mask).AsSingle(), x + 2 * kk, a0);
@@ -208,7 +229,8 @@ internal static unsafe class Bf16Tiles512
     /// room for cache misses, and a core shared with another thread (SMT) decodes fewer instructions.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile12(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool prefetch)
+    private static void Tile12<TPrefetch>(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1)
+        where TPrefetch : struct, IWeightPrefetch
     {
         Vector512<float> a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11;
         if (pair0 == 0)
@@ -235,12 +257,11 @@ internal static unsafe class Bf16Tiles512
         uint* end = w1 + (long)pair1 * P;
         w0 += (long)pair0 * P;
         w1 += (long)pair0 * P;
-        int pf = prefetch ? PrefetchBytes / 4 : 0;
         float* xq = xp; // tokens 6–11 broadcast inside their FMAs (a second pointer, so the two loads stay two)
         for (; w1 < end; w0 += P, w1 += P, xp += 24, xq += 24)
         {
-            Prefetch(w0 + pf);
-            Prefetch(w1 + pf);
+            TPrefetch.Ahead(w0);
+            TPrefetch.Ahead(w1);
             var u0 = Vector512.Load(w0);
             var u1 = Vector512.Load(w1);
             var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
