@@ -85,8 +85,8 @@ internal static unsafe class Bf16Tiles512
         w1 += (long)pair0 * P;
         for (; w1 < end; w0 += P, w1 += P, xp += 16)
         {
-            TPrefetch.Ahead(w0);
-            TPrefetch.Ahead(w1);
+            TPrefetch.Ahead(w0, 0);
+            TPrefetch.Ahead(w1, 0);
             var u0 = Vector512.Load(w0);
             var u1 = Vector512.Load(w1);
             var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
@@ -155,23 +155,27 @@ internal static unsafe class Bf16Tiles512
         uint* end = w1 + (long)pair1 * P;
         w0 += (long)pair0 * P;
         w1 += (long)pair0 * P;
+        // four column pairs per iteration, as in Tile12, then the rest one at a time, in order
+        for (; w1 + 3 * P < end; w0 += 4 * P, w1 += 4 * P, xp += 32)
+        {
+            TPrefetch.Ahead(w0, 0 * P);
+            TPrefetch.Ahead(w1, 0 * P);
+            Pair4(ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3, mask, w0, w1, xp, 0);
+            TPrefetch.Ahead(w0, 1 * P);
+            TPrefetch.Ahead(w1, 1 * P);
+            Pair4(ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3, mask, w0, w1, xp, 1);
+            TPrefetch.Ahead(w0, 2 * P);
+            TPrefetch.Ahead(w1, 2 * P);
+            Pair4(ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3, mask, w0, w1, xp, 2);
+            TPrefetch.Ahead(w0, 3 * P);
+            TPrefetch.Ahead(w1, 3 * P);
+            Pair4(ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3, mask, w0, w1, xp, 3);
+        }
         for (; w1 < end; w0 += P, w1 += P, xp += 8)
         {
-            TPrefetch.Ahead(w0);
-            TPrefetch.Ahead(w1);
-            var u0 = Vector512.Load(w0);
-            var u1 = Vector512.Load(w1);
-            var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
-            var e1 = (u1 << 16).AsSingle(); var f1 = (u1 & mask).AsSingle();
-            Vector512<float> c, d;
-            c = Vector512.Create(xp[0]); d = Vector512.Create(xp[4]);
-            a0 = Vector512.FusedMultiplyAdd(e0, c, a0); b0 = Vector512.FusedMultiplyAdd(e1, c, b0); a0 = Vector512.FusedMultiplyAdd(f0, d, a0); b0 = Vector512.FusedMultiplyAdd(f1, d, b0);
-            c = Vector512.Create(xp[1]); d = Vector512.Create(xp[5]);
-            a1 = Vector512.FusedMultiplyAdd(e0, c, a1); b1 = Vector512.FusedMultiplyAdd(e1, c, b1); a1 = Vector512.FusedMultiplyAdd(f0, d, a1); b1 = Vector512.FusedMultiplyAdd(f1, d, b1);
-            c = Vector512.Create(xp[2]); d = Vector512.Create(xp[6]);
-            a2 = Vector512.FusedMultiplyAdd(e0, c, a2); b2 = Vector512.FusedMultiplyAdd(e1, c, b2); a2 = Vector512.FusedMultiplyAdd(f0, d, a2); b2 = Vector512.FusedMultiplyAdd(f1, d, b2);
-            c = Vector512.Create(xp[3]); d = Vector512.Create(xp[7]);
-            a3 = Vector512.FusedMultiplyAdd(e0, c, a3); b3 = Vector512.FusedMultiplyAdd(e1, c, b3); a3 = Vector512.FusedMultiplyAdd(f0, d, a3); b3 = Vector512.FusedMultiplyAdd(f1, d, b3);
+            TPrefetch.Ahead(w0, 0);
+            TPrefetch.Ahead(w1, 0);
+            Pair4(ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3, mask, w0, w1, xp, 0);
         }
         if ((K & 1) != 0 && pair1 == K >> 1)
         {
@@ -186,6 +190,29 @@ internal static unsafe class Bf16Tiles512
         if (v1 == 0) return;
         y += P;
         Put(b0, y, v1); Put(b1, y + ldy, v1); Put(b2, y + 2L * ldy, v1); Put(b3, y + 3L * ldy, v1);
+    }
+
+    /// <summary>One column pair (the <paramref name="i"/>-th from <paramref name="w0"/>) of <see cref="Tile4{TPrefetch}"/> (its caller prefetches).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pair4(
+        ref Vector512<float> a0, ref Vector512<float> a1, ref Vector512<float> a2, ref Vector512<float> a3,
+        ref Vector512<float> b0, ref Vector512<float> b1, ref Vector512<float> b2, ref Vector512<float> b3,
+        Vector512<uint> mask, uint* w0, uint* w1, float* xp, int i)
+    {
+        // offsets inside the subscripts, not added to the pointers, so the JIT folds each into its address
+        var u0 = Vector512.Load(w0 + i * P);
+        var u1 = Vector512.Load(w1 + i * P);
+        var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
+        var e1 = (u1 << 16).AsSingle(); var f1 = (u1 & mask).AsSingle();
+        Vector512<float> c, d;
+        c = Vector512.Create(xp[i * 8 + 0]); d = Vector512.Create(xp[i * 8 + 4]);
+        a0 = Vector512.FusedMultiplyAdd(e0, c, a0); b0 = Vector512.FusedMultiplyAdd(e1, c, b0); a0 = Vector512.FusedMultiplyAdd(f0, d, a0); b0 = Vector512.FusedMultiplyAdd(f1, d, b0);
+        c = Vector512.Create(xp[i * 8 + 1]); d = Vector512.Create(xp[i * 8 + 5]);
+        a1 = Vector512.FusedMultiplyAdd(e0, c, a1); b1 = Vector512.FusedMultiplyAdd(e1, c, b1); a1 = Vector512.FusedMultiplyAdd(f0, d, a1); b1 = Vector512.FusedMultiplyAdd(f1, d, b1);
+        c = Vector512.Create(xp[i * 8 + 2]); d = Vector512.Create(xp[i * 8 + 6]);
+        a2 = Vector512.FusedMultiplyAdd(e0, c, a2); b2 = Vector512.FusedMultiplyAdd(e1, c, b2); a2 = Vector512.FusedMultiplyAdd(f0, d, a2); b2 = Vector512.FusedMultiplyAdd(f1, d, b2);
+        c = Vector512.Create(xp[i * 8 + 3]); d = Vector512.Create(xp[i * 8 + 7]);
+        a3 = Vector512.FusedMultiplyAdd(e0, c, a3); b3 = Vector512.FusedMultiplyAdd(e1, c, b3); a3 = Vector512.FusedMultiplyAdd(f0, d, a3); b3 = Vector512.FusedMultiplyAdd(f1, d, b3);
     }
 
     /// <summary>One token × two panels: the decode path, bound by the weight stream.</summary>
@@ -203,8 +230,8 @@ internal static unsafe class Bf16Tiles512
         for (int kk = pair0; kk < pair1; kk++)
         {
             uint* p0 = w0 + (long)kk * P, p1 = w1 + (long)kk * P;
-            TPrefetch.Ahead(p0);
-            TPrefetch.Ahead(p1);
+            TPrefetch.Ahead(p0, 0);
+            TPrefetch.Ahead(p1, 0);
             var u0 = Vector512.Load(p0);
             var u1 = Vector512.Load(p1);
             a0 = F((u0 << 16).AsSingle(), (u0 & mask).AsSingle(), x + 2 * kk, a0);
@@ -258,33 +285,33 @@ internal static unsafe class Bf16Tiles512
         w0 += (long)pair0 * P;
         w1 += (long)pair0 * P;
         float* xq = xp; // tokens 6–11 broadcast inside their FMAs (a second pointer, so the two loads stay two)
+        // four column pairs per iteration (a quarter of the loop's counter updates and branches: at T = 16 the core's
+        // 4-wide front end, not the FMA ports, is what runs out first), then the rest one at a time, in order
+        for (; w1 + 3 * P < end; w0 += 4 * P, w1 += 4 * P, xp += 96, xq += 96)
+        {
+            TPrefetch.Ahead(w0, 0 * P);
+            TPrefetch.Ahead(w1, 0 * P);
+            Pair12(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
+                ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, mask, w0, w1, xp, xq, 0);
+            TPrefetch.Ahead(w0, 1 * P);
+            TPrefetch.Ahead(w1, 1 * P);
+            Pair12(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
+                ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, mask, w0, w1, xp, xq, 1);
+            TPrefetch.Ahead(w0, 2 * P);
+            TPrefetch.Ahead(w1, 2 * P);
+            Pair12(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
+                ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, mask, w0, w1, xp, xq, 2);
+            TPrefetch.Ahead(w0, 3 * P);
+            TPrefetch.Ahead(w1, 3 * P);
+            Pair12(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
+                ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, mask, w0, w1, xp, xq, 3);
+        }
         for (; w1 < end; w0 += P, w1 += P, xp += 24, xq += 24)
         {
-            TPrefetch.Ahead(w0);
-            TPrefetch.Ahead(w1);
-            var u0 = Vector512.Load(w0);
-            var u1 = Vector512.Load(w1);
-            var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
-            var e1 = (u1 << 16).AsSingle(); var f1 = (u1 & mask).AsSingle();
-            Vector512<float> c, d;
-            c = Vector512.Create(xp[0]); d = Vector512.Create(xp[12]);
-            a0 = Vector512.FusedMultiplyAdd(e0, c, a0); b0 = Vector512.FusedMultiplyAdd(e1, c, b0); a0 = Vector512.FusedMultiplyAdd(f0, d, a0); b0 = Vector512.FusedMultiplyAdd(f1, d, b0);
-            c = Vector512.Create(xp[1]); d = Vector512.Create(xp[13]);
-            a1 = Vector512.FusedMultiplyAdd(e0, c, a1); b1 = Vector512.FusedMultiplyAdd(e1, c, b1); a1 = Vector512.FusedMultiplyAdd(f0, d, a1); b1 = Vector512.FusedMultiplyAdd(f1, d, b1);
-            c = Vector512.Create(xp[2]); d = Vector512.Create(xp[14]);
-            a2 = Vector512.FusedMultiplyAdd(e0, c, a2); b2 = Vector512.FusedMultiplyAdd(e1, c, b2); a2 = Vector512.FusedMultiplyAdd(f0, d, a2); b2 = Vector512.FusedMultiplyAdd(f1, d, b2);
-            c = Vector512.Create(xp[3]); d = Vector512.Create(xp[15]);
-            a3 = Vector512.FusedMultiplyAdd(e0, c, a3); b3 = Vector512.FusedMultiplyAdd(e1, c, b3); a3 = Vector512.FusedMultiplyAdd(f0, d, a3); b3 = Vector512.FusedMultiplyAdd(f1, d, b3);
-            c = Vector512.Create(xp[4]); d = Vector512.Create(xp[16]);
-            a4 = Vector512.FusedMultiplyAdd(e0, c, a4); b4 = Vector512.FusedMultiplyAdd(e1, c, b4); a4 = Vector512.FusedMultiplyAdd(f0, d, a4); b4 = Vector512.FusedMultiplyAdd(f1, d, b4);
-            c = Vector512.Create(xp[5]); d = Vector512.Create(xp[17]);
-            a5 = Vector512.FusedMultiplyAdd(e0, c, a5); b5 = Vector512.FusedMultiplyAdd(e1, c, b5); a5 = Vector512.FusedMultiplyAdd(f0, d, a5); b5 = Vector512.FusedMultiplyAdd(f1, d, b5);
-            a6 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[6]), a6); b6 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xq[6]), b6); a6 = Vector512.FusedMultiplyAdd(f0, Vector512.Create(xp[18]), a6); b6 = Vector512.FusedMultiplyAdd(f1, Vector512.Create(xq[18]), b6);
-            a7 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[7]), a7); b7 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xq[7]), b7); a7 = Vector512.FusedMultiplyAdd(f0, Vector512.Create(xp[19]), a7); b7 = Vector512.FusedMultiplyAdd(f1, Vector512.Create(xq[19]), b7);
-            a8 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[8]), a8); b8 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xq[8]), b8); a8 = Vector512.FusedMultiplyAdd(f0, Vector512.Create(xp[20]), a8); b8 = Vector512.FusedMultiplyAdd(f1, Vector512.Create(xq[20]), b8);
-            a9 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[9]), a9); b9 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xq[9]), b9); a9 = Vector512.FusedMultiplyAdd(f0, Vector512.Create(xp[21]), a9); b9 = Vector512.FusedMultiplyAdd(f1, Vector512.Create(xq[21]), b9);
-            a10 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[10]), a10); b10 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xq[10]), b10); a10 = Vector512.FusedMultiplyAdd(f0, Vector512.Create(xp[22]), a10); b10 = Vector512.FusedMultiplyAdd(f1, Vector512.Create(xq[22]), b10);
-            a11 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[11]), a11); b11 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xq[11]), b11); a11 = Vector512.FusedMultiplyAdd(f0, Vector512.Create(xp[23]), a11); b11 = Vector512.FusedMultiplyAdd(f1, Vector512.Create(xq[23]), b11);
+            TPrefetch.Ahead(w0, 0);
+            TPrefetch.Ahead(w1, 0);
+            Pair12(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
+                ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, mask, w0, w1, xp, xq, 0);
         }
         if ((K & 1) != 0 && pair1 == K >> 1)
         {
@@ -329,6 +356,41 @@ internal static unsafe class Bf16Tiles512
         Put(b9, y + 9L * ldy, v1);
         Put(b10, y + 10L * ldy, v1);
         Put(b11, y + 11L * ldy, v1);
+    }
+
+    /// <summary>One column pair (the <paramref name="i"/>-th from <paramref name="w0"/>) of <see cref="Tile12{TPrefetch}"/> (its caller prefetches).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Pair12(
+        ref Vector512<float> a0, ref Vector512<float> a1, ref Vector512<float> a2, ref Vector512<float> a3, ref Vector512<float> a4, ref Vector512<float> a5,
+        ref Vector512<float> a6, ref Vector512<float> a7, ref Vector512<float> a8, ref Vector512<float> a9, ref Vector512<float> a10, ref Vector512<float> a11,
+        ref Vector512<float> b0, ref Vector512<float> b1, ref Vector512<float> b2, ref Vector512<float> b3, ref Vector512<float> b4, ref Vector512<float> b5,
+        ref Vector512<float> b6, ref Vector512<float> b7, ref Vector512<float> b8, ref Vector512<float> b9, ref Vector512<float> b10, ref Vector512<float> b11,
+        Vector512<uint> mask, uint* w0, uint* w1, float* xp, float* xq, int i)
+    {
+        // offsets inside the subscripts, not added to the pointers, so the JIT folds each into its address
+        var u0 = Vector512.Load(w0 + i * P);
+        var u1 = Vector512.Load(w1 + i * P);
+        var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
+        var e1 = (u1 << 16).AsSingle(); var f1 = (u1 & mask).AsSingle();
+        Vector512<float> c, d;
+        c = Vector512.Create(xp[i * 24 + 0]); d = Vector512.Create(xp[i * 24 + 12]);
+        a0 = Vector512.FusedMultiplyAdd(e0, c, a0); b0 = Vector512.FusedMultiplyAdd(e1, c, b0); a0 = Vector512.FusedMultiplyAdd(f0, d, a0); b0 = Vector512.FusedMultiplyAdd(f1, d, b0);
+        c = Vector512.Create(xp[i * 24 + 1]); d = Vector512.Create(xp[i * 24 + 13]);
+        a1 = Vector512.FusedMultiplyAdd(e0, c, a1); b1 = Vector512.FusedMultiplyAdd(e1, c, b1); a1 = Vector512.FusedMultiplyAdd(f0, d, a1); b1 = Vector512.FusedMultiplyAdd(f1, d, b1);
+        c = Vector512.Create(xp[i * 24 + 2]); d = Vector512.Create(xp[i * 24 + 14]);
+        a2 = Vector512.FusedMultiplyAdd(e0, c, a2); b2 = Vector512.FusedMultiplyAdd(e1, c, b2); a2 = Vector512.FusedMultiplyAdd(f0, d, a2); b2 = Vector512.FusedMultiplyAdd(f1, d, b2);
+        c = Vector512.Create(xp[i * 24 + 3]); d = Vector512.Create(xp[i * 24 + 15]);
+        a3 = Vector512.FusedMultiplyAdd(e0, c, a3); b3 = Vector512.FusedMultiplyAdd(e1, c, b3); a3 = Vector512.FusedMultiplyAdd(f0, d, a3); b3 = Vector512.FusedMultiplyAdd(f1, d, b3);
+        c = Vector512.Create(xp[i * 24 + 4]); d = Vector512.Create(xp[i * 24 + 16]);
+        a4 = Vector512.FusedMultiplyAdd(e0, c, a4); b4 = Vector512.FusedMultiplyAdd(e1, c, b4); a4 = Vector512.FusedMultiplyAdd(f0, d, a4); b4 = Vector512.FusedMultiplyAdd(f1, d, b4);
+        c = Vector512.Create(xp[i * 24 + 5]); d = Vector512.Create(xp[i * 24 + 17]);
+        a5 = Vector512.FusedMultiplyAdd(e0, c, a5); b5 = Vector512.FusedMultiplyAdd(e1, c, b5); a5 = Vector512.FusedMultiplyAdd(f0, d, a5); b5 = Vector512.FusedMultiplyAdd(f1, d, b5);
+        a6 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[i * 24 + 6]), a6); b6 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xq[i * 24 + 6]), b6); a6 = Vector512.FusedMultiplyAdd(f0, Vector512.Create(xp[i * 24 + 18]), a6); b6 = Vector512.FusedMultiplyAdd(f1, Vector512.Create(xq[i * 24 + 18]), b6);
+        a7 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[i * 24 + 7]), a7); b7 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xq[i * 24 + 7]), b7); a7 = Vector512.FusedMultiplyAdd(f0, Vector512.Create(xp[i * 24 + 19]), a7); b7 = Vector512.FusedMultiplyAdd(f1, Vector512.Create(xq[i * 24 + 19]), b7);
+        a8 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[i * 24 + 8]), a8); b8 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xq[i * 24 + 8]), b8); a8 = Vector512.FusedMultiplyAdd(f0, Vector512.Create(xp[i * 24 + 20]), a8); b8 = Vector512.FusedMultiplyAdd(f1, Vector512.Create(xq[i * 24 + 20]), b8);
+        a9 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[i * 24 + 9]), a9); b9 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xq[i * 24 + 9]), b9); a9 = Vector512.FusedMultiplyAdd(f0, Vector512.Create(xp[i * 24 + 21]), a9); b9 = Vector512.FusedMultiplyAdd(f1, Vector512.Create(xq[i * 24 + 21]), b9);
+        a10 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[i * 24 + 10]), a10); b10 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xq[i * 24 + 10]), b10); a10 = Vector512.FusedMultiplyAdd(f0, Vector512.Create(xp[i * 24 + 22]), a10); b10 = Vector512.FusedMultiplyAdd(f1, Vector512.Create(xq[i * 24 + 22]), b10);
+        a11 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[i * 24 + 11]), a11); b11 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xq[i * 24 + 11]), b11); a11 = Vector512.FusedMultiplyAdd(f0, Vector512.Create(xp[i * 24 + 23]), a11); b11 = Vector512.FusedMultiplyAdd(f1, Vector512.Create(xq[i * 24 + 23]), b11);
     }
 
     // a token's even column, then its odd column
