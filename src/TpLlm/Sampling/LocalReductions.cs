@@ -1,3 +1,7 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace TpLlm.Sampling;
 
 /// <summary>
@@ -8,7 +12,39 @@ namespace TpLlm.Sampling;
 public static class LocalReductions
 {
     /// <summary>Argmax with argmax's tie rule; <see cref="Candidate.None"/> for an empty slice.</summary>
+    /// <remarks>
+    /// Two vector passes (the largest value, ignoring NaN; then its first column) instead of one comparison per
+    /// column: at T = 16 a rank's scalar argmax over a Llama-3 shard took a few percent of the LM head's time.
+    /// Same result as <see cref="ArgmaxScalar"/>: NaN never wins, a −∞ column beats <see cref="Candidate.None"/>.
+    /// </remarks>
     public static Candidate Argmax(ReadOnlySpan<float> row, int firstId)
+    {
+        if (!Vector256.IsHardwareAccelerated || row.Length < 2 * Vector256<float>.Count) return ArgmaxScalar(row, firstId);
+        ref float r0 = ref MemoryMarshal.GetReference(row);
+        int n = row.Length, last = n - Vector256<float>.Count, c = 0;
+        var m = Vector256.Create(float.NegativeInfinity);
+        // MaxNative(v, m) keeps m where v is NaN (maxps returns its second operand when either is NaN)
+        for (; c < last; c += Vector256<float>.Count) m = Vector256.MaxNative(Vector256.LoadUnsafe(ref r0, (nuint)c), m);
+        m = Vector256.MaxNative(Vector256.LoadUnsafe(ref r0, (nuint)last), m); // the tail, overlapping
+        float max = float.NegativeInfinity;
+        for (int i = 0; i < Vector256<float>.Count; i++) max = Math.Max(max, m.GetElement(i)); // lanes hold no NaN
+        var target = Vector256.Create(max);
+        for (c = 0; c <= last; c += Vector256<float>.Count)
+        {
+            uint hits = Vector256.Equals(Vector256.LoadUnsafe(ref r0, (nuint)c), target).ExtractMostSignificantBits();
+            if (hits != 0)
+            {
+                int at = c + BitOperations.TrailingZeroCount(hits);
+                return new Candidate(row[at], firstId + at); // the column's own value (0 or −0)
+            }
+        }
+        for (; c < n; c++)
+            if (row[c] == max) return new Candidate(row[c], firstId + c);
+        return Candidate.None; // every column NaN
+    }
+
+    /// <summary>The one-comparison-per-column argmax <see cref="Argmax"/> must agree with.</summary>
+    public static Candidate ArgmaxScalar(ReadOnlySpan<float> row, int firstId)
     {
         var best = Candidate.None;
         for (int c = 0; c < row.Length; c++)

@@ -30,6 +30,7 @@ internal static unsafe class Bf16Tiles512
     // ahead (PrefetchAhead); later tiles find it in cache (NoPrefetch). Each entry takes the same arguments as its tile.
 
     /// <summary>12-token tile; <paramref name="first"/>: the first pass over this block of weights.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Tile12(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool first)
     {
         if (first) Tile12<PrefetchAhead>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
@@ -37,6 +38,7 @@ internal static unsafe class Bf16Tiles512
     }
 
     /// <summary>8-token tile; <paramref name="first"/>: the first pass over this block of weights.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Tile8(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool first)
     {
         if (first) Tile8<PrefetchAhead>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
@@ -44,6 +46,7 @@ internal static unsafe class Bf16Tiles512
     }
 
     /// <summary>4-token tile; <paramref name="first"/>: the first pass over this block of weights.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Tile4(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool first)
     {
         if (first) Tile4<PrefetchAhead>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
@@ -51,6 +54,7 @@ internal static unsafe class Bf16Tiles512
     }
 
     /// <summary>1-token tile; <paramref name="first"/>: the first pass over this block of weights.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Tile1(float* x, int K, uint* w0, uint* w1, float* y, int v0, int v1, int pair0, int pair1, bool first)
     {
         if (first) Tile1<PrefetchAhead>(x, K, w0, w1, y, v0, v1, pair0, pair1);
