@@ -93,8 +93,7 @@ public static unsafe class Bf16Gemm
     private static void Run512(float* x, int T, int K, ushort* w, int n0, int n1, float* y, int ldy)
     {
         int t12 = T / 12 * 12, t8 = t12 + (T - t12) / 8 * 8, t4 = t8 + (T - t8) / 4 * 4, pairs = K >> 1, allPairs = Math.Max(pairs, 1);
-        var packed = t4 > 0 ? Pack(x, K, t12, t8, t4) : null;
-        fixed (float* xp = packed)
+        float* xp = t4 > 0 ? Pack(x, K, t12, t8, t4) : null;
         for (int tb = 0; tb < T; tb += TBlock)
         {
             // tokens in blocks, so one block's activations for a k-block (8 × 48 KB) stay in L2 across all the panels;
@@ -124,27 +123,28 @@ public static unsafe class Bf16Gemm
     }
 
     // x for the 12-, 8- and 4-token tiles, interleaved so a tile's broadcasts per column sit at fixed offsets from one
-    // pointer: [T/12][K][12], then [K][8] for an 8-token tile and [K][4] for a 4-token tile. Grows once per thread.
+    // pointer: [T/12][K][12], then [K][8] for an 8-token tile and [K][4] for a 4-token tile. Grows once per thread; pinned,
+    // and used from a 64-byte boundary, so a column's broadcasts share as few cache lines as they can.
     [ThreadStatic] private static float[]? _packed;
 
     // tokens [0, t12) in 12-token tiles, [t12, t8) in one 8-token tile, [t8, t4) in one 4-token tile (the counts
     // Run512 tiles by)
-    private static float[] Pack(float* x, int K, int t12, int t8, int t4)
+    private static float* Pack(float* x, int K, int t12, int t8, int t4)
     {
-        long need = (long)t4 * K;
+        long need = (long)t4 * K + 16;
         if (_packed is null || _packed.Length < need) _packed = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
-        fixed (float* dst = _packed)
-            for (int t0 = 0; t0 < t4;)
+        var dst = (float*)(((nint)Unsafe.AsPointer(ref _packed[0]) + 63) & ~(nint)63);
+        for (int t0 = 0; t0 < t4;)
+        {
+            int width = t0 < t12 ? 12 : t0 < t8 ? 8 : 4;
+            float* d = dst + (long)t0 * K;
+            for (int t = 0; t < width; t++)
             {
-                int width = t0 < t12 ? 12 : t0 < t8 ? 8 : 4;
-                float* d = dst + (long)t0 * K;
-                for (int t = 0; t < width; t++)
-                {
-                    float* src = x + (long)(t0 + t) * K;
-                    for (int k = 0; k < K; k++) d[(long)k * width + t] = src[k];
-                }
-                t0 += width;
+                float* src = x + (long)(t0 + t) * K;
+                for (int k = 0; k < K; k++) d[(long)k * width + t] = src[k];
             }
-        return _packed;
+            t0 += width;
+        }
+        return dst;
     }
 }
