@@ -3,7 +3,8 @@ namespace TpLlm.Tensors;
 /// <summary>
 /// What a register tile does ahead of each weight line it reads. A type parameter rather than a flag, so the JIT
 /// compiles each tile once per policy and a tile that finds its weights in cache carries no prefetch instructions
-/// in its loop (two µops per column pair, which a core shared with another thread has to decode).
+/// in its loop (a prefetch and its address per weight line: four µops per column pair of two panels, which a core
+/// shared with another thread has to decode).
 /// </summary>
 internal unsafe interface IWeightPrefetch
 {
