@@ -9,7 +9,7 @@ namespace TpLlm.Tensors;
 /// <c>[rows/16][ceil(K/2)][16][2]</c> (see <see cref="WeightMatrix"/>), <c>x</c> is <c>[T, K]</c>,
 /// <c>y</c> is <c>[T, ldy]</c>; n0 is a multiple of 16.
 /// On AVX-512 the rows go two panels (32 rows) at a time, over K in blocks of <c>KBlock</c> column pairs;
-/// tokens go in register tiles of 12, then 8, 4 and 1 (<see cref="Bf16Tiles512"/>): no horizontal sums,
+/// tokens go in register tiles of 12 (a 12 and a 4 as one 16), then 8, 4 and 1 (<see cref="Bf16Tiles512"/>): no horizontal sums,
 /// weights read from memory once per call and prefetched ahead by the first tile.
 /// </summary>
 public static unsafe class Bf16Gemm
@@ -93,7 +93,10 @@ public static unsafe class Bf16Gemm
     private static void Run512(float* x, int T, int K, ushort* w, int n0, int n1, float* y, int ldy)
     {
         int t12 = T / 12 * 12, t8 = t12 + (T - t12) / 8 * 8, t4 = t8 + (T - t8) / 4 * 4, pairs = K >> 1, allPairs = Math.Max(pairs, 1);
-        float* xp = t4 > 0 ? Pack(x, K, t12, t8, t4) : null;
+        int t16 = Start16(T, t12, t8, t4);
+        float* xp = t4 > 0 ? Pack(x, K, t12, t8, t4, t16) : null;
+        byte* spillBytes = stackalloc byte[Bf16Tiles512.SpillBytes + 64];
+        float* spill = (float*)(((nint)spillBytes + 63) & ~(nint)63);
         for (int tb = 0; tb < T; tb += TBlock)
         {
             // tokens in blocks, so one block's activations for a k-block (8 × 48 KB) stay in L2 across all the panels;
@@ -113,7 +116,15 @@ public static unsafe class Bf16Gemm
                 {
                     int k1 = Math.Min(pairs, k0 + block);
                     int t = tb;
-                    for (; t < Math.Min(t12, tEnd); t += 12) Bf16Tiles512.Tile12(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == tb);
+                    for (; t < Math.Min(t12, tEnd); t += 12)
+                    {
+                        if (t == t16)
+                        {
+                            Bf16Tiles512.Tile16(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, spill, t == tb);
+                            t += 4;
+                        }
+                        else Bf16Tiles512.Tile12(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == tb);
+                    }
                     if (t < t8 && t < tEnd) { Bf16Tiles512.Tile8(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == tb); t += 8; }
                     if (t < t4 && t < tEnd) { Bf16Tiles512.Tile4(xp + (long)t * K, K, w0, w1, yk + (long)t * ldy, ldy, valid0, valid1, k0, k1, t == tb); t += 4; }
                     for (; t < tEnd; t++) Bf16Tiles512.Tile1(x + (long)t * K, K, w0, w1, yk + (long)t * ldy, valid0, valid1, k0, k1, t == tb);
@@ -122,21 +133,28 @@ public static unsafe class Bf16Gemm
         }
     }
 
-    // x for the 12-, 8- and 4-token tiles, interleaved so a tile's broadcasts per column sit at fixed offsets from one
-    // pointer: [T/12][K][12], then [K][8] for an 8-token tile and [K][4] for a 4-token tile. Grows once per thread; pinned,
-    // and used from a 64-byte boundary, so a column's broadcasts share as few cache lines as they can.
+    // Where a 4-token tile would follow a 12-token tile in the same token block, the two go as one 16-token tile, which
+    // widens each weight once instead of twice and streams the weights evenly (T = 16 is 74 ms instead of 80 on the
+    // Llama-3-8B head, tp = 2; docs/performance.md). Returns that tile's first token, or -1.
+    private static int Start16(int T, int t12, int t8, int t4) =>
+        t8 == t12 && t4 == t12 + 4 && t12 >= 12 && t12 - 12 >= (T - 1) / TBlock * TBlock ? t12 - 12 : -1;
+
+    // x for the 12-, 16-, 8- and 4-token tiles, interleaved so a tile's broadcasts per column sit at fixed offsets from one
+    // pointer: [K][width] per tile, tile after tile ([T/12][K][12], or one [K][16] in place of the last 12-token tile and the
+    // 4-token tile, then [K][8] and [K][4]). Grows once per thread; pinned, and used from a 64-byte boundary, so a column's
+    // broadcasts share as few cache lines as they can.
     [ThreadStatic] private static float[]? _packed;
 
-    // tokens [0, t12) in 12-token tiles, [t12, t8) in one 8-token tile, [t8, t4) in one 4-token tile (the counts
-    // Run512 tiles by)
-    private static float* Pack(float* x, int K, int t12, int t8, int t4)
+    // tokens [0, t12) in 12-token tiles except a 16-token tile from t16 (if not -1), [t12, t8) in one 8-token tile,
+    // [t8, t4) in one 4-token tile (the tiles Run512 runs)
+    private static float* Pack(float* x, int K, int t12, int t8, int t4, int t16)
     {
         long need = (long)t4 * K + 16;
         if (_packed is null || _packed.Length < need) _packed = GC.AllocateUninitializedArray<float>((int)need, pinned: true);
         var dst = (float*)(((nint)Unsafe.AsPointer(ref _packed[0]) + 63) & ~(nint)63);
         for (int t0 = 0; t0 < t4;)
         {
-            int width = t0 < t12 ? 12 : t0 < t8 ? 8 : 4;
+            int width = t0 == t16 ? 16 : t0 < t12 ? 12 : t0 < t8 ? 8 : 4;
             float* d = dst + (long)t0 * K;
             for (int t = 0; t < width; t++)
             {

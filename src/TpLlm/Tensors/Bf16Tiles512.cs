@@ -12,7 +12,7 @@ namespace TpLlm.Tensors;
 /// order of accumulation — one chain, column pairs in order, even column then odd — is the same for
 /// every tile and every batch: a token's logits do not depend on the batch it runs in.
 /// </summary>
-internal static unsafe class Bf16Tiles512
+internal static unsafe partial class Bf16Tiles512
 {
     private const int P = WeightMatrix.Panel;
 

@@ -12,7 +12,10 @@ public class KernelTests
                 // every tile (12, 8, 4, 1 tokens) and mixes of them
                 (8, 64, 2049), (17, 96, 1100), (16, 70, 1025), (9, 32, 3000), (12, 64, 2050), (29, 64, 1027), (37, 40, 1026),
                 // more than one 96-token block: whole blocks of 12-token tiles, then the rest
-                (97, 40, 33), (200, 70, 1030), (109, 33, 64) })
+                (97, 40, 33), (200, 70, 1030), (109, 33, 64),
+                // a 12- and a 4-token tile as one 16-token tile: alone, after 12-token tiles, after a full 96-token block,
+                // over k-blocks with K odd; and a 4-token tile left alone in its block
+                (16, 64, 2049), (28, 70, 1027), (112, 40, 33), (100, 33, 70) })
                 foreach (int threads in new[] { 1, 3 })
                     yield return [path, t, n, k, threads];
     }
@@ -47,6 +50,8 @@ public class KernelTests
     [InlineData(20, 70, 300)]
     [InlineData(41, 64, 2049)]
     [InlineData(205, 64, 1100)]
+    [InlineData(16, 64, 2049)]
+    [InlineData(28, 70, 1025)]
     public void A_token_gets_bitwise_the_same_output_alone_as_in_a_batch(int T, int N, int K)
     {
         var rng = new Random(7);
