@@ -134,8 +134,8 @@ public static unsafe class Bf16Gemm
     }
 
     // Where a 4-token tile would follow a 12-token tile in the same token block, the two go as one 16-token tile, which
-    // widens each weight once instead of twice and streams the weights evenly (T = 16 is 74 ms instead of 80 on the
-    // Llama-3-8B head, tp = 2; docs/performance.md). Returns that tile's first token, or -1.
+    // widens each weight once instead of twice and streams the weights evenly (Llama-3-8B head, T = 16, two threads, quiet
+    // rounds of an A/B run: 72–73 ms against 80–81 ms; docs/performance.md, session 7). Returns that tile's first token, or -1.
     private static int Start16(int T, int t12, int t8, int t4) =>
         t8 == t12 && t4 == t12 + 4 && t12 >= 12 && t12 - 12 >= (T - 1) / TBlock * TBlock ? t12 - 12 : -1;
 
