@@ -52,6 +52,14 @@ public sealed class CountingCommunicator : ICommunicator
     }
 
     /// <inheritdoc />
+    public void AllGatherColumns<T>(Span<T> buffer, int rows, int ld, ReadOnlySpan<int> offsets, ReadOnlySpan<int> counts) where T : unmanaged
+    {
+        _inner.AllGatherColumns(buffer, rows, ld, offsets, counts);
+        long own = (long)rows * counts[Rank] * Unsafe.SizeOf<T>();
+        Add(AllGathers, own * (Size - 1), (long)rows * Sum(counts) * Unsafe.SizeOf<T>() - own);
+    }
+
+    /// <inheritdoc />
     public void GatherV<T>(ReadOnlySpan<T> send, Span<T> recv, ReadOnlySpan<int> counts, int root) where T : unmanaged
     {
         _inner.GatherV(send, recv, counts, root);

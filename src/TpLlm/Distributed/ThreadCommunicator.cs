@@ -10,7 +10,7 @@ namespace TpLlm.Distributed;
 /// </summary>
 public sealed unsafe class ThreadCommunicator : ICommunicator
 {
-    private const int OpGather = 1, OpReduceF = 2, OpReduceD = 3, OpBroadcast = 4, OpBarrier = 5, OpSplit = 6;
+    private const int OpGather = 1, OpReduceF = 2, OpReduceD = 3, OpBroadcast = 4, OpBarrier = 5, OpSplit = 6, OpGatherColumns = 7;
     private readonly ThreadGroup _g;
     private int _sense;
 
@@ -62,6 +62,32 @@ public sealed unsafe class ThreadCommunicator : ICommunicator
                     Buffer.MemoryCopy((void*)_g.Pointers[r], pr + offset, bytes, bytes);
                     offset += counts[r];
                 }
+            }
+            Arrive(what);
+        }
+    }
+
+    /// <inheritdoc />
+    public void AllGatherColumns<T>(Span<T> buffer, int rows, int ld, ReadOnlySpan<int> offsets, ReadOnlySpan<int> counts) where T : unmanaged
+    {
+        const string what = "all-gather columns";
+        try { ColumnBlocks.Check(Size, buffer.Length, rows, ld, offsets, counts); }
+        catch (TpLlmException e) { Throw(e.Message); }
+        fixed (T* p = buffer)
+        {
+            // every rank reads the other ranks' blocks straight from their buffers; no rank writes a block it does not own
+            Publish(OpGatherColumns * 1000 + sizeof(T), (nint)p, ((long)rows << 32) | (uint)ld);
+            Arrive(what);
+            CheckSame(what);
+            for (int r = 0; r < Size; r++)
+                if (_g.Counts[r] != _g.Counts[Rank])
+                    Throw($"{what}: rank {r} has a [{_g.Counts[r] >> 32}, {(int)_g.Counts[r]}] buffer but rank {Rank} has [{rows}, {ld}]");
+            for (int r = 0; r < Size; r++)
+            {
+                if (r == Rank || counts[r] == 0) continue;
+                T* src = (T*)_g.Pointers[r] + offsets[r];
+                long bytes = counts[r] * (long)sizeof(T);
+                for (long t = 0; t < rows; t++) Buffer.MemoryCopy(src + t * ld, p + t * ld + offsets[r], bytes, bytes);
             }
             Arrive(what);
         }

@@ -6,8 +6,8 @@ namespace TpLlm.Parallel;
 /// <summary>
 /// The column-parallel LM head: rank r holds vocabulary rows
 /// <c>[r·V_pad/tp, (r+1)·V_pad/tp)</c> of <c>W</c> (padding rows zero) and computes complete
-/// logits for its slice, <c>[T, V_pad/tp]</c>. <see cref="Forward"/> all-gathers them and slices
-/// off padding; <see cref="ForwardToRoot"/> gathers to one rank only; <see cref="ForwardLocal"/>
+/// logits for its slice, <c>[T, V_pad/tp]</c>. <see cref="Forward"/> writes its slice straight into
+/// the <c>[T, V]</c> logits (padding rows not computed) and all-gathers the other slices into place; <see cref="ForwardToRoot"/> gathers to one rank only; <see cref="ForwardLocal"/>
 /// keeps the slice for vocab-parallel sampling. No bias.
 /// </summary>
 public sealed class ColumnParallelLmHead : ILmHead
@@ -17,6 +17,7 @@ public sealed class ColumnParallelLmHead : ILmHead
     private float[] _local = [];     // [T, V_pad/tp]
     private float[] _gathered = [];  // [tp, T, V_pad/tp]
     private int[] _recv = [];
+    private readonly int[] _offsets, _valid; // per rank: first vocabulary column, columns below V
 
     /// <inheritdoc />
     public LmHeadStrategy Strategy => LmHeadStrategy.ColumnParallel;
@@ -41,6 +42,13 @@ public sealed class ColumnParallelLmHead : ILmHead
         Partition = partition;
         _comm = comm;
         _shardCounts = Enumerable.Repeat(partition.ShardSize, comm.Size).ToArray();
+        _offsets = new int[comm.Size];
+        _valid = new int[comm.Size];
+        for (int r = 0; r < comm.Size; r++)
+        {
+            _offsets[r] = Math.Min(partition.VocabSize, r * partition.ShardSize);
+            _valid[r] = Math.Clamp(partition.VocabSize - r * partition.ShardSize, 0, partition.ShardSize);
+        }
     }
 
     /// <summary>This rank's logits <paramref name="local"/> <c>[T, V_pad/tp]</c> (padding columns are 0, not masked).</summary>
@@ -48,7 +56,14 @@ public sealed class ColumnParallelLmHead : ILmHead
         mm.Run(hidden, T, Weight, local, Partition.ShardSize);
 
     /// <inheritdoc />
-    public void Forward(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> logits) => Gather(mm, hidden, T, logits, -1);
+    public void Forward(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> logits)
+    {
+        // logits [T, V]: this rank's columns computed in place, then the others copied in (one copy per logit, not three)
+        int r = _comm.Rank, V = VocabSize;
+        if (logits.Length < T * V) throw new ArgumentException($"logits hold {logits.Length} floats, [{T}, {V}] needs {T * V}");
+        if (_valid[r] > 0) mm.Run(hidden, T, Weight, logits[_offsets[r]..], V, _valid[r]);
+        _comm.AllGatherColumns(logits, T, V, _offsets, _valid);
+    }
 
     /// <summary>Like <see cref="Forward"/>, but only <paramref name="root"/> receives (half the traffic of an all-gather).</summary>
     public void ForwardToRoot(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> logits, int root) => Gather(mm, hidden, T, logits, root);

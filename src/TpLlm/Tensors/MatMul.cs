@@ -15,7 +15,7 @@ public sealed unsafe class MatMul : IDisposable
     private WeightMatrix? _w;
     private float* _x;
     private float* _y;
-    private int _t, _ldy;
+    private int _t, _ldy, _rows;
 
     /// <summary>Instruction set used.</summary>
     public KernelPath Path { get; }
@@ -36,13 +36,17 @@ public sealed unsafe class MatMul : IDisposable
     /// <c>y[t, n] = Σ_k x[t, k] · W[n, k]</c>: <paramref name="x"/> is <c>[T, W.Cols]</c>,
     /// <paramref name="y"/> is <c>[T, ldy]</c> with columns [0, W.Rows) written.
     /// </summary>
-    public void Run(ReadOnlySpan<float> x, int T, WeightMatrix w, Span<float> y, int ldy)
+    public void Run(ReadOnlySpan<float> x, int T, WeightMatrix w, Span<float> y, int ldy) => Run(x, T, w, y, ldy, w.Rows);
+
+    /// <summary>Like <see cref="Run(ReadOnlySpan{float}, int, WeightMatrix, Span{float}, int)"/>, for W's first <paramref name="rows"/> rows only (columns [0, rows) of y).</summary>
+    public void Run(ReadOnlySpan<float> x, int T, WeightMatrix w, Span<float> y, int ldy, int rows)
     {
         int K = w.Cols, Kp = w.Stride;
+        if (rows < 0 || rows > w.Rows) throw new ArgumentOutOfRangeException(nameof(rows), $"rows = {rows}, the matrix has {w.Rows}");
         if (T < 1) throw new ArgumentOutOfRangeException(nameof(T), $"T = {T}, must be ≥ 1");
         if (x.Length < T * K) throw new ArgumentException($"x has {x.Length} elements, [{T}, {K}] needs {T * K}");
-        if (ldy < w.Rows || y.Length < (T - 1) * ldy + w.Rows) throw new ArgumentException($"y has {y.Length} elements with ldy {ldy}, [{T}, {w.Rows}] does not fit");
-        if (w.Rows == 0) return;
+        if (ldy < rows || y.Length < (T - 1) * ldy + rows) throw new ArgumentException($"y has {y.Length} elements with ldy {ldy}, [{T}, {rows}] does not fit");
+        if (rows == 0) return;
         bool padded = w.Format != WeightFormat.BF16;
         if (padded)
         {
@@ -53,7 +57,7 @@ public sealed unsafe class MatMul : IDisposable
         fixed (float* pp = _packed)
         fixed (float* py = y)
         {
-            _w = w; _x = padded ? pp : px; _y = py; _t = T; _ldy = ldy;
+            _w = w; _rows = rows; _x = padded ? pp : px; _y = py; _t = T; _ldy = ldy;
             _pool.Run(_body);
             _w = null;
         }
@@ -62,7 +66,7 @@ public sealed unsafe class MatMul : IDisposable
     private void RunPart(int part, int parts)
     {
         var w = _w!;
-        var (n0, n1) = ComputePool.Slice(w.Rows, part, parts, 2 * WeightMatrix.Panel);
+        var (n0, n1) = ComputePool.Slice(_rows, part, parts, 2 * WeightMatrix.Panel);
         if (n0 >= n1) return;
         switch (w.Format)
         {

@@ -20,7 +20,7 @@ public class LmHeadBenchTests
             {
                 "replicated" => 0,
                 "row-parallel" => 2L * (r.Tp - 1) * r.T * V * 4 / r.Tp,       // ring all-reduce of [T, V]
-                "column-parallel" => (long)(r.Tp - 1) * r.T * vPad * 4 / r.Tp, // all-gather of [T, V_pad/tp]
+                "column-parallel" => (long)(V - vPad / r.Tp) * r.T * 4,         // rank 0 receives the other ranks' columns below V
                 _ => (long)(r.Tp - 1) * r.T * 8,                                // one (value, id) pair per row and peer
             };
             Assert.True(expected == r.CommBytesPerRank, $"{r.Strategy} tp={r.Tp} T={r.T}: {r.CommBytesPerRank} bytes, expected {expected}");
