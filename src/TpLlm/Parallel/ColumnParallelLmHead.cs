@@ -66,19 +66,16 @@ public sealed class ColumnParallelLmHead : ILmHead
     }
 
     /// <summary>Like <see cref="Forward"/>, but only <paramref name="root"/> receives (half the traffic of an all-gather).</summary>
-    public void ForwardToRoot(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> logits, int root) => Gather(mm, hidden, T, logits, root);
-
-    private void Gather(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> logits, int root)
+    public void ForwardToRoot(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> logits, int root)
     {
         int shard = Partition.ShardSize;
         ColumnParallelLinear.Grow(ref _local, T * shard);
         ForwardLocal(mm, hidden, T, _local);
-        bool receives = root < 0 || root == _comm.Rank;
+        bool receives = root == _comm.Rank;
         if (receives) ColumnParallelLinear.Grow(ref _gathered, T * Partition.PaddedVocabSize);
         if (_recv.Length != _comm.Size) _recv = new int[_comm.Size];
         _recv.AsSpan().Fill(T * shard);
-        if (root < 0) _comm.AllGatherV<float>(_local.AsSpan(0, T * shard), _gathered, _recv);
-        else _comm.GatherV<float>(_local.AsSpan(0, T * shard), receives ? _gathered : [], _recv, root);
+        _comm.GatherV<float>(_local.AsSpan(0, T * shard), receives ? _gathered : [], _recv, root);
         if (receives) ColumnParallelLinear.Interleave(_gathered, _shardCounts, T, logits, VocabSize, VocabSize);
     }
 }
