@@ -8,7 +8,7 @@ internal static class ColumnBlocks
     {
         if (offsets.Length != size || counts.Length != size)
             throw new TpLlmException($"all-gather columns: {offsets.Length} offsets and {counts.Length} counts for a group of {size} ranks");
-        if (rows < 0 || ld < 0 || (rows > 0 && length < (long)(rows - 1) * ld + ld))
+        if (rows < 0 || ld < 0 || length < (long)rows * ld)
             throw new TpLlmException($"all-gather columns: buffer of {length} elements does not hold [{rows}, {ld}]");
         for (int r = 0; r < size; r++)
             if (offsets[r] < 0 || counts[r] < 0 || offsets[r] + counts[r] > ld)

@@ -46,8 +46,8 @@ public sealed class ColumnParallelLmHead : ILmHead
         _valid = new int[comm.Size];
         for (int r = 0; r < comm.Size; r++)
         {
-            _offsets[r] = Math.Min(partition.VocabSize, r * partition.ShardSize);
-            _valid[r] = Math.Clamp(partition.VocabSize - r * partition.ShardSize, 0, partition.ShardSize);
+            _offsets[r] = Math.Min(partition.VocabSize, partition.Start(r)); // a rank wholly in the padding sends nothing from V on
+            _valid[r] = partition.RealRows(r);
         }
     }
 

@@ -137,7 +137,7 @@ public static unsafe class Bf16Gemm
     // widens each weight once instead of twice and streams the weights evenly (Llama-3-8B head, T = 16, two threads, quiet
     // rounds of an A/B run: 72–73 ms against 80–81 ms; docs/performance.md, session 7). Returns that tile's first token, or -1.
     private static int Start16(int T, int t12, int t8, int t4) =>
-        t8 == t12 && t4 == t12 + 4 && t12 >= 12 && t12 - 12 >= (T - 1) / TBlock * TBlock ? t12 - 12 : -1;
+        t8 == t12 && t4 == t12 + 4 && t12 - 12 >= (T - 1) / TBlock * TBlock ? t12 - 12 : -1;
 
     // x for the 12-, 16-, 8- and 4-token tiles, interleaved so a tile's broadcasts per column sit at fixed offsets from one
     // pointer: [K][width] per tile, tile after tile ([T/12][K][12], or one [K][16] in place of the last 12-token tile and the
