@@ -39,7 +39,8 @@ public static class BenchCommand
         var tps = new Option<string>("--tp") { Description = "tensor-parallel sizes", DefaultValueFactory = _ => "1,2,4" };
         var strategies = new Option<string>("--strategies") { Description = string.Join(", ", LmHeadBench.Strategies), DefaultValueFactory = _ => string.Join(",", LmHeadBench.Strategies) };
         var chart = new Option<string?>("--chart") { Description = "PNG chart of ms vs T per strategy (default: bench-lm-head.png; \"\" for none)", DefaultValueFactory = _ => "bench-lm-head.png" };
-        var cmd = new Command("lm-head", "time the LM head at real shapes with synthetic bf16 weights") { json, shapes, ts, tps, strategies, chart };
+        var runs = new Option<int>("--runs") { Description = "timed runs per measurement, after a warm-up (default: as many as fit in 0.4 s, 5 to 50); more runs give steadier medians on a shared machine" };
+        var cmd = new Command("lm-head", "time the LM head at real shapes with synthetic bf16 weights") { json, shapes, ts, tps, strategies, chart, runs };
         cmd.SetAction(r =>
         {
             var names = r.GetValue(shapes)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
@@ -47,6 +48,8 @@ public static class BenchCommand
             var strat = r.GetValue(strategies)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
             foreach (var s in strat)
                 if (!LmHeadBench.Strategies.Contains(s)) throw new TpLlmException($"--strategies: unknown strategy '{s}' (known: {string.Join(", ", LmHeadBench.Strategies)})");
+            int timedRuns = r.GetValue(runs);
+            if (timedRuns < 0) throw new TpLlmException($"--runs: {timedRuns} is negative (0 or omitted: as many as fit in 0.4 s)");
             string? png = r.GetValue(chart) is { Length: > 0 } c ? Path.GetFullPath(c) : null;
             // checked before the run, so a typo does not cost a benchmark's minutes
             if (png is not null && !Directory.Exists(Path.GetDirectoryName(png)))
@@ -57,7 +60,7 @@ public static class BenchCommand
             err.WriteLine($"measured: read bandwidth {roof.ReadGBps:F1} GB/s, f32 FMA peak {roof.PeakGflops:F0} GFLOP/s ({roof.Threads} threads)");
             err.WriteLine($"{"shape",-11} {"tp",2} {"strategy",-16} {"T",3} {"median ms",10} {"min–max ms",15} {"GB/s",7} {"GFLOP/s",8} {"roofline",8} {"recv B/rank",12}");
             var results = LmHeadBench.Run(selected, Ints(r.GetValue(ts)!, "--t"), Ints(r.GetValue(tps)!, "--tp"), strat, roof, x =>
-                err.WriteLine($"{x.Shape,-11} {x.Tp,2} {x.Strategy,-16} {x.T,3} {x.Time.MedianMs,10:F3} {x.Time.MinMs,7:F3}–{x.Time.MaxMs,-7:F3} {x.GBps,7:F1} {x.Gflops,8:F1} {x.RooflinePercent,7:F0}% {x.CommBytesPerRank,12:N0}"));
+                err.WriteLine($"{x.Shape,-11} {x.Tp,2} {x.Strategy,-16} {x.T,3} {x.Time.MedianMs,10:F3} {x.Time.MinMs,7:F3}–{x.Time.MaxMs,-7:F3} {x.GBps,7:F1} {x.Gflops,8:F1} {x.RooflinePercent,7:F0}% {x.CommBytesPerRank,12:N0}"), timedRuns);
             var after = roof.Recheck(err);
             if (r.GetValue(json)) StdOut.Out.WriteLine(JsonSerializer.Serialize(new { machine = roof, machineAfter = after, results }, Indented));
             if (png is not null) Charts.LmHead(results, png);

@@ -25,9 +25,12 @@ public static class LmHeadBench
     /// <summary>Strategy names, in report order.</summary>
     public static readonly string[] Strategies = ["replicated", "row-parallel", "column-parallel", "column+greedy"];
 
-    /// <summary>Runs every (shape, tp, strategy, T) and reports each result as it comes.</summary>
+    /// <summary>
+    /// Runs every (shape, tp, strategy, T) and reports each result as it comes; <paramref name="runs"/> timed runs per
+    /// measurement (0: as many as fit in ~0.4 s, 5 to 50).
+    /// </summary>
     public static List<LmHeadResult> Run(IEnumerable<(string Name, int H, int V)> shapes, int[] ts, int[] tps, string[] strategies, Roofline roof,
-        Action<LmHeadResult> report)
+        Action<LmHeadResult> report, int runs = 0)
     {
         var results = new List<LmHeadResult>();
         int cores = Environment.ProcessorCount;
@@ -64,7 +67,7 @@ public static class LmHeadBench
                             comm.Reset();
                             step();
                             long bytes = comm.TotalBytesReceived; // bytes that cross into this rank
-                            list.Add((T, Timing.MeasureCollective(comm, step), bytes));
+                            list.Add((T, Timing.MeasureCollective(comm, step, runs), bytes));
                         }
                         return (list, weightBytes: weight.ByteSize);
                     });

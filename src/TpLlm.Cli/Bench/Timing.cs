@@ -10,32 +10,18 @@ namespace TpLlm.Cli.Bench;
 /// <param name="Runs">Timed runs.</param>
 public sealed record Timing(double MedianMs, double MinMs, double MaxMs, int Runs)
 {
-    /// <summary>Times <paramref name="body"/> after a warm-up: at least 5 runs and ~<paramref name="budgetSeconds"/>, at most 50.</summary>
-    public static Timing Measure(Action body, double budgetSeconds = 0.4)
-    {
-        body();
-        var times = new List<double>();
-        var total = Stopwatch.StartNew();
-        while (times.Count < 5 || (total.Elapsed.TotalSeconds < budgetSeconds && times.Count < 50))
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            body();
-            times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
-        }
-        return From(times);
-    }
-
     /// <summary>
-    /// Times a step that every rank of <paramref name="comm"/> runs together: each run starts and
-    /// ends at a barrier; rank 0 picks the run count (broadcast) so the ranks stay in step.
+    /// Times a step that every rank of <paramref name="comm"/> runs together, after a warm-up run: each run starts and
+    /// ends at a barrier; rank 0 picks the run count (broadcast) so the ranks stay in step. <paramref name="runs"/>
+    /// timed runs, or with 0 as many as fit in ~<paramref name="budgetSeconds"/> (at least 5, at most 50).
     /// </summary>
-    public static Timing MeasureCollective(ICommunicator comm, Action body, double budgetSeconds = 0.4)
+    public static Timing MeasureCollective(ICommunicator comm, Action body, int runs = 0, double budgetSeconds = 0.4)
     {
         comm.Barrier();
         long w = Stopwatch.GetTimestamp();
         body();
         comm.Barrier();
-        var reps = new[] { Math.Clamp((int)(budgetSeconds / Math.Max(Stopwatch.GetElapsedTime(w).TotalSeconds, 1e-6)), 5, 50) };
+        var reps = new[] { runs > 0 ? runs : Math.Clamp((int)(budgetSeconds / Math.Max(Stopwatch.GetElapsedTime(w).TotalSeconds, 1e-6)), 5, 50) };
         comm.Broadcast<int>(reps, 0);
         var times = new List<double>();
         for (int i = 0; i < reps[0]; i++)

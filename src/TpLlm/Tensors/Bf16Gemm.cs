@@ -109,8 +109,9 @@ public static unsafe class Bf16Gemm
                 uint* w1 = two ? w0 + (long)Pairs(K) * P : w0; // a lone last panel is computed twice, stored once
                 int valid0 = Math.Min(P, n1 - p), valid1 = two ? Math.Min(P, n1 - p - P) : 0;
                 // full panels go over K in blocks, every token tile per block, so the first tile reads a block of weights
-                // from memory (prefetching ahead) and the others find it in cache
-                int block = valid0 == P && valid1 == P ? KBlock : allPairs;
+                // from memory (prefetching ahead) and the others find it in cache; a token block that is one tile has
+                // nothing to share a block with, so it goes over K in one pass
+                int block = valid0 == P && valid1 == P && !OneTile(tb, tEnd, t12, t8, t4, t16) ? KBlock : allPairs;
                 float* yk = y + p;
                 for (int k0 = 0; k0 < allPairs; k0 += block)
                 {
@@ -132,6 +133,10 @@ public static unsafe class Bf16Gemm
             }
         }
     }
+
+    // Whether tokens [tb, tEnd) go as a single tile (the first tile Run512 runs from tb reaches tEnd).
+    private static bool OneTile(int tb, int tEnd, int t12, int t8, int t4, int t16) =>
+        tb + (tb == t16 ? 16 : tb < t12 ? 12 : tb < t8 ? 8 : tb < t4 ? 4 : 1) >= tEnd;
 
     // Where a 4-token tile would follow a 12-token tile in the same token block, the two go as one 16-token tile, which
     // widens each weight once instead of twice and streams the weights evenly (Llama-3-8B head, T = 16, two threads, quiet

@@ -40,6 +40,25 @@ public class LmHeadBenchTests
     }
 
     [Fact]
+    public void A_run_count_fixes_the_timed_runs_of_every_measurement()
+    {
+        var rows = new List<LmHeadResult>();
+        LmHeadBench.Run([("t", 64, 300)], [1, 3], [2], ["row-parallel", "column-parallel"], new Roofline(10, 100, 2), rows.Add, runs: 7);
+        Assert.Equal(4, rows.Count);
+        Assert.All(rows, r => Assert.Equal(7, r.Time.Runs));
+    }
+
+    [Fact]
+    public void A_negative_run_count_is_refused_before_the_run()
+    {
+        var r = CliProcess.Run("bench", "lm-head", "--shapes", "64x100", "--t", "1", "--tp", "1", "--runs", "-3");
+        Assert.True(r.ExitCode != 0, r.Stderr);
+        Assert.Contains("--runs: -3", r.Stderr);
+        Assert.DoesNotContain("measured:", r.Stderr);
+        Assert.DoesNotContain("Unhandled", r.Stderr);
+    }
+
+    [Fact]
     public void A_chart_path_in_a_missing_folder_is_refused_before_the_run()
     {
         var missing = Path.Combine(Path.GetTempPath(), "tpllm-no-such-folder-" + Guid.NewGuid().ToString("N"), "c.png");
