@@ -102,6 +102,7 @@ public static unsafe class Bf16Gemm
             // tokens in blocks, so one block's activations for a k-block (8 × 48 KB) stay in L2 across all the panels;
             // every block but the last is whole 12-token tiles
             int tEnd = Math.Min(T, tb + TBlock);
+            bool oneTile = OneTile(tb, tEnd, t12, t8, t4, t16);
             for (int p = n0; p < n1; p += 2 * P)
             {
                 uint* w0 = (uint*)(w + (long)(p / P) * Pairs(K) * 2 * P);
@@ -111,7 +112,7 @@ public static unsafe class Bf16Gemm
                 // full panels go over K in blocks, every token tile per block, so the first tile reads a block of weights
                 // from memory (prefetching ahead) and the others find it in cache; a token block that is one tile has
                 // nothing to share a block with, so it goes over K in one pass
-                int block = valid0 == P && valid1 == P && !OneTile(tb, tEnd, t12, t8, t4, t16) ? KBlock : allPairs;
+                int block = valid0 == P && valid1 == P && !oneTile ? KBlock : allPairs;
                 float* yk = y + p;
                 for (int k0 = 0; k0 < allPairs; k0 += block)
                 {
