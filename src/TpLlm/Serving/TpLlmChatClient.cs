@@ -96,6 +96,8 @@ public sealed class TpLlmChatClient : IChatClient
         {
             PromptIds = _engine.EncodeChat(turns), MaxTokens = o?.MaxOutputTokens, Sampling = sampling,
             Stop = o?.StopSequences?.ToArray() ?? [],
+            // vLLM's extra parameter, passed as ChatOptions.AdditionalProperties["ignore_eos"] = true
+            IgnoreEos = o?.AdditionalProperties?.TryGetValue("ignore_eos", out bool ignoreEos) == true && ignoreEos,
         };
     }
 

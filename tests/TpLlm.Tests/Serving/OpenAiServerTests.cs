@@ -132,6 +132,19 @@ public class OpenAiServerTests(ServerFixture server) : IClassFixture<ServerFixtu
     }
 
     [Fact]
+    public async Task The_in_process_IChatClient_takes_vLLMs_ignore_eos_from_additional_properties()
+    {
+        using var client = new TpLlmChatClient(server.Engine);
+        var stopped = await client.GetResponseAsync("Tell me a fortune", new ChatOptions { Temperature = 0, MaxOutputTokens = 200 });
+        Assert.Equal(Microsoft.Extensions.AI.ChatFinishReason.Stop, stopped.FinishReason); // the greedy fortune ends well before 200
+        Assert.InRange(stopped.Usage!.OutputTokenCount!.Value, 1, 199);
+        var options = new ChatOptions { Temperature = 0, MaxOutputTokens = 200, AdditionalProperties = new() { ["ignore_eos"] = true } };
+        var full = await client.GetResponseAsync("Tell me a fortune", options);
+        Assert.Equal(Microsoft.Extensions.AI.ChatFinishReason.Length, full.FinishReason);
+        Assert.Equal(200, full.Usage?.OutputTokenCount);
+    }
+
+    [Fact]
     public async Task Microsoft_Extensions_AI_OpenAI_client_and_the_in_process_IChatClient_agree()
     {
         IChatClient overHttp = server.OpenAi.GetChatClient(Model).AsIChatClient();

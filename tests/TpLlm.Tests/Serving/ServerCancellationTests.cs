@@ -48,7 +48,7 @@ public class ServerCancellationTests
         int updates = 0;
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
         {
-            await foreach (var u in client.GetStreamingResponseAsync("Tell me a fortune", new ChatOptions { MaxOutputTokens = 400 }, cts.Token))
+            await foreach (var u in client.GetStreamingResponseAsync("Tell me a fortune", new ChatOptions { MaxOutputTokens = 400, AdditionalProperties = new() { ["ignore_eos"] = true } }, cts.Token))
                 if (++updates == 3) cts.Cancel();
         });
         var freed = DateTime.UtcNow.AddSeconds(10);
