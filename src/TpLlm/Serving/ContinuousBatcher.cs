@@ -128,6 +128,9 @@ public sealed class ContinuousBatcher : IDisposable
     /// <summary>Why the engine stopped, or null while it runs.</summary>
     public Exception? Failure => _failure;
 
+    /// <summary>Test hook: rank 0 calls it after each step's tokens are delivered (e.g. to pace the batch so a test can act mid-stream).</summary>
+    internal Action? AfterStep { get; set; }
+
     // plan: [rows, logprobs wanted (0/1), then per row: slot, start, length, tokens…, and for a new sequence: T bits, top-k, top-p bits, min-p bits, seed lo, seed hi, top logprobs]
     private void RankLoop(ICommunicator comm)
     {
@@ -203,7 +206,11 @@ public sealed class ContinuousBatcher : IDisposable
             head.ForwardLocal(model.MatMul, hidden, rows, local);
             sampler.Sample(local, rows, ps, rs, picked);
             var lps = wantLogprobs ? sampler.Logprobs(local, rows, picked.AsSpan(0, rows), topN) : null; // a collective: every rank reads the flag from the plan
-            if (comm.Rank == 0) Deliver(slots, rowSlot, rows, picked, lps, ctx);
+            if (comm.Rank == 0)
+            {
+                Deliver(slots, rowSlot, rows, picked, lps, ctx);
+                AfterStep?.Invoke();
+            }
         }
     }
 

@@ -14,6 +14,7 @@ public class ServerCancellationTests
         await using var _ = app;
         using var __ = engine;
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
+        engine.Batcher.AfterStep = () => Thread.Sleep(20); // ≥ 10 s for 500 tokens: a loaded machine cannot finish them before the test hangs up
 
         // a stream that would run 500 tokens if left alone
         var request = new HttpRequestMessage(HttpMethod.Post, url + "/v1/completions")
@@ -31,6 +32,7 @@ public class ServerCancellationTests
         var freed = DateTime.UtcNow.AddSeconds(10);
         while (engine.Batcher.ActiveSequences != 0 && DateTime.UtcNow < freed) await Task.Delay(10);
         Assert.Equal(0, engine.Batcher.ActiveSequences);
+        engine.Batcher.AfterStep = null;
 
         // the next request gets the slot and finishes
         using var next = await http.PostAsync(url + "/v1/completions", new StringContent("""{"prompt": "Love is", "max_tokens": 4}""", Encoding.UTF8, "application/json"));
