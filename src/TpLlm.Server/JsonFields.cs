@@ -42,7 +42,7 @@ internal sealed class JsonFields(JsonElement root)
         if (Get(name) is not { } v) return null;
         if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d)) throw Wrong(name, v, "a number");
         if (d > max || d < min || (minExclusive && d == min))
-            throw ApiException.BadRequest($"{name} {d} is outside {(minExclusive ? "(" : "[")}{min}, {max}]", name);
+            throw ApiException.BadRequest($"{name} {d} is outside {(minExclusive ? "(" : "[")}{min}, {(float.IsPositiveInfinity(max) ? "∞)" : $"{max}]")}", name);
         return (float)d;
     }
 

@@ -2,7 +2,7 @@ using TpLlm.Sampling;
 
 namespace TpLlm.Server;
 
-/// <summary>The fields completions and chat completions share: model, sampling, stop, streaming, n.</summary>
+/// <summary>The fields completions and chat completions share: model, sampling (penalties included), stop, streaming, n.</summary>
 internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, bool Stream, bool IncludeUsage, bool IgnoreEos)
 {
     public static RequestParams Read(JsonFields f, string modelId)
@@ -12,8 +12,6 @@ internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, boo
             throw ApiException.BadRequest($"model '{model}' does not exist; this server serves '{modelId}' (see GET /v1/models)", "model", "model_not_found");
         if (f.Int("n", int.MinValue, int.MaxValue) is { } n && n != 1) throw ApiException.BadRequest($"n {n} is not supported; only n = 1", "n");
         if (f.Int("best_of", int.MinValue, int.MaxValue) is { } bo && bo != 1) throw ApiException.BadRequest($"best_of {bo} is not supported; only 1", "best_of");
-        foreach (var penalty in new[] { "presence_penalty", "frequency_penalty" })
-            if (f.Float(penalty, -2, 2) is { } p && p != 0) throw ApiException.BadRequest($"{penalty} {p} is not supported; only 0", penalty);
         if (f.Bool("echo") == true) throw ApiException.BadRequest("echo is not supported", "echo");
         if (f.Get("logit_bias") is { } lb && lb.ValueKind == System.Text.Json.JsonValueKind.Object && lb.EnumerateObject().Any())
             throw ApiException.BadRequest("logit_bias is not supported", "logit_bias");
@@ -24,6 +22,9 @@ internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, boo
             TopP = f.Float("top_p", 0, 1, minExclusive: true) ?? 1f,
             TopK = topK < 0 ? 0 : topK, // vLLM spells "off" as -1
             MinP = f.Float("min_p", 0, 1) ?? 0f,
+            PresencePenalty = f.Float("presence_penalty", -2, 2) ?? 0f,
+            FrequencyPenalty = f.Float("frequency_penalty", -2, 2) ?? 0f,
+            RepetitionPenalty = f.Float("repetition_penalty", 0, float.PositiveInfinity, minExclusive: true) ?? 1f, // vLLM's extra parameter
             Seed = f.Long("seed") is { } seed ? unchecked((ulong)seed) : (ulong)System.Diagnostics.Stopwatch.GetTimestamp(),
         };
         bool stream = f.Bool("stream") ?? false;

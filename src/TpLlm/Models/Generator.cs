@@ -68,17 +68,20 @@ public sealed class Generator
         var step = new int[B];
         var prompt = requests.SelectMany(r => r.PromptIds).ToArray();
         for (int i = 0; i < B; i++) chunks[i] = new SequenceChunk(i, 0, requests[i].PromptIds.Length);
+        var penalties = requests.Any(r => r.Sampling.HasPenalties) ? NewPenalties(B) : null;
+        for (int i = 0; i < B; i++) penalties?.Begin(i, requests[i].PromptIds, requests[i].Sampling);
         ReadOnlySpan<int> tokens = prompt; // prefill: every prompt in one forward pass
         int n = B;
         while (n > 0)
         {
             _model.Forward(tokens, chunks.AsSpan(0, n), hidden);
             for (int j = 0; j < n; j++) { ps[j] = requests[live[j]].Sampling; rs[j] = rngs[live[j]]; }
-            Pick(hidden, n, live, requests, ps, rs, picked, logprobs);
+            Pick(hidden, n, live, requests, ps, rs, picked, logprobs, penalties);
             for (int j = 0; j < n; j++)
             {
                 int i = live[j], tok = picked[j];
                 outputs[i].Add(tok);
+                penalties?.Record(i, tok);
                 OnToken?.Invoke(i, tok, logprobs[i] is { Count: > 0 } lp ? lp[^1] : null);
                 if (!requests[i].IgnoreEos && _eos.Contains(tok)) reasons[i] = FinishReason.Eos;
                 else if (outputs[i].Count >= requests[i].MaxNewTokens) reasons[i] = FinishReason.MaxTokens;
@@ -112,8 +115,20 @@ public sealed class Generator
 
     private float[] _local = [], _full = [];
 
+    // penalties over the rows Pick samples from: this rank's vocab slice, or gathered rows
+    private TokenPenalties NewPenalties(int slots)
+    {
+        if (_sampler is not null && !GatherLogits)
+        {
+            var part = ((ColumnParallelLmHead)_model.Head).Partition;
+            int start = part.Start(_model.Comm.Rank);
+            return new TokenPenalties(slots, start, Math.Clamp(_samplable - start, 0, part.ShardSize), part.ShardSize);
+        }
+        return new TokenPenalties(slots, 0, _samplable, _model.Config.VocabSize);
+    }
+
     private void Pick(float[] hidden, int n, int[] live, IReadOnlyList<GenerationRequest> requests, SamplingParams[] ps, SplitMix64[] rs, int[] picked,
-        List<TokenLogprobs>?[] logprobs)
+        List<TokenLogprobs>?[] logprobs, TokenPenalties? penalties)
     {
         int topN = 0;
         bool wantLp = false;
@@ -128,7 +143,9 @@ public sealed class Generator
             int shard = head.Partition.ShardSize;
             if (_local.Length < n * shard) _local = new float[n * shard];
             head.ForwardLocal(_model.MatMul, hidden, n, _local);
+            penalties?.Apply(_local, live, n);
             _sampler.Sample(_local, n, ps, rs, picked);
+            penalties?.Restore(_local); // logprobs are the model's, as in vLLM
             if (wantLp)
             {
                 var lp = _sampler.Logprobs(_local, n, picked.AsSpan(0, n), topN);
@@ -141,22 +158,25 @@ public sealed class Generator
         bool toRoot = GatherToRoot && _model.Head is ColumnParallelLmHead;
         if (toRoot) ((ColumnParallelLmHead)_model.Head).ForwardToRoot(_model.MatMul, hidden, n, _full, 0);
         else _model.Head.Forward(_model.MatMul, hidden, n, _full);
+        bool sampler = !toRoot || _model.Comm.Rank == 0;
+        if (sampler) penalties?.Apply(_full, live, n);
         for (int j = 0; j < n; j++)
         {
-            if (toRoot && _model.Comm.Rank != 0)
+            if (!sampler)
             {
                 if (!ps[j].IsGreedy) rs[j].NextDouble(); // keep every rank's random stream in step with rank 0's
                 continue;
             }
-            var row = _full.AsSpan(j * V, V);
-            picked[j] = FullVocabSampler.Sample(row, _samplable, ps[j], rs[j]);
-            if (logprobs[live[j]] is { } list)
-            {
-                var lsm = FullVocabSampler.LogSoftmax(row, _samplable);
-                var top = Enumerable.Range(0, lsm.Length).OrderByDescending(k => lsm[k]).ThenBy(k => k).Take(requests[live[j]].TopLogprobs)
-                    .Select(k => (k, (float)lsm[k])).ToArray();
-                list.Add(new TokenLogprobs(picked[j], (float)lsm[picked[j]], top));
-            }
+            picked[j] = FullVocabSampler.Sample(_full.AsSpan(j * V, V), _samplable, ps[j], rs[j]);
+        }
+        if (sampler) penalties?.Restore(_full);
+        for (int j = 0; j < n && sampler; j++)
+        {
+            if (logprobs[live[j]] is not { } list) continue;
+            var lsm = FullVocabSampler.LogSoftmax(_full.AsSpan(j * V, V), _samplable);
+            var top = Enumerable.Range(0, lsm.Length).OrderByDescending(k => lsm[k]).ThenBy(k => k).Take(requests[live[j]].TopLogprobs)
+                .Select(k => (k, (float)lsm[k])).ToArray();
+            list.Add(new TokenLogprobs(picked[j], (float)lsm[picked[j]], top));
         }
         if (toRoot) _model.Comm.Broadcast<int>(picked.AsSpan(0, n), 0);
     }

@@ -3,6 +3,9 @@ namespace TpLlm.Sampling;
 /// <summary>
 /// How to pick the next token. Temperature 0 is greedy. Filters apply in the order
 /// top-k → top-p → min-p to the temperature-scaled distribution over the real vocabulary.
+/// Penalties (as in vLLM) change the logits before all of them, greedy included: the repetition
+/// penalty first, over prompt and output tokens, then the frequency and presence penalties, over
+/// output tokens.
 /// </summary>
 public sealed record SamplingParams
 {
@@ -21,6 +24,18 @@ public sealed record SamplingParams
     /// <summary>Keep tokens whose probability is at least min-p × the top probability; 0 = off.</summary>
     public float MinP { get; init; }
 
+    /// <summary>Subtracted once from the logit of every token the output already holds (OpenAI's <c>presence_penalty</c>); 0 = off.</summary>
+    public float PresencePenalty { get; init; }
+
+    /// <summary>Subtracted from a token's logit once per time the output already holds it (OpenAI's <c>frequency_penalty</c>); 0 = off.</summary>
+    public float FrequencyPenalty { get; init; }
+
+    /// <summary>
+    /// Logits of tokens in the prompt or the output are divided by it when positive and multiplied
+    /// by it when negative (vLLM's and Hugging Face's <c>repetition_penalty</c>); 1 = off.
+    /// </summary>
+    public float RepetitionPenalty { get; init; } = 1f;
+
     /// <summary>Seed of the sequence's random stream.</summary>
     public ulong Seed { get; init; }
 
@@ -31,8 +46,14 @@ public sealed record SamplingParams
         if (TopK < 0) throw new TpLlmException($"--top-k {TopK} is negative; allowed: 0 (off) or ≥ 1");
         if (!(TopP > 0 && TopP <= 1)) throw new TpLlmException($"--top-p {TopP} is outside (0, 1]");
         if (!(MinP >= 0 && MinP <= 1)) throw new TpLlmException($"--min-p {MinP} is outside [0, 1]");
+        if (!(PresencePenalty >= -2 && PresencePenalty <= 2)) throw new TpLlmException($"--presence-penalty {PresencePenalty} is outside [-2, 2]");
+        if (!(FrequencyPenalty >= -2 && FrequencyPenalty <= 2)) throw new TpLlmException($"--frequency-penalty {FrequencyPenalty} is outside [-2, 2]");
+        if (!(RepetitionPenalty > 0) || float.IsInfinity(RepetitionPenalty)) throw new TpLlmException($"--repetition-penalty {RepetitionPenalty} is outside (0, ∞) (1 = off)");
         return this;
     }
+
+    /// <summary>True when any penalty changes the logits.</summary>
+    public bool HasPenalties => PresencePenalty != 0 || FrequencyPenalty != 0 || RepetitionPenalty != 1;
 
     /// <summary>True when the token is the argmax.</summary>
     public bool IsGreedy => Temperature == 0;

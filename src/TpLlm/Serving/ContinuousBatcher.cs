@@ -131,12 +131,15 @@ public sealed class ContinuousBatcher : IDisposable
     /// <summary>Test hook: rank 0 calls it after each step's tokens are delivered (e.g. to pace the batch so a test can act mid-stream).</summary>
     internal Action? AfterStep { get; set; }
 
-    // plan: [rows, logprobs wanted (0/1), then per row: slot, start, length, tokens…, and for a new sequence: T bits, top-k, top-p bits, min-p bits, seed lo, seed hi, top logprobs]
+    // plan: [rows, logprobs wanted (0/1), then per row: slot, start, length, tokens…, and for a new sequence: T bits, top-k, top-p bits, min-p bits,
+    //        presence, frequency and repetition penalty bits, seed lo, seed hi, top logprobs]
     private void RankLoop(ICommunicator comm)
     {
         using var model = LlamaModel.Load(_folder.Config, _folder.Checkpoint, comm, _options);
         var head = (ColumnParallelLmHead)model.Head;
         var sampler = new VocabParallelSampler(comm, head.Partition, _folder.SamplableVocab);
+        int start0 = head.Partition.Start(comm.Rank);
+        var penalties = new TokenPenalties(MaxBatch, start0, Math.Clamp(sampler.SamplableVocab - start0, 0, head.Partition.ShardSize), head.Partition.ShardSize);
         int H = _folder.Config.HiddenSize, B = MaxBatch, ctx = model.MaxContext;
         var slots = new Job?[B];                    // rank 0's view of who runs where
         if (comm.Rank == 0) _slots = slots;
@@ -181,9 +184,10 @@ public sealed class ContinuousBatcher : IDisposable
             int p = 0, rows = planBuffer[p++], topN = 0;
             bool wantLogprobs = planBuffer[p++] == 1;
             tokens.Clear();
+            bool anyPenalties = false;
             for (int r = 0; r < rows; r++)
             {
-                int slot = planBuffer[p++], start = planBuffer[p++], len = planBuffer[p++];
+                int slot = planBuffer[p++], start = planBuffer[p++], len = planBuffer[p++], first = p;
                 for (int i = 0; i < len; i++) tokens.Add(planBuffer[p++]);
                 if (start == 0)
                 {
@@ -191,11 +195,15 @@ public sealed class ContinuousBatcher : IDisposable
                     {
                         Temperature = BitConverter.Int32BitsToSingle(planBuffer[p++]), TopK = planBuffer[p++],
                         TopP = BitConverter.Int32BitsToSingle(planBuffer[p++]), MinP = BitConverter.Int32BitsToSingle(planBuffer[p++]),
+                        PresencePenalty = BitConverter.Int32BitsToSingle(planBuffer[p++]), FrequencyPenalty = BitConverter.Int32BitsToSingle(planBuffer[p++]),
+                        RepetitionPenalty = BitConverter.Int32BitsToSingle(planBuffer[p++]),
                         Seed = (uint)planBuffer[p++] | ((ulong)(uint)planBuffer[p++] << 32),
                     };
                     slotRng[slot] = new SplitMix64(slotParams[slot].Seed);
                     slotTop[slot] = planBuffer[p++];
+                    penalties.Begin(slot, planBuffer.AsSpan(first, len), slotParams[slot]);
                 }
+                anyPenalties |= slotParams[slot].HasPenalties;
                 chunks[r] = new SequenceChunk(slot, start, len);
                 rowSlot[r] = slot;
                 ps[r] = slotParams[slot];
@@ -204,7 +212,13 @@ public sealed class ContinuousBatcher : IDisposable
             }
             model.Forward(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tokens), chunks.AsSpan(0, rows), hidden);
             head.ForwardLocal(model.MatMul, hidden, rows, local);
+            if (anyPenalties) penalties.Apply(local, rowSlot, rows);
             sampler.Sample(local, rows, ps, rs, picked);
+            if (anyPenalties)
+            {
+                penalties.Restore(local); // logprobs are the model's, as in vLLM
+                for (int r = 0; r < rows; r++) penalties.Record(rowSlot[r], picked[r]);
+            }
             var lps = wantLogprobs ? sampler.Logprobs(local, rows, picked.AsSpan(0, rows), topN) : null; // a collective: every rank reads the flag from the plan
             if (comm.Rank == 0)
             {
@@ -244,6 +258,8 @@ public sealed class ContinuousBatcher : IDisposable
             plan.Add(s); plan.Add(0); plan.Add(r.PromptIds.Length); plan.AddRange(r.PromptIds);
             plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.Temperature)); plan.Add(r.Sampling.TopK);
             plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.TopP)); plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.MinP));
+            plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.PresencePenalty)); plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.FrequencyPenalty));
+            plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.RepetitionPenalty));
             plan.Add((int)(uint)r.Sampling.Seed); plan.Add((int)(uint)(r.Sampling.Seed >> 32));
             plan.Add(r.TopLogprobs);
             job.Position = r.PromptIds.Length;

@@ -83,13 +83,14 @@ public sealed class TpLlmChatClient : IChatClient
     {
         if (o?.ModelId is { } model && model != _engine.ModelId)
             throw new TpLlmException($"model '{model}' is not served here; this client serves '{_engine.ModelId}'");
-        if (o?.FrequencyPenalty is { } fp && fp != 0) throw new TpLlmException($"FrequencyPenalty {fp} is not supported (only 0)");
-        if (o?.PresencePenalty is { } pp && pp != 0) throw new TpLlmException($"PresencePenalty {pp} is not supported (only 0)");
         var turns = messages.Select(m => new ChatTurn(m.Role.Value, m.Text)).ToList();
         if (turns.Count == 0) throw new TpLlmException("no messages: give at least one");
         var sampling = new SamplingParams
         {
             Temperature = o?.Temperature ?? 1f, TopP = o?.TopP ?? 1f, TopK = o?.TopK ?? 0,
+            PresencePenalty = o?.PresencePenalty ?? 0f, FrequencyPenalty = o?.FrequencyPenalty ?? 0f,
+            // vLLM's extra parameter, passed as ChatOptions.AdditionalProperties["repetition_penalty"]
+            RepetitionPenalty = o?.AdditionalProperties?.TryGetValue("repetition_penalty", out float rp) == true ? rp : 1f,
             Seed = o?.Seed is { } seed ? (ulong)seed : (ulong)System.Diagnostics.Stopwatch.GetTimestamp(),
         }.Validate();
         return new TextRequest

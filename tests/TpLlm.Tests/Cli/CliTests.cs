@@ -52,6 +52,20 @@ public class CliTests
     }
 
     [Fact]
+    public void Repetition_penalty_stops_the_reference_loop_at_an_uneven_tp()
+    {
+        int[] prompt = [464, 2068, 7586, 21831, 18045, 625, 262, 16931, 3290, 13];
+        var r = CliProcess.Run("generate", "--model", Paths.Llama3Mini, "--ids", string.Join(",", prompt), "--greedy", "--json", "-n", "12", "--tp", "3",
+            "--repetition-penalty", "1000");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var tokens = doc.RootElement.GetProperty("tokens").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        Assert.Equal(28999, tokens[0]); // the raw argmax is not in the prompt, so penalizing the prompt leaves it first
+        Assert.Equal(12, tokens.Distinct().Count()); // the unpenalized continuation above repeats 12157 15178 25115 7350
+        Assert.Empty(tokens.Intersect(prompt));
+    }
+
+    [Fact]
     public void Inspect_prints_each_ranks_plan_and_the_padded_vocab()
     {
         var r = CliProcess.Run("inspect", "--tp", "4", "--align", "64");
@@ -81,6 +95,8 @@ public class CliTests
         yield return [new[] { "generate", "hi", "--temperature", "-1" }, "--temperature -1 is outside [0, ∞)"];
         yield return [new[] { "generate", "hi", "--top-p", "1.5" }, "--top-p 1.5 is outside (0, 1]"];
         yield return [new[] { "generate", "hi", "--top-k", "-2" }, "--top-k -2 is negative"];
+        yield return [new[] { "generate", "hi", "--presence-penalty", "3" }, "--presence-penalty 3 is outside [-2, 2]"];
+        yield return [new[] { "generate", "hi", "--repetition-penalty", "0" }, "--repetition-penalty 0 is outside (0, ∞)"];
         yield return [new[] { "generate", "hi", "--max-new-tokens", "0" }, "--max-new-tokens 0 must be ≥ 1"];
         yield return [new[] { "generate", "hi", "--quantize", "int4" }, "--quantize 'int4' is not supported (allowed: none, int8)"];
     }

@@ -29,7 +29,11 @@ public class ContinuousBatcherTests
         {
             PromptIds = folder.Tokenizer!.Encode(p),
             MaxNewTokens = 12 + i % 5,
-            Sampling = i % 4 == 3 ? new SamplingParams { Temperature = 0.9f, TopK = 40, Seed = (ulong)i } : SamplingParams.Greedy,
+            Sampling = (i % 4 == 3 ? new SamplingParams { Temperature = 0.9f, TopK = 40, Seed = (ulong)i } : SamplingParams.Greedy) with
+            {
+                // penalties follow each sequence through slots other sequences used before
+                PresencePenalty = i % 3 == 1 ? 1.2f : 0f, FrequencyPenalty = i % 3 == 2 ? 0.8f : 0f, RepetitionPenalty = i % 6 == 1 ? 1.5f : 1f,
+            },
             TopLogprobs = i % 5 == 0 ? 2 : 0,
         }).ToArray();
         var expected = Alone(folder, requests);

@@ -145,6 +145,43 @@ public class OpenAiServerTests(ServerFixture server) : IClassFixture<ServerFixtu
     }
 
     [Fact]
+    public async Task Penalties_reach_the_sampler_over_http_and_in_process()
+    {
+        // completions: the JSON fields become the batcher's sampling parameters
+        var ids = server.Engine.Tokenizer.Encode("A day without", addSpecialTokens: true);
+        var text = await Complete(new { prompt = ids, max_tokens = 24, temperature = 0, ignore_eos = true, presence_penalty = 1.5, frequency_penalty = 0.5, repetition_penalty = 1.3 });
+        var direct = await server.Engine.Batcher.Submit(new TpLlm.Models.GenerationRequest
+        {
+            PromptIds = ids, MaxNewTokens = 24, IgnoreEos = true,
+            Sampling = new TpLlm.Sampling.SamplingParams { PresencePenalty = 1.5f, FrequencyPenalty = 0.5f, RepetitionPenalty = 1.3f },
+        });
+        Assert.Equal(server.Engine.Tokenizer.Decode(direct.Tokens), text);
+        Assert.NotEqual(await Complete(new { prompt = ids, max_tokens = 24, temperature = 0, ignore_eos = true }), text);
+
+        // chat: ChatOptions' penalties over HTTP (Microsoft.Extensions.AI.OpenAI) and in process agree, and change the text
+        IChatClient overHttp = server.OpenAi.GetChatClient(Model).AsIChatClient();
+        using var inProcess = new TpLlmChatClient(server.Engine);
+        var plain = new ChatOptions { Temperature = 0, MaxOutputTokens = 40 };
+        var penalized = plain.Clone();
+        penalized.FrequencyPenalty = 2f;
+        penalized.PresencePenalty = 1f;
+        var local = await inProcess.GetResponseAsync("Tell me a fortune", penalized);
+        Assert.Equal((await overHttp.GetResponseAsync("Tell me a fortune", penalized)).Text, local.Text);
+        Assert.NotEqual((await inProcess.GetResponseAsync("Tell me a fortune", plain)).Text, local.Text);
+        // vLLM's repetition_penalty as an additional property: with every seen token all but banned, no token repeats
+        var banned = plain.Clone();
+        banned.AdditionalProperties = new() { ["ignore_eos"] = true, ["repetition_penalty"] = 1000.0 };
+        var bannedText = (await inProcess.GetResponseAsync("Tell me a fortune", banned)).Text;
+        var expected = await server.Engine.Batcher.Submit(new TpLlm.Models.GenerationRequest
+        {
+            PromptIds = server.Engine.EncodeChat([new TpLlm.Chat.ChatTurn("user", "Tell me a fortune")]), MaxNewTokens = 40, IgnoreEos = true,
+            Sampling = new TpLlm.Sampling.SamplingParams { RepetitionPenalty = 1000f },
+        });
+        Assert.Equal(expected.Tokens.Length, expected.Tokens.Distinct().Count());
+        Assert.Equal(server.Engine.Tokenizer.Decode(expected.Tokens), bannedText);
+    }
+
+    [Fact]
     public async Task Microsoft_Extensions_AI_OpenAI_client_and_the_in_process_IChatClient_agree()
     {
         IChatClient overHttp = server.OpenAi.GetChatClient(Model).AsIChatClient();

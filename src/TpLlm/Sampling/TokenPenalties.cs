@@ -1,0 +1,92 @@
+namespace TpLlm.Sampling;
+
+/// <summary>
+/// Repetition, frequency and presence penalties (see <see cref="SamplingParams"/>) on one rank's
+/// slice of the logits <c>[B, V_pad/tp]</c>, without gathering the vocabulary: every rank sees
+/// every picked token, but keeps counts only for the ids it owns, and changes only its own
+/// columns. Built with the whole vocabulary as its slice, it serves gathered rows too.
+/// <see cref="Restore"/> puts the raw logits back after sampling, so logprobs stay the model's
+/// (vLLM's default).
+/// </summary>
+public sealed class TokenPenalties
+{
+    private readonly int _start, _count, _stride;
+    private readonly SamplingParams?[] _params;
+    private readonly Dictionary<int, int>[] _output; // per slot: owned column → times in the output
+    private readonly HashSet<int>[] _prompt;         // per slot: owned columns in the prompt (repetition penalty only)
+    private readonly List<(int Index, float Value)> _saved = [];
+
+    /// <summary>
+    /// Penalties for up to <paramref name="slots"/> sequences over the ids
+    /// <c>[start, start + count)</c>, held in rows of <paramref name="stride"/> floats.
+    /// </summary>
+    public TokenPenalties(int slots, int start, int count, int stride)
+    {
+        if (count > stride) throw new TpLlmException($"penalties over {count} ids do not fit rows of {stride}");
+        _start = start;
+        _count = Math.Max(count, 0);
+        _stride = stride;
+        _params = new SamplingParams?[slots];
+        _output = new Dictionary<int, int>[slots];
+        _prompt = new HashSet<int>[slots];
+        for (int s = 0; s < slots; s++) { _output[s] = []; _prompt[s] = []; }
+    }
+
+    /// <summary>Starts the sequence in <paramref name="slot"/> with its prompt and parameters (forgetting the slot's last sequence).</summary>
+    public void Begin(int slot, ReadOnlySpan<int> prompt, SamplingParams p)
+    {
+        _params[slot] = p.HasPenalties ? p : null;
+        _output[slot].Clear();
+        _prompt[slot].Clear();
+        if (p.RepetitionPenalty == 1) return;
+        foreach (int id in prompt)
+            if (Owned(id, out int c)) _prompt[slot].Add(c);
+    }
+
+    /// <summary>Counts <paramref name="token"/>, just picked for the sequence in <paramref name="slot"/>.</summary>
+    public void Record(int slot, int token)
+    {
+        if (_params[slot] is null || !Owned(token, out int c)) return;
+        ref int n = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_output[slot], c, out _);
+        n++;
+    }
+
+    /// <summary>Penalizes row <c>b</c> of <paramref name="logits"/> for the sequence in <c>rowSlots[b]</c>, for the first <paramref name="rows"/> rows.</summary>
+    public void Apply(Span<float> logits, ReadOnlySpan<int> rowSlots, int rows)
+    {
+        _saved.Clear();
+        for (int b = 0; b < rows; b++)
+        {
+            int s = rowSlots[b];
+            if (_params[s] is not { } p) continue;
+            var row = logits.Slice(b * _stride, _count);
+            var output = _output[s];
+            var prompt = _prompt[s];
+            foreach (int c in prompt) Penalize(row, b * _stride, c, output.GetValueOrDefault(c), p);
+            foreach (var (c, n) in output)
+                if (!prompt.Contains(c)) Penalize(row, b * _stride, c, n, p);
+        }
+    }
+
+    /// <summary>Puts back the logits <see cref="Apply"/> changed.</summary>
+    public void Restore(Span<float> logits)
+    {
+        foreach (var (i, v) in _saved) logits[i] = v;
+        _saved.Clear();
+    }
+
+    private void Penalize(Span<float> row, int rowOffset, int c, int timesInOutput, SamplingParams p)
+    {
+        float v = row[c];
+        _saved.Add((rowOffset + c, v));
+        if (p.RepetitionPenalty != 1) v = v > 0 ? v / p.RepetitionPenalty : v * p.RepetitionPenalty;
+        if (timesInOutput > 0) v -= p.FrequencyPenalty * timesInOutput + p.PresencePenalty;
+        row[c] = v;
+    }
+
+    private bool Owned(int id, out int column)
+    {
+        column = id - _start;
+        return column >= 0 && column < _count;
+    }
+}
