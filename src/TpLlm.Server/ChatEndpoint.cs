@@ -22,12 +22,13 @@ internal static class ChatEndpoint
         if (top is not null && !logprobs) throw ApiException.BadRequest("top_logprobs needs logprobs: true", "top_logprobs");
         int? max = f.Int("max_completion_tokens", int.MinValue, int.MaxValue) ?? f.Int("max_tokens", int.MinValue, int.MaxValue);
         if (max < 1) throw ApiException.BadRequest($"max_tokens {max} must be ≥ 1", f.Has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens");
-        var request = new TextRequest
+        var ids = engine.EncodeChat(turns);
+        var requests = Enumerable.Range(0, p.N).Select(i => new TextRequest
         {
-            PromptIds = engine.EncodeChat(turns), MaxTokens = max, Sampling = p.Sampling, Stop = p.Stop,
+            PromptIds = ids, MaxTokens = max, Sampling = p.ForChoice(i), Stop = p.Stop,
             TopLogprobs = logprobs ? top ?? 0 : null, IgnoreEos = p.IgnoreEos,
-        };
-        await GenerationRunner.RunAsync(ctx, engine, request, new ChatFormat(logprobs, engine.Tokenizer), p);
+        }).ToArray();
+        await GenerationRunner.RunAsync(ctx, engine, requests, p.N, new ChatFormat(logprobs, engine.Tokenizer), p);
     }
 
     private static List<ChatTurn> ReadMessages(JsonFields f)

@@ -11,27 +11,30 @@ internal sealed class ChatFormat(bool logprobs, HfTokenizer tokenizer) : IRespon
     public string ObjectName => "chat.completion";
     public string ChunkObjectName => "chat.completion.chunk";
 
-    public void WriteChoices(Utf8JsonWriter w, TextResult result)
+    public void WriteChoices(Utf8JsonWriter w, IReadOnlyList<TextResult> results)
     {
         w.WriteStartArray("choices");
-        w.WriteStartObject();
-        w.WriteNumber("index", 0);
-        w.WriteStartObject("message");
-        w.WriteString("role", "assistant");
-        w.WriteString("content", result.Text);
-        w.WriteNull("refusal");
-        w.WriteEndObject();
-        WriteLogprobs(w, result.Tokens);
-        w.WriteString("finish_reason", result.FinishReason);
-        w.WriteEndObject();
+        for (int i = 0; i < results.Count; i++)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("index", i);
+            w.WriteStartObject("message");
+            w.WriteString("role", "assistant");
+            w.WriteString("content", results[i].Text);
+            w.WriteNull("refusal");
+            w.WriteEndObject();
+            WriteLogprobs(w, results[i].Tokens);
+            w.WriteString("finish_reason", results[i].FinishReason);
+            w.WriteEndObject();
+        }
         w.WriteEndArray();
     }
 
-    public void WriteChunkChoices(Utf8JsonWriter w, TextDelta? delta, string? finishReason, bool first)
+    public void WriteChunkChoices(Utf8JsonWriter w, int index, TextDelta? delta, string? finishReason, bool first)
     {
         w.WriteStartArray("choices");
         w.WriteStartObject();
-        w.WriteNumber("index", 0);
+        w.WriteNumber("index", index);
         w.WriteStartObject("delta");
         if (first) w.WriteString("role", "assistant");
         if (first || delta is not null) w.WriteString("content", delta?.Text ?? "");

@@ -5,40 +5,40 @@ using TpLlm.Tokenization;
 namespace TpLlm.Server;
 
 /// <summary><c>/v1/completions</c> responses, with the legacy logprobs object (tokens, token_logprobs, top_logprobs, text_offset).</summary>
-internal sealed class CompletionFormat(bool logprobs, HfTokenizer tokenizer) : IResponseFormat
+internal sealed class CompletionFormat(bool logprobs, HfTokenizer tokenizer, int choices) : IResponseFormat
 {
-    private int _offset;
+    private readonly int[] _offsets = new int[choices]; // text_offset of each choice's next token
 
     public string IdPrefix => "cmpl-";
     public string ObjectName => "text_completion";
     public string ChunkObjectName => "text_completion";
 
-    public void WriteChoices(Utf8JsonWriter w, TextResult result)
+    public void WriteChoices(Utf8JsonWriter w, IReadOnlyList<TextResult> results)
     {
         w.WriteStartArray("choices");
-        WriteChoice(w, result.Text, result.Tokens, result.FinishReason);
+        for (int i = 0; i < results.Count; i++) WriteChoice(w, i, results[i].Text, results[i].Tokens, results[i].FinishReason);
         w.WriteEndArray();
     }
 
-    public void WriteChunkChoices(Utf8JsonWriter w, TextDelta? delta, string? finishReason, bool first)
+    public void WriteChunkChoices(Utf8JsonWriter w, int index, TextDelta? delta, string? finishReason, bool first)
     {
         w.WriteStartArray("choices");
-        if (delta is not null || finishReason is not null) WriteChoice(w, delta?.Text ?? "", delta?.Tokens ?? [], finishReason);
+        if (delta is not null || finishReason is not null) WriteChoice(w, index, delta?.Text ?? "", delta?.Tokens ?? [], finishReason);
         w.WriteEndArray();
     }
 
-    private void WriteChoice(Utf8JsonWriter w, string text, IReadOnlyList<GeneratedToken> tokens, string? finishReason)
+    private void WriteChoice(Utf8JsonWriter w, int index, string text, IReadOnlyList<GeneratedToken> tokens, string? finishReason)
     {
         w.WriteStartObject();
-        w.WriteNumber("index", 0);
+        w.WriteNumber("index", index);
         w.WriteString("text", text);
-        if (logprobs && tokens.Count > 0) WriteLogprobs(w, tokens);
+        if (logprobs && tokens.Count > 0) WriteLogprobs(w, index, tokens);
         else w.WriteNull("logprobs");
         if (finishReason is null) w.WriteNull("finish_reason"); else w.WriteString("finish_reason", finishReason);
         w.WriteEndObject();
     }
 
-    private void WriteLogprobs(Utf8JsonWriter w, IReadOnlyList<GeneratedToken> tokens)
+    private void WriteLogprobs(Utf8JsonWriter w, int index, IReadOnlyList<GeneratedToken> tokens)
     {
         w.WriteStartObject("logprobs");
         w.WriteStartArray("tokens");
@@ -61,7 +61,7 @@ internal sealed class CompletionFormat(bool logprobs, HfTokenizer tokenizer) : I
         }
         w.WriteEndArray();
         w.WriteStartArray("text_offset");
-        foreach (var t in tokens) { w.WriteNumberValue(_offset); _offset += t.Text.Length; }
+        foreach (var t in tokens) { w.WriteNumberValue(_offsets[index]); _offsets[index] += t.Text.Length; }
         w.WriteEndArray();
         w.WriteEndObject();
     }

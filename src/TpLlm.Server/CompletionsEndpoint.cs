@@ -4,7 +4,7 @@ using TpLlm.Serving;
 
 namespace TpLlm.Server;
 
-/// <summary><c>POST /v1/completions</c>: a prompt (text or token ids) continued.</summary>
+/// <summary><c>POST /v1/completions</c>: prompts (text or token ids) continued, n choices each; choice index = prompt · n + i.</summary>
 internal static class CompletionsEndpoint
 {
     public static async Task HandleAsync(HttpContext ctx, InferenceEngine engine)
@@ -12,41 +12,49 @@ internal static class CompletionsEndpoint
         using var doc = await RequestBody.ReadAsync(ctx);
         var f = new JsonFields(doc.RootElement);
         var p = RequestParams.Read(f, engine.ModelId);
-        int[] ids = ReadPrompt(f, engine);
+        int[][] prompts = ReadPrompts(f, engine);
+        if (prompts.Length * p.N > RequestParams.MaxChoices)
+            throw ApiException.BadRequest($"{prompts.Length} prompts × n {p.N} = {prompts.Length * p.N} choices; at most {RequestParams.MaxChoices} per request", "n");
         int? logprobs = f.Int("logprobs", 0, 20);
         int maxTokens = f.Int("max_tokens", int.MinValue, int.MaxValue) ?? 16;
         if (maxTokens < 1) throw ApiException.BadRequest($"max_tokens {maxTokens} must be ≥ 1", "max_tokens");
-        var request = new TextRequest
+        var requests = prompts.SelectMany(ids => Enumerable.Range(0, p.N).Select(i => new TextRequest
         {
-            PromptIds = ids, MaxTokens = maxTokens, Sampling = p.Sampling, Stop = p.Stop,
+            PromptIds = ids, MaxTokens = maxTokens, Sampling = p.ForChoice(i), Stop = p.Stop,
             TopLogprobs = logprobs, IgnoreEos = p.IgnoreEos,
-        };
-        await GenerationRunner.RunAsync(ctx, engine, request, new CompletionFormat(logprobs is not null, engine.Tokenizer), p);
+        })).ToArray();
+        await GenerationRunner.RunAsync(ctx, engine, requests, p.N, new CompletionFormat(logprobs is not null, engine.Tokenizer, requests.Length), p);
     }
 
-    // "text", ["text"], [1, 2, 3] or [[1, 2, 3]]
-    private static int[] ReadPrompt(JsonFields f, InferenceEngine engine)
+    // "text", [1, 2, 3], or an array of prompts: ["text", …] or [[1, 2, 3], …]
+    private static int[][] ReadPrompts(JsonFields f, InferenceEngine engine)
     {
         if (f.Get("prompt") is not { } v) throw ApiException.BadRequest("prompt is missing", "prompt");
-        if (v.ValueKind == JsonValueKind.String) return engine.Encode(v.GetString()!);
-        if (v.ValueKind != JsonValueKind.Array) throw JsonFields.Wrong("prompt", v, "a string, an array of token ids, or an array with one string");
+        if (v.ValueKind == JsonValueKind.String) return [engine.Encode(v.GetString()!)];
+        if (v.ValueKind != JsonValueKind.Array) throw JsonFields.Wrong("prompt", v, "a string, an array of token ids, or an array of prompts");
         int n = v.GetArrayLength();
         if (n == 0) throw ApiException.BadRequest("prompt is an empty array", "prompt");
-        var firstItem = v[0];
-        if (firstItem.ValueKind is JsonValueKind.String or JsonValueKind.Array)
+        if (v[0].ValueKind is not (JsonValueKind.String or JsonValueKind.Array)) return [Ids(v, "prompt")];
+        var prompts = new int[n][];
+        for (int i = 0; i < n; i++)
         {
-            if (n != 1) throw ApiException.BadRequest($"prompt holds {n} prompts; this server takes one prompt per request", "prompt");
-            return firstItem.ValueKind == JsonValueKind.String ? engine.Encode(firstItem.GetString()!) : Ids(firstItem);
+            var item = v[i];
+            prompts[i] = item.ValueKind switch
+            {
+                JsonValueKind.String => engine.Encode(item.GetString()!),
+                JsonValueKind.Array => Ids(item, $"prompt[{i}]"),
+                _ => throw JsonFields.Wrong($"prompt[{i}]", item, "a string or an array of token ids, like prompt[0]"),
+            };
         }
-        return Ids(v);
+        return prompts;
     }
 
-    private static int[] Ids(JsonElement v)
+    private static int[] Ids(JsonElement v, string where)
     {
         var ids = new int[v.GetArrayLength()];
         int i = 0;
         foreach (var e in v.EnumerateArray())
-            ids[i++] = e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int id) ? id : throw JsonFields.Wrong("prompt", e, "a token id (in the array)");
+            ids[i++] = e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int id) ? id : throw JsonFields.Wrong(where, e, "a token id (in the array)");
         return ids;
     }
 }

@@ -2,16 +2,22 @@ using TpLlm.Sampling;
 
 namespace TpLlm.Server;
 
-/// <summary>The fields completions and chat completions share: model, sampling (penalties included), stop, streaming, n.</summary>
-internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, bool Stream, bool IncludeUsage, bool IgnoreEos)
+/// <summary>The fields completions and chat completions share: model, sampling (penalties included), stop, streaming, n (choices per prompt).</summary>
+internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, bool Stream, bool IncludeUsage, bool IgnoreEos, int N)
 {
+    /// <summary>Most choices one request may ask for (n × prompts).</summary>
+    public const int MaxChoices = 64;
+
+    /// <summary>Choice <paramref name="i"/> of a prompt samples with seed + i, so the n choices differ and each is reproducible alone.</summary>
+    public SamplingParams ForChoice(int i) => Sampling with { Seed = unchecked(Sampling.Seed + (ulong)i) };
+
     public static RequestParams Read(JsonFields f, string modelId)
     {
         var model = f.String("model");
         if (model is not null && model != modelId)
             throw ApiException.BadRequest($"model '{model}' does not exist; this server serves '{modelId}' (see GET /v1/models)", "model", "model_not_found");
-        if (f.Int("n", int.MinValue, int.MaxValue) is { } n && n != 1) throw ApiException.BadRequest($"n {n} is not supported; only n = 1", "n");
-        if (f.Int("best_of", int.MinValue, int.MaxValue) is { } bo && bo != 1) throw ApiException.BadRequest($"best_of {bo} is not supported; only 1", "best_of");
+        int n = (int)(f.Int("n", 1, MaxChoices) ?? 1);
+        if (f.Int("best_of", int.MinValue, int.MaxValue) is { } bo && bo != n) throw ApiException.BadRequest($"best_of {bo} is not supported; only best_of = n ({n})", "best_of");
         if (f.Bool("echo") == true) throw ApiException.BadRequest("echo is not supported", "echo");
         if (f.Get("logit_bias") is { } lb && lb.ValueKind == System.Text.Json.JsonValueKind.Object && lb.EnumerateObject().Any())
             throw ApiException.BadRequest("logit_bias is not supported", "logit_bias");
@@ -34,6 +40,6 @@ internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, boo
             if (so.ValueKind != System.Text.Json.JsonValueKind.Object) throw JsonFields.Wrong("stream_options", so, "an object");
             includeUsage = new JsonFields(so).Bool("include_usage") ?? false;
         }
-        return new RequestParams(sampling, f.Stop(), stream, includeUsage, f.Bool("ignore_eos") ?? false);
+        return new RequestParams(sampling, f.Stop(), stream, includeUsage, f.Bool("ignore_eos") ?? false, n);
     }
 }
