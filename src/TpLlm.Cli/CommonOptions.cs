@@ -51,6 +51,22 @@ public sealed class CommonOptions
         };
     }
 
+    /// <summary>Parses <c>--logit-bias</c>: comma-separated <c>id=bias</c> pairs (null when absent).</summary>
+    public static Dictionary<int, float>? ParseBias(string? text)
+    {
+        if (text is null) return null;
+        var bias = new Dictionary<int, float>();
+        foreach (var pair in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var kv = pair.Split('=', StringSplitOptions.TrimEntries);
+            if (kv.Length != 2 || !int.TryParse(kv[0], System.Globalization.CultureInfo.InvariantCulture, out int id)
+                || !float.TryParse(kv[1], System.Globalization.CultureInfo.InvariantCulture, out float b))
+                throw new TpLlmException($"--logit-bias: '{pair}' is not id=bias (e.g. 50256=-100)");
+            bias[id] = b;
+        }
+        return bias;
+    }
+
     /// <summary>Parses "1,2,3" into ids.</summary>
     public static int[] ParseIds(string text)
     {

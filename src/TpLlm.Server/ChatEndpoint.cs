@@ -15,7 +15,7 @@ internal static class ChatEndpoint
     {
         using var doc = await RequestBody.ReadAsync(ctx);
         var f = new JsonFields(doc.RootElement);
-        var p = RequestParams.Read(f, engine.ModelId);
+        var p = RequestParams.Read(f, engine.ModelId, engine.Folder.Config.VocabSize);
         var turns = ReadMessages(f);
         bool logprobs = f.Bool("logprobs") ?? false;
         int? top = f.Int("top_logprobs", 0, 20);

@@ -11,7 +11,7 @@ internal static class CompletionsEndpoint
     {
         using var doc = await RequestBody.ReadAsync(ctx);
         var f = new JsonFields(doc.RootElement);
-        var p = RequestParams.Read(f, engine.ModelId);
+        var p = RequestParams.Read(f, engine.ModelId, engine.Folder.Config.VocabSize);
         int[][] prompts = ReadPrompts(f, engine);
         if (prompts.Length * p.N > RequestParams.MaxChoices)
             throw ApiException.BadRequest($"{prompts.Length} prompts × n {p.N} = {prompts.Length * p.N} choices; at most {RequestParams.MaxChoices} per request", "n");

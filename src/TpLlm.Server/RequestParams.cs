@@ -11,7 +11,7 @@ internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, boo
     /// <summary>Choice <paramref name="i"/> of a prompt samples with seed + i, so the n choices differ and each is reproducible alone.</summary>
     public SamplingParams ForChoice(int i) => Sampling with { Seed = unchecked(Sampling.Seed + (ulong)i) };
 
-    public static RequestParams Read(JsonFields f, string modelId)
+    public static RequestParams Read(JsonFields f, string modelId, int vocabSize)
     {
         var model = f.String("model");
         if (model is not null && model != modelId)
@@ -19,8 +19,6 @@ internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, boo
         int n = (int)(f.Int("n", 1, MaxChoices) ?? 1);
         if (f.Int("best_of", int.MinValue, int.MaxValue) is { } bo && bo != n) throw ApiException.BadRequest($"best_of {bo} is not supported; only best_of = n ({n})", "best_of");
         if (f.Bool("echo") == true) throw ApiException.BadRequest("echo is not supported", "echo");
-        if (f.Get("logit_bias") is { } lb && lb.ValueKind == System.Text.Json.JsonValueKind.Object && lb.EnumerateObject().Any())
-            throw ApiException.BadRequest("logit_bias is not supported", "logit_bias");
         int topK = f.Int("top_k", -1, int.MaxValue) ?? 0;
         var sampling = new SamplingParams
         {
@@ -31,6 +29,7 @@ internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, boo
             PresencePenalty = f.Float("presence_penalty", -2, 2) ?? 0f,
             FrequencyPenalty = f.Float("frequency_penalty", -2, 2) ?? 0f,
             RepetitionPenalty = f.Float("repetition_penalty", 0, float.PositiveInfinity, minExclusive: true) ?? 1f, // vLLM's extra parameter
+            LogitBias = LogitBias(f, vocabSize),
             Seed = f.Long("seed") is { } seed ? unchecked((ulong)seed) : (ulong)System.Diagnostics.Stopwatch.GetTimestamp(),
         };
         bool stream = f.Bool("stream") ?? false;
@@ -41,5 +40,22 @@ internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, boo
             includeUsage = new JsonFields(so).Bool("include_usage") ?? false;
         }
         return new RequestParams(sampling, f.Stop(), stream, includeUsage, f.Bool("ignore_eos") ?? false, n);
+    }
+
+    // {"token id": bias in [-100, 100], …}
+    private static Dictionary<int, float>? LogitBias(JsonFields f, int vocabSize)
+    {
+        if (f.Get("logit_bias") is not { } v) return null;
+        if (v.ValueKind != System.Text.Json.JsonValueKind.Object) throw JsonFields.Wrong("logit_bias", v, "an object of token id → bias");
+        var bias = new Dictionary<int, float>();
+        foreach (var e in v.EnumerateObject())
+        {
+            if (!int.TryParse(e.Name, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int id) || id >= vocabSize)
+                throw ApiException.BadRequest($"logit_bias key '{e.Name}' is not a token id in [0, {vocabSize})", "logit_bias");
+            if (e.Value.ValueKind != System.Text.Json.JsonValueKind.Number || !e.Value.TryGetDouble(out double b)) throw JsonFields.Wrong($"logit_bias['{e.Name}']", e.Value, "a number");
+            if (!(b >= -100 && b <= 100)) throw ApiException.BadRequest($"logit_bias['{e.Name}'] {b} is outside [-100, 100]", "logit_bias");
+            bias[id] = (float)b;
+        }
+        return bias.Count == 0 ? null : bias;
     }
 }

@@ -30,7 +30,7 @@ public sealed record GenerationRequest
     /// </summary>
     public void Validate(int context, int vocabSize, string name)
     {
-        Sampling.Validate();
+        Sampling.Validate(vocabSize);
         if (PromptIds.Length == 0) throw new TpLlmException($"{name} is empty; give at least one token");
         if (PromptIds.Length >= context)
             throw new TpLlmException($"{name} has {PromptIds.Length} tokens; the context holds {context}, so at most {context - 1} leave room for one new token");

@@ -68,7 +68,7 @@ public sealed class Generator
         var step = new int[B];
         var prompt = requests.SelectMany(r => r.PromptIds).ToArray();
         for (int i = 0; i < B; i++) chunks[i] = new SequenceChunk(i, 0, requests[i].PromptIds.Length);
-        var penalties = requests.Any(r => r.Sampling.HasPenalties) ? NewPenalties(B) : null;
+        var penalties = requests.Any(r => r.Sampling.ChangesLogits) ? NewPenalties(B) : null;
         for (int i = 0; i < B; i++) penalties?.Begin(i, requests[i].PromptIds, requests[i].Sampling);
         ReadOnlySpan<int> tokens = prompt; // prefill: every prompt in one forward pass
         int n = B;

@@ -3,9 +3,9 @@ namespace TpLlm.Sampling;
 /// <summary>
 /// How to pick the next token. Temperature 0 is greedy. Filters apply in the order
 /// top-k → top-p → min-p to the temperature-scaled distribution over the real vocabulary.
-/// Penalties (as in vLLM) change the logits before all of them, greedy included: the repetition
-/// penalty first, over prompt and output tokens, then the frequency and presence penalties, over
-/// output tokens.
+/// A logit bias and penalties (as in vLLM) change the logits before all of them, greedy included:
+/// the bias first, then the repetition penalty, over prompt and output tokens, then the frequency
+/// and presence penalties, over output tokens.
 /// </summary>
 public sealed record SamplingParams
 {
@@ -36,11 +36,14 @@ public sealed record SamplingParams
     /// </summary>
     public float RepetitionPenalty { get; init; } = 1f;
 
+    /// <summary>Added to the logits of the given token ids, each in [-100, 100] (OpenAI's <c>logit_bias</c>); null or empty = off.</summary>
+    public IReadOnlyDictionary<int, float>? LogitBias { get; init; }
+
     /// <summary>Seed of the sequence's random stream.</summary>
     public ulong Seed { get; init; }
 
-    /// <summary>Throws a <see cref="TpLlmException"/> naming the option and its allowed range.</summary>
-    public SamplingParams Validate()
+    /// <summary>Throws a <see cref="TpLlmException"/> naming the option and its allowed range (logit-bias ids: [0, <paramref name="vocabSize"/>)).</summary>
+    public SamplingParams Validate(int vocabSize = int.MaxValue)
     {
         if (!(Temperature >= 0) || float.IsInfinity(Temperature)) throw new TpLlmException($"--temperature {Temperature} is outside [0, ∞) (0 = greedy)");
         if (TopK < 0) throw new TpLlmException($"--top-k {TopK} is negative; allowed: 0 (off) or ≥ 1");
@@ -49,11 +52,16 @@ public sealed record SamplingParams
         if (!(PresencePenalty >= -2 && PresencePenalty <= 2)) throw new TpLlmException($"--presence-penalty {PresencePenalty} is outside [-2, 2]");
         if (!(FrequencyPenalty >= -2 && FrequencyPenalty <= 2)) throw new TpLlmException($"--frequency-penalty {FrequencyPenalty} is outside [-2, 2]");
         if (!(RepetitionPenalty > 0) || float.IsInfinity(RepetitionPenalty)) throw new TpLlmException($"--repetition-penalty {RepetitionPenalty} is outside (0, ∞) (1 = off)");
+        foreach (var (id, bias) in LogitBias ?? new Dictionary<int, float>())
+        {
+            if ((uint)id >= (uint)vocabSize) throw new TpLlmException($"--logit-bias token id {id} is outside the vocabulary [0, {vocabSize})");
+            if (!(bias >= -100 && bias <= 100)) throw new TpLlmException($"--logit-bias {bias} for token {id} is outside [-100, 100]");
+        }
         return this;
     }
 
-    /// <summary>True when any penalty changes the logits.</summary>
-    public bool HasPenalties => PresencePenalty != 0 || FrequencyPenalty != 0 || RepetitionPenalty != 1;
+    /// <summary>True when a logit bias or a penalty changes the logits.</summary>
+    public bool ChangesLogits => PresencePenalty != 0 || FrequencyPenalty != 0 || RepetitionPenalty != 1 || LogitBias is { Count: > 0 };
 
     /// <summary>True when the token is the argmax.</summary>
     public bool IsGreedy => Temperature == 0;

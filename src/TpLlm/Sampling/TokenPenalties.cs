@@ -1,10 +1,10 @@
 namespace TpLlm.Sampling;
 
 /// <summary>
-/// Repetition, frequency and presence penalties (see <see cref="SamplingParams"/>) on one rank's
-/// slice of the logits <c>[B, V_pad/tp]</c>, without gathering the vocabulary: every rank sees
-/// every picked token, but keeps counts only for the ids it owns, and changes only its own
-/// columns. Built with the whole vocabulary as its slice, it serves gathered rows too.
+/// Logit bias, then repetition, frequency and presence penalties (see <see cref="SamplingParams"/>),
+/// on one rank's slice of the logits <c>[B, V_pad/tp]</c>, without gathering the vocabulary: every
+/// rank sees every picked token, but keeps counts (and biases) only for the ids it owns, and changes
+/// only its own columns. Built with the whole vocabulary as its slice, it serves gathered rows too.
 /// <see cref="Restore"/> puts the raw logits back after sampling, so logprobs stay the model's
 /// (vLLM's default).
 /// </summary>
@@ -14,6 +14,7 @@ public sealed class TokenPenalties
     private readonly SamplingParams?[] _params;
     private readonly Dictionary<int, int>[] _output; // per slot: owned column → times in the output
     private readonly HashSet<int>[] _prompt;         // per slot: owned columns in the prompt (repetition penalty only)
+    private readonly List<(int Column, float Bias)>[] _bias; // per slot: owned columns' logit bias
     private readonly List<(int Index, float Value)> _saved = [];
 
     /// <summary>
@@ -29,15 +30,19 @@ public sealed class TokenPenalties
         _params = new SamplingParams?[slots];
         _output = new Dictionary<int, int>[slots];
         _prompt = new HashSet<int>[slots];
-        for (int s = 0; s < slots; s++) { _output[s] = []; _prompt[s] = []; }
+        _bias = new List<(int, float)>[slots];
+        for (int s = 0; s < slots; s++) { _output[s] = []; _prompt[s] = []; _bias[s] = []; }
     }
 
     /// <summary>Starts the sequence in <paramref name="slot"/> with its prompt and parameters (forgetting the slot's last sequence).</summary>
     public void Begin(int slot, ReadOnlySpan<int> prompt, SamplingParams p)
     {
-        _params[slot] = p.HasPenalties ? p : null;
+        _params[slot] = p.ChangesLogits ? p : null;
         _output[slot].Clear();
         _prompt[slot].Clear();
+        _bias[slot].Clear();
+        foreach (var (id, bias) in p.LogitBias ?? new Dictionary<int, float>())
+            if (Owned(id, out int c)) _bias[slot].Add((c, bias));
         if (p.RepetitionPenalty == 1) return;
         foreach (int id in prompt)
             if (Owned(id, out int c)) _prompt[slot].Add(c);
@@ -62,16 +67,21 @@ public sealed class TokenPenalties
             var row = logits.Slice(b * _stride, _count);
             var output = _output[s];
             var prompt = _prompt[s];
+            foreach (var (c, bias) in _bias[s])
+            {
+                _saved.Add((b * _stride + c, row[c]));
+                row[c] += bias;
+            }
             foreach (int c in prompt) Penalize(row, b * _stride, c, output.GetValueOrDefault(c), p);
             foreach (var (c, n) in output)
                 if (!prompt.Contains(c)) Penalize(row, b * _stride, c, n, p);
         }
     }
 
-    /// <summary>Puts back the logits <see cref="Apply"/> changed.</summary>
+    /// <summary>Puts back the logits <see cref="Apply"/> changed (in reverse, so a logit changed twice gets its first, raw value).</summary>
     public void Restore(Span<float> logits)
     {
-        foreach (var (i, v) in _saved) logits[i] = v;
+        for (int k = _saved.Count - 1; k >= 0; k--) logits[_saved[k].Index] = _saved[k].Value;
         _saved.Clear();
     }
 

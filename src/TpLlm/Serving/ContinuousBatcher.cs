@@ -132,7 +132,7 @@ public sealed class ContinuousBatcher : IDisposable
     internal Action? AfterStep { get; set; }
 
     // plan: [rows, logprobs wanted (0/1), then per row: slot, start, length, tokens…, and for a new sequence: T bits, top-k, top-p bits, min-p bits,
-    //        presence, frequency and repetition penalty bits, seed lo, seed hi, top logprobs]
+    //        presence, frequency and repetition penalty bits, logit-bias count, (id, bias bits)…, seed lo, seed hi, top logprobs]
     private void RankLoop(ICommunicator comm)
     {
         using var model = LlamaModel.Load(_folder.Config, _folder.Checkpoint, comm, _options);
@@ -197,13 +197,14 @@ public sealed class ContinuousBatcher : IDisposable
                         TopP = BitConverter.Int32BitsToSingle(planBuffer[p++]), MinP = BitConverter.Int32BitsToSingle(planBuffer[p++]),
                         PresencePenalty = BitConverter.Int32BitsToSingle(planBuffer[p++]), FrequencyPenalty = BitConverter.Int32BitsToSingle(planBuffer[p++]),
                         RepetitionPenalty = BitConverter.Int32BitsToSingle(planBuffer[p++]),
+                        LogitBias = ReadBias(planBuffer, ref p),
                         Seed = (uint)planBuffer[p++] | ((ulong)(uint)planBuffer[p++] << 32),
                     };
                     slotRng[slot] = new SplitMix64(slotParams[slot].Seed);
                     slotTop[slot] = planBuffer[p++];
                     penalties.Begin(slot, planBuffer.AsSpan(first, len), slotParams[slot]);
                 }
-                anyPenalties |= slotParams[slot].HasPenalties;
+                anyPenalties |= slotParams[slot].ChangesLogits;
                 chunks[r] = new SequenceChunk(slot, start, len);
                 rowSlot[r] = slot;
                 ps[r] = slotParams[slot];
@@ -260,6 +261,8 @@ public sealed class ContinuousBatcher : IDisposable
             plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.TopP)); plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.MinP));
             plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.PresencePenalty)); plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.FrequencyPenalty));
             plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.RepetitionPenalty));
+            plan.Add(r.Sampling.LogitBias?.Count ?? 0);
+            foreach (var (id, bias) in r.Sampling.LogitBias ?? new Dictionary<int, float>()) { plan.Add(id); plan.Add(BitConverter.SingleToInt32Bits(bias)); }
             plan.Add((int)(uint)r.Sampling.Seed); plan.Add((int)(uint)(r.Sampling.Seed >> 32));
             plan.Add(r.TopLogprobs);
             job.Position = r.PromptIds.Length;
@@ -268,6 +271,15 @@ public sealed class ContinuousBatcher : IDisposable
         plan[0] = rows;
         plan[1] = slots.Any(j => j?.Logprobs is not null) ? 1 : 0;
         return rows == 0 ? 0 : plan.Count;
+    }
+
+    private static Dictionary<int, float>? ReadBias(int[] plan, ref int p)
+    {
+        int n = plan[p++];
+        if (n == 0) return null;
+        var bias = new Dictionary<int, float>(n);
+        for (int i = 0; i < n; i++, p += 2) bias[plan[p]] = BitConverter.Int32BitsToSingle(plan[p + 1]);
+        return bias;
     }
 
     private TpLlmException? Validate(GenerationRequest r, int ctx)

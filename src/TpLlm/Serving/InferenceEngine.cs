@@ -95,7 +95,7 @@ public sealed class InferenceEngine : IDisposable
     /// </summary>
     public void Validate(TextRequest r)
     {
-        r.Sampling.Validate();
+        r.Sampling.Validate(Folder.Config.VocabSize);
         if (r.PromptIds.Length == 0) throw new TpLlmException("the prompt is empty; give at least one token");
         if (r.MaxTokens is < 1) throw new TpLlmException($"max_tokens {r.MaxTokens} must be ≥ 1");
         if (r.TopLogprobs is < 0 or > 20) throw new TpLlmException($"top_logprobs {r.TopLogprobs} is outside [0, 20]");

@@ -66,6 +66,21 @@ public class CliTests
     }
 
     [Fact]
+    public void Logit_bias_bans_and_forces_tokens()
+    {
+        const string ids = "464,2068,7586,21831,18045,625,262,16931,3290,13";
+        int[] Tokens(string bias)
+        {
+            var r = CliProcess.Run("generate", "--model", Paths.Llama3Mini, "--ids", ids, "--greedy", "--json", "-n", "6", "--tp", "2", "--logit-bias", bias);
+            Assert.True(r.ExitCode == 0, r.Stderr);
+            using var doc = JsonDocument.Parse(r.Stdout);
+            return [.. doc.RootElement.GetProperty("tokens").EnumerateArray().Select(e => e.GetInt32())];
+        }
+        Assert.DoesNotContain(28999, Tokens("28999=-100")); // the reference's first token, banned
+        Assert.Equal(Enumerable.Repeat(464, 6), Tokens("464=100, 28999=-5"));
+    }
+
+    [Fact]
     public void Inspect_prints_each_ranks_plan_and_the_padded_vocab()
     {
         var r = CliProcess.Run("inspect", "--tp", "4", "--align", "64");
@@ -97,6 +112,9 @@ public class CliTests
         yield return [new[] { "generate", "hi", "--top-k", "-2" }, "--top-k -2 is negative"];
         yield return [new[] { "generate", "hi", "--presence-penalty", "3" }, "--presence-penalty 3 is outside [-2, 2]"];
         yield return [new[] { "generate", "hi", "--repetition-penalty", "0" }, "--repetition-penalty 0 is outside (0, ∞)"];
+        yield return [new[] { "generate", "hi", "--logit-bias", "5:3" }, "--logit-bias: '5:3' is not id=bias"];
+        yield return [new[] { "generate", "hi", "--logit-bias", "5=300" }, "--logit-bias 300 for token 5 is outside [-100, 100]"];
+        yield return [new[] { "generate", "hi", "--logit-bias", "99999=1" }, "--logit-bias token id 99999 is outside the vocabulary [0, 50257)"];
         yield return [new[] { "generate", "hi", "--max-new-tokens", "0" }, "--max-new-tokens 0 must be ≥ 1"];
         yield return [new[] { "generate", "hi", "--quantize", "int4" }, "--quantize 'int4' is not supported (allowed: none, int8)"];
     }

@@ -8,12 +8,13 @@ namespace TpLlm.Tests.Sampling;
 
 public class TokenPenaltiesTests
 {
-    /// <summary>vLLM's rule written out over the full vocabulary: repetition over prompt ∪ output, then frequency and presence over output.</summary>
+    /// <summary>vLLM's rule written out over the full vocabulary: bias, then repetition over prompt ∪ output, then frequency and presence over output.</summary>
     private static float[] Reference(float[] row, int[] prompt, int[] output, SamplingParams p)
     {
         var r = (float[])row.Clone();
         for (int v = 0; v < r.Length; v++)
         {
+            if (p.LogitBias?.TryGetValue(v, out float bias) == true) r[v] += bias;
             int n = output.Count(t => t == v);
             if (p.RepetitionPenalty != 1 && (n > 0 || prompt.Contains(v)))
                 r[v] = r[v] > 0 ? r[v] / p.RepetitionPenalty : r[v] * p.RepetitionPenalty;
@@ -30,9 +31,10 @@ public class TokenPenaltiesTests
         var ps = new[]
         {
             new SamplingParams { RepetitionPenalty = 1.3f },
-            new SamplingParams { PresencePenalty = 0.7f, FrequencyPenalty = -0.4f },
+            new SamplingParams { PresencePenalty = 0.7f, FrequencyPenalty = -0.4f, LogitBias = new Dictionary<int, float> { [3] = 5f, [500] = -100f, [999] = 7f } },
             SamplingParams.Greedy, // no penalties: untouched
-            new SamplingParams { PresencePenalty = -1.5f, FrequencyPenalty = 2f, RepetitionPenalty = 0.6f },
+            // a bias on ids in the output (< 60), in the prompt, past the samplable ids (998+), and on its own
+            new SamplingParams { PresencePenalty = -1.5f, FrequencyPenalty = 2f, RepetitionPenalty = 0.6f, LogitBias = new Dictionary<int, float> { [1] = -3f, [17] = 40f, [998] = 1f, [700] = -0.5f } },
         };
         var rowSlot = new[] { 5, 0, 2, 3 }; // rows sit in slots in any order
         var full = Enumerable.Range(0, B * V).Select(_ => (float)(rng.NextDouble() * 20 - 10)).ToArray();
@@ -94,7 +96,7 @@ public class TokenPenaltiesTests
             plain with { Sampling = new SamplingParams { RepetitionPenalty = 1000f } }, // greedy, every prompt or output token all but banned
             plain with { Sampling = new SamplingParams { PresencePenalty = 1.5f, FrequencyPenalty = 1f } },
             plain with { Sampling = new SamplingParams { Temperature = 0.9f, TopK = 50, Seed = 3, PresencePenalty = 2f, RepetitionPenalty = 1.2f } },
-            plain with { Sampling = new SamplingParams { Temperature = 0.9f, TopP = 0.95f, Seed = 4, FrequencyPenalty = 2f }, TopLogprobs = 3 },
+            plain with { Sampling = new SamplingParams { Temperature = 0.9f, TopP = 0.95f, Seed = 4, FrequencyPenalty = 2f, LogitBias = new Dictionary<int, float> { [13] = 3f } }, TopLogprobs = 3 },
             plain,
         };
         (int[][] Tokens, float[] Logprobs) Run(int tp, bool gather, bool toRoot) => ThreadRanks.Run(tp, comm =>

@@ -33,6 +33,7 @@ public class ContinuousBatcherTests
             {
                 // penalties follow each sequence through slots other sequences used before
                 PresencePenalty = i % 3 == 1 ? 1.2f : 0f, FrequencyPenalty = i % 3 == 2 ? 0.8f : 0f, RepetitionPenalty = i % 6 == 1 ? 1.5f : 1f,
+                LogitBias = i % 5 == 2 ? new Dictionary<int, float> { [198] = -100f, [13] = 2.5f } : null, // no newlines, more full stops
             },
             TopLogprobs = i % 5 == 0 ? 2 : 0,
         }).ToArray();

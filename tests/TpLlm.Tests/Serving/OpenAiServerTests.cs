@@ -157,6 +157,9 @@ public class OpenAiServerTests(ServerFixture server) : IClassFixture<ServerFixtu
         });
         Assert.Equal(server.Engine.Tokenizer.Decode(direct.Tokens), text);
         Assert.NotEqual(await Complete(new { prompt = ids, max_tokens = 24, temperature = 0, ignore_eos = true }), text);
+        // logit_bias: +100 forces a token at every step
+        var forced = await Complete(new { prompt = ids, max_tokens = 5, temperature = 0.7, seed = 1, logit_bias = new Dictionary<string, int> { ["464"] = 100 } });
+        Assert.Equal(string.Concat(Enumerable.Repeat(server.Engine.Tokenizer.Decode([464]), 5)), forced);
 
         // chat: ChatOptions' penalties over HTTP (Microsoft.Extensions.AI.OpenAI) and in process agree, and change the text
         IChatClient overHttp = server.OpenAi.GetChatClient(Model).AsIChatClient();
