@@ -31,7 +31,7 @@ internal static class ChatEndpoint
         await GenerationRunner.RunAsync(ctx, engine, requests, p.N, new ChatFormat(logprobs, engine.Tokenizer), p);
     }
 
-    private static List<ChatTurn> ReadMessages(JsonFields f)
+    internal static List<ChatTurn> ReadMessages(JsonFields f)
     {
         if (f.Get("messages") is not { } v) throw ApiException.BadRequest("messages is missing", "messages");
         if (v.ValueKind != JsonValueKind.Array) throw JsonFields.Wrong("messages", v, "an array of messages");

@@ -23,6 +23,22 @@ internal static class GenerationRunner
         string id = format.IdPrefix + Guid.NewGuid().ToString("N");
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         using var stopAll = CancellationTokenSource.CreateLinkedTokenSource(ct); // one choice failing stops the others
+        try
+        {
+            await RunChoicesAsync(ctx, engine, requests, n, format, p, id, created, stopAll);
+        }
+        finally
+        {
+            // whatever ends the response — a failed write to a client that left, an error — ends its generation too,
+            // even before the server notices the disconnect
+            await stopAll.CancelAsync();
+        }
+    }
+
+    private static async Task RunChoicesAsync(HttpContext ctx, InferenceEngine engine, IReadOnlyList<TextRequest> requests, int n, IResponseFormat format,
+        RequestParams p, string id, long created, CancellationTokenSource stopAll)
+    {
+        var ct = ctx.RequestAborted;
         if (!p.Stream)
         {
             var results = await Task.WhenAll(requests.Select(r => Guarded(engine.GenerateAsync(r, null, stopAll.Token), stopAll)));

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Prometheus;
 using TpLlm.Chat;
 using TpLlm.Serving;
 
@@ -9,7 +10,8 @@ namespace TpLlm.Server;
 
 /// <summary>
 /// The OpenAI-compatible HTTP API over an <see cref="InferenceEngine"/>: <c>POST /v1/completions</c>,
-/// <c>POST /v1/chat/completions</c> (JSON or server-sent events), <c>GET /v1/models</c>, <c>GET /health</c>.
+/// <c>POST /v1/chat/completions</c> (JSON or server-sent events), <c>GET /v1/models</c>, <c>GET /health</c>,
+/// <c>GET /metrics</c> (Prometheus), <c>POST /tokenize</c> and <c>POST /detokenize</c>.
 /// Bad requests get a 400 with OpenAI's error body; a client that disconnects frees its slot.
 /// </summary>
 public static class OpenAiServer
@@ -24,6 +26,9 @@ public static class OpenAiServer
         app.MapPost("/v1/completions", ctx => Guard(ctx, engine, () => CompletionsEndpoint.HandleAsync(ctx, engine)));
         app.MapPost("/v1/chat/completions", ctx => Guard(ctx, engine, () => ChatEndpoint.HandleAsync(ctx, engine)));
         app.MapGet("/v1/models", ctx => Guard(ctx, engine, () => Models(ctx, engine)));
+        app.MapPost("/tokenize", ctx => Guard(ctx, engine, () => TokenizeEndpoints.TokenizeAsync(ctx, engine)));
+        app.MapPost("/detokenize", ctx => Guard(ctx, engine, () => TokenizeEndpoints.DetokenizeAsync(ctx, engine)));
+        app.MapMetrics("/metrics", new ServerMetrics(engine).Registry);
         app.MapGet("/health", ctx =>
         {
             ctx.Response.StatusCode = engine.Batcher.Failure is null ? 200 : 503;

@@ -13,9 +13,7 @@ internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, boo
 
     public static RequestParams Read(JsonFields f, string modelId, int vocabSize)
     {
-        var model = f.String("model");
-        if (model is not null && model != modelId)
-            throw ApiException.BadRequest($"model '{model}' does not exist; this server serves '{modelId}' (see GET /v1/models)", "model", "model_not_found");
+        CheckModel(f, modelId);
         int n = (int)(f.Int("n", 1, MaxChoices) ?? 1);
         if (f.Int("best_of", int.MinValue, int.MaxValue) is { } bo && bo != n) throw ApiException.BadRequest($"best_of {bo} is not supported; only best_of = n ({n})", "best_of");
         if (f.Bool("echo") == true) throw ApiException.BadRequest("echo is not supported", "echo");
@@ -40,6 +38,13 @@ internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, boo
             includeUsage = new JsonFields(so).Bool("include_usage") ?? false;
         }
         return new RequestParams(sampling, f.Stop(), stream, includeUsage, f.Bool("ignore_eos") ?? false, n);
+    }
+
+    /// <summary>A 400 (model_not_found) when the body names a model other than <paramref name="modelId"/>.</summary>
+    public static void CheckModel(JsonFields f, string modelId)
+    {
+        if (f.String("model") is { } model && model != modelId)
+            throw ApiException.BadRequest($"model '{model}' does not exist; this server serves '{modelId}' (see GET /v1/models)", "model", "model_not_found");
     }
 
     // {"token id": bias in [-100, 100], …}

@@ -25,6 +25,8 @@ public sealed class ContinuousBatcher : IDisposable
         public readonly List<int> Tokens = [];
         public readonly List<TokenLogprobs>? Logprobs = request.WantLogprobs || request.TopLogprobs > 0 ? [] : null;
         public int Position; // tokens in the cache
+        public readonly long Submitted = System.Diagnostics.Stopwatch.GetTimestamp();
+        public long Admitted, FirstToken; // Stopwatch timestamps; 0 = not yet
     }
 
     private readonly ModelFolder _folder;
@@ -124,6 +126,34 @@ public sealed class ContinuousBatcher : IDisposable
 
     /// <summary>Sequences holding a KV-cache slot right now (a snapshot).</summary>
     public int ActiveSequences => _slots.Count(j => j is not null);
+
+    /// <summary>Requests submitted but not yet in the batch (a snapshot).</summary>
+    public int WaitingRequests => _pending.Count;
+
+    /// <summary>Prompt tokens of every request admitted to the batch so far.</summary>
+    public long PromptTokensTotal => Interlocked.Read(ref _promptTokens);
+
+    /// <summary>Tokens generated so far, over all requests.</summary>
+    public long GeneratedTokensTotal => Interlocked.Read(ref _generatedTokens);
+
+    /// <summary>
+    /// Raised on the batch's thread as each request ends (finished, cancelled, or cancelled before it
+    /// joined); keep handlers quick. A handler's exception is ignored.
+    /// </summary>
+    public event Action<RequestStats>? RequestFinished;
+
+    private long _promptTokens, _generatedTokens;
+
+    private void Finished(Job job, FinishReason reason)
+    {
+        if (RequestFinished is not { } handlers) return;
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
+        double Seconds(long from, long to) => System.Diagnostics.Stopwatch.GetElapsedTime(from, to).TotalSeconds;
+        var stats = new RequestStats(job.Request.PromptIds.Length, job.Tokens.Count, reason,
+            Seconds(job.Submitted, job.Admitted == 0 ? now : job.Admitted), job.FirstToken == 0 ? null : Seconds(job.Submitted, job.FirstToken), Seconds(job.Submitted, now));
+        try { handlers(stats); }
+        catch (Exception) { /* metrics must not stop the batch */ }
+    }
 
     /// <summary>Why the engine stopped, or null while it runs.</summary>
     public Exception? Failure => _failure;
@@ -250,12 +280,18 @@ public sealed class ContinuousBatcher : IDisposable
             {
                 var error = Validate(candidate.Request, ctx);
                 if (error is not null) candidate.Done.TrySetException(error);
-                else if (candidate.Ct.IsCancellationRequested) candidate.Done.TrySetResult(new GenerationResult([], FinishReason.Cancelled, null));
+                else if (candidate.Ct.IsCancellationRequested)
+                {
+                    Finished(candidate, FinishReason.Cancelled); // counted before the caller can see the result
+                    candidate.Done.TrySetResult(new GenerationResult([], FinishReason.Cancelled, null));
+                }
                 else { job = candidate; break; }
             }
             if (job is null) break;
             slots[s] = job;
+            job.Admitted = System.Diagnostics.Stopwatch.GetTimestamp();
             var r = job.Request;
+            Interlocked.Add(ref _promptTokens, r.PromptIds.Length);
             plan.Add(s); plan.Add(0); plan.Add(r.PromptIds.Length); plan.AddRange(r.PromptIds);
             plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.Temperature)); plan.Add(r.Sampling.TopK);
             plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.TopP)); plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.MinP));
@@ -303,6 +339,8 @@ public sealed class ContinuousBatcher : IDisposable
             var job = slots[s]!;
             int tok = picked[r];
             job.Tokens.Add(tok);
+            if (job.FirstToken == 0) job.FirstToken = System.Diagnostics.Stopwatch.GetTimestamp();
+            Interlocked.Increment(ref _generatedTokens);
             TokenLogprobs? lp = null;
             if (job.Logprobs is not null && lps is not null)
             {
@@ -319,6 +357,7 @@ public sealed class ContinuousBatcher : IDisposable
             if (reason is { } why)
             {
                 slots[s] = null; // the slot is free for the next request at the next step
+                Finished(job, why); // counted before the caller can see the result
                 job.Done.TrySetResult(new GenerationResult(job.Tokens.ToArray(), why, job.Logprobs?.ToArray()));
             }
         }
