@@ -10,10 +10,8 @@ public class ServerCancellationTests
     [Fact]
     public async Task Disconnecting_mid_stream_frees_the_only_slot_for_the_next_request()
     {
-        var (engine, app, url) = await ServerFixture.StartAsync(maxBatch: 1);
-        await using var _ = app;
-        using var __ = engine;
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
+        await using var server = await OwnServer.StartAsync(maxBatch: 1);
+        var (engine, url, http) = (server.Engine, server.Url, server.Http);
         engine.Batcher.AfterStep = () => Thread.Sleep(20); // ≥ 10 s for 500 tokens: a loaded machine cannot finish them before the test hangs up
 
         // a stream that would run 500 tokens if left alone
@@ -42,9 +40,8 @@ public class ServerCancellationTests
     [Fact]
     public async Task Cancelling_an_in_process_stream_frees_the_slot()
     {
-        var (engine, app, _) = await ServerFixture.StartAsync(maxBatch: 1, tp: 1);
-        await using var a = app;
-        using var e = engine;
+        await using var server = await OwnServer.StartAsync(maxBatch: 1, tp: 1);
+        var engine = server.Engine;
         using var client = new TpLlm.Serving.TpLlmChatClient(engine);
         using var cts = new CancellationTokenSource();
         int updates = 0;

@@ -19,10 +19,8 @@ public class ServerMetricsTests
     [Fact]
     public async Task Metrics_count_tokens_requests_and_latencies()
     {
-        var (engine, app, url) = await ServerFixture.StartAsync(maxBatch: 2);
-        await using var _ = app;
-        using var __ = engine;
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
+        await using var server = await OwnServer.StartAsync(maxBatch: 2);
+        var (engine, url, http) = (server.Engine, server.Url, server.Http);
         const string label = "{model_name=\"fortune-llama\"}";
         var before = await http.GetStringAsync(url + "/metrics");
         Assert.Equal(0, Value(before, "tpllm_num_requests_running" + label));
@@ -49,10 +47,8 @@ public class ServerMetricsTests
     [Fact]
     public async Task Tokenize_and_detokenize_agree_with_what_the_engine_counts()
     {
-        var (engine, app, url) = await ServerFixture.StartAsync(maxBatch: 1);
-        await using var _ = app;
-        using var __ = engine;
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
+        await using var server = await OwnServer.StartAsync(maxBatch: 1);
+        var (engine, url, http) = (server.Engine, server.Url, server.Http);
         async Task<JsonElement> Post(string path, string json, HttpStatusCode status = HttpStatusCode.OK)
         {
             using var r = await http.PostAsync(url + path, new StringContent(json, Encoding.UTF8, "application/json"));
