@@ -23,6 +23,9 @@ public sealed record GenerationRequest
     /// <summary>Keep going after an end-of-sequence token (vLLM's ignore_eos).</summary>
     public bool IgnoreEos { get; init; }
 
+    /// <summary>More ids that end the sequence like end-of-sequence, even with <see cref="IgnoreEos"/> (vLLM's stop_token_ids).</summary>
+    public IReadOnlyList<int> StopTokenIds { get; init; } = [];
+
     /// <summary>
     /// Throws a <see cref="TpLlmException"/> unless the request fits a model of
     /// <paramref name="vocabSize"/> ids and a context of <paramref name="context"/> tokens;
@@ -37,5 +40,7 @@ public sealed record GenerationRequest
         if (MaxNewTokens < 1) throw new TpLlmException($"max new tokens {MaxNewTokens} must be ≥ 1");
         foreach (var id in PromptIds)
             if ((uint)id >= (uint)vocabSize) throw new TpLlmException($"token id {id} in {name} is outside the vocabulary [0, {vocabSize})");
+        foreach (var id in StopTokenIds)
+            if ((uint)id >= (uint)vocabSize) throw new TpLlmException($"stop token id {id} is outside the vocabulary [0, {vocabSize})");
     }
 }

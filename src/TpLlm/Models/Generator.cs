@@ -83,7 +83,7 @@ public sealed class Generator
                 outputs[i].Add(tok);
                 penalties?.Record(i, tok);
                 OnToken?.Invoke(i, tok, logprobs[i] is { Count: > 0 } lp ? lp[^1] : null);
-                if (!requests[i].IgnoreEos && _eos.Contains(tok)) reasons[i] = FinishReason.Eos;
+                if ((!requests[i].IgnoreEos && _eos.Contains(tok)) || requests[i].StopTokenIds.Contains(tok)) reasons[i] = FinishReason.Eos;
                 else if (outputs[i].Count >= requests[i].MaxNewTokens) reasons[i] = FinishReason.MaxTokens;
                 else if (positions[i] + 1 >= ctx) reasons[i] = FinishReason.ContextFull;
             }

@@ -351,7 +351,7 @@ public sealed class ContinuousBatcher : IDisposable
             catch (Exception) { /* a listener's failure (e.g. a closed connection) must not stop the batch */ }
             FinishReason? reason = null;
             if (job.Ct.IsCancellationRequested) reason = FinishReason.Cancelled;
-            else if (!job.Request.IgnoreEos && _eos.Contains(tok)) reason = FinishReason.Eos;
+            else if ((!job.Request.IgnoreEos && _eos.Contains(tok)) || job.Request.StopTokenIds.Contains(tok)) reason = FinishReason.Eos;
             else if (job.Tokens.Count >= job.Request.MaxNewTokens) reason = FinishReason.MaxTokens;
             else if (job.Position + 1 >= ctx) reason = FinishReason.ContextFull;
             if (reason is { } why)

@@ -106,6 +106,8 @@ public sealed class InferenceEngine : IDisposable
             throw new TpLlmException($"the model's context holds {ctx} tokens, but {r.PromptIds.Length + r.MaxTokens} were requested ({r.PromptIds.Length} in the prompt, {r.MaxTokens} in max_tokens); lower max_tokens to at most {ctx - r.PromptIds.Length}");
         foreach (var id in r.PromptIds)
             if ((uint)id >= (uint)Folder.Config.VocabSize) throw new TpLlmException($"token id {id} in the prompt is outside the vocabulary [0, {Folder.Config.VocabSize})");
+        foreach (var id in r.StopTokenIds)
+            if ((uint)id >= (uint)Folder.Config.VocabSize) throw new TpLlmException($"stop_token_ids: {id} is outside the vocabulary [0, {Folder.Config.VocabSize})");
     }
 
     /// <summary>
@@ -135,7 +137,7 @@ public sealed class InferenceEngine : IDisposable
             var tok = new GeneratedToken(id, Tokenizer.TokenBytes(id), lp);
             tokens.Add(tok);
             pending.Add(tok);
-            bool hidden = !r.IgnoreEos && _eos.Contains(id);
+            bool hidden = (!r.IgnoreEos && _eos.Contains(id)) || r.StopTokenIds.Contains(id);
             var text = matcher.Add(hidden ? "" : decoder.Add(id));
             if (matcher.Stopped) stop.Cancel();
             Emit(text);
@@ -144,7 +146,7 @@ public sealed class InferenceEngine : IDisposable
         var request = new GenerationRequest
         {
             PromptIds = r.PromptIds, MaxNewTokens = r.MaxTokens ?? MaxContext - r.PromptIds.Length, Sampling = r.Sampling,
-            TopLogprobs = r.TopLogprobs ?? 0, WantLogprobs = perToken, IgnoreEos = r.IgnoreEos,
+            TopLogprobs = r.TopLogprobs ?? 0, WantLogprobs = perToken, IgnoreEos = r.IgnoreEos, StopTokenIds = r.StopTokenIds,
         };
         var result = await Batcher.Submit(request, OnToken, stop.Token).ConfigureAwait(false);
         if (result.Reason == FinishReason.Cancelled && !matcher.Stopped)

@@ -17,6 +17,9 @@ public sealed record TextRequest
     /// <summary>Strings that end the output when generated (not included in the text).</summary>
     public IReadOnlyList<string> Stop { get; init; } = [];
 
+    /// <summary>Token ids that end the output when generated, like end-of-sequence (vLLM's <c>stop_token_ids</c>; not in the text).</summary>
+    public IReadOnlyList<int> StopTokenIds { get; init; } = [];
+
     /// <summary>Alternatives per token to report with log-probabilities; null = no log-probabilities.</summary>
     public int? TopLogprobs { get; init; }
 

@@ -75,6 +75,18 @@ public class OpenAiServerTests(ServerFixture server) : IClassFixture<ServerFixtu
     }
 
     [Fact]
+    public async Task Stop_token_ids_end_the_output_without_their_text_even_with_ignore_eos()
+    {
+        var greedy = server.Engine.Tokenizer.Encode(" a man to his children.", addSpecialTokens: false); // the reference's greedy start
+        var (status, body) = await Post("/v1/completions", JsonSerializer.Serialize(new { prompt = "A day without", max_tokens = 10, temperature = 0, ignore_eos = true, stop_token_ids = new[] { greedy[2] } }));
+        Assert.Equal(HttpStatusCode.OK, status);
+        var choice = body.GetProperty("choices")[0];
+        Assert.Equal(server.Engine.Tokenizer.Decode(greedy[..2]), choice.GetProperty("text").GetString());
+        Assert.Equal("stop", choice.GetProperty("finish_reason").GetString());
+        Assert.Equal(3, body.GetProperty("usage").GetProperty("completion_tokens").GetInt32()); // the stop token was generated
+    }
+
+    [Fact]
     public async Task Chat_stream_and_non_stream_agree_through_the_OpenAI_client()
     {
         var chat = server.OpenAi.GetChatClient(Model);
