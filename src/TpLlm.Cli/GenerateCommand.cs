@@ -25,6 +25,7 @@ public static class GenerateCommand
         var presence = new Option<float>("--presence-penalty") { Description = "subtract this from the logit of every token already in the output, in [-2, 2] (0 = off)", DefaultValueFactory = _ => 0f };
         var frequency = new Option<float>("--frequency-penalty") { Description = "subtract this per time a token is already in the output, in [-2, 2] (0 = off)", DefaultValueFactory = _ => 0f };
         var repetition = new Option<float>("--repetition-penalty") { Description = "divide positive (multiply negative) logits of prompt and output tokens by this, > 0 (1 = off)", DefaultValueFactory = _ => 1f };
+        var minTokens = new Option<int>("--min-tokens") { Description = "generate at least this many tokens before end-of-sequence may be picked" };
         var logitBias = new Option<string?>("--logit-bias") { Description = "add a bias in [-100, 100] to token logits: id=bias,id=bias (-100 bans a token)" };
         var seed = new Option<ulong?>("--seed") { Description = "random seed (default: time-based)" };
         var json = new Option<bool>("--json") { Description = "print {\"tokens\":[...]} (new tokens only) instead of text" };
@@ -33,7 +34,7 @@ public static class GenerateCommand
         var gather = new Option<bool>("--gather-logits") { Description = "gather full logits and sample on them (default: vocab-parallel sampling)" };
         var toRoot = new Option<bool>("--gather-to-root") { Description = "with --gather-logits: gather to rank 0 only, sample there, broadcast the tokens" };
         var dp = new Option<int>("--dp") { Description = "data-parallel replicas (world = dp × tp ranks); prompts are spread over them", DefaultValueFactory = _ => 1 };
-        var cmd = new Command("generate", "continue a prompt with the model, streaming to stdout") { prompts, ids, maxNew, temperature, greedy, topK, topP, minP, presence, frequency, repetition, logitBias, seed, json, logprobs, ignoreEos, gather, toRoot, dp };
+        var cmd = new Command("generate", "continue a prompt with the model, streaming to stdout") { prompts, ids, maxNew, temperature, greedy, topK, topP, minP, presence, frequency, repetition, logitBias, minTokens, seed, json, logprobs, ignoreEos, gather, toRoot, dp };
         common.AddTo(cmd);
         cmd.SetAction(r =>
         {
@@ -49,7 +50,7 @@ public static class GenerateCommand
                 Temperature = r.GetValue(greedy) ? 0 : r.GetValue(temperature),
                 TopK = r.GetValue(topK), TopP = r.GetValue(topP), MinP = r.GetValue(minP),
                 PresencePenalty = r.GetValue(presence), FrequencyPenalty = r.GetValue(frequency), RepetitionPenalty = r.GetValue(repetition),
-                LogitBias = CommonOptions.ParseBias(r.GetValue(logitBias)),
+                LogitBias = CommonOptions.ParseBias(r.GetValue(logitBias)), MinTokens = r.GetValue(minTokens),
                 Seed = r.GetValue(seed) ?? (ulong)Stopwatch.GetTimestamp(),
             }.Validate();
             int max = r.GetValue(maxNew);

@@ -28,6 +28,7 @@ internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, int
             FrequencyPenalty = f.Float("frequency_penalty", -2, 2) ?? 0f,
             RepetitionPenalty = f.Float("repetition_penalty", 0, float.PositiveInfinity, minExclusive: true) ?? 1f, // vLLM's extra parameter
             LogitBias = LogitBias(f, vocabSize),
+            MinTokens = f.Int("min_tokens", 0, int.MaxValue) ?? 0, // vLLM's extra parameter
             Seed = f.Long("seed") is { } seed ? unchecked((ulong)seed) : (ulong)System.Diagnostics.Stopwatch.GetTimestamp(),
         };
         bool stream = f.Bool("stream") ?? false;

@@ -38,6 +38,7 @@ public sealed record GenerationRequest
         if (PromptIds.Length >= context)
             throw new TpLlmException($"{name} has {PromptIds.Length} tokens; the context holds {context}, so at most {context - 1} leave room for one new token");
         if (MaxNewTokens < 1) throw new TpLlmException($"max new tokens {MaxNewTokens} must be ≥ 1");
+        if (Sampling.MinTokens > MaxNewTokens) throw new TpLlmException($"min tokens {Sampling.MinTokens} exceed max new tokens {MaxNewTokens}");
         foreach (var id in PromptIds)
             if ((uint)id >= (uint)vocabSize) throw new TpLlmException($"token id {id} in {name} is outside the vocabulary [0, {vocabSize})");
         foreach (var id in StopTokenIds)

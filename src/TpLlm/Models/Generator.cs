@@ -69,7 +69,7 @@ public sealed class Generator
         var prompt = requests.SelectMany(r => r.PromptIds).ToArray();
         for (int i = 0; i < B; i++) chunks[i] = new SequenceChunk(i, 0, requests[i].PromptIds.Length);
         var penalties = requests.Any(r => r.Sampling.ChangesLogits) ? NewPenalties(B) : null;
-        for (int i = 0; i < B; i++) penalties?.Begin(i, requests[i].PromptIds, requests[i].Sampling);
+        for (int i = 0; i < B; i++) penalties?.Begin(i, requests[i].PromptIds, requests[i].Sampling, requests[i].StopTokenIds, requests[i].IgnoreEos);
         ReadOnlySpan<int> tokens = prompt; // prefill: every prompt in one forward pass
         int n = B;
         while (n > 0)
@@ -122,9 +122,9 @@ public sealed class Generator
         {
             var part = ((ColumnParallelLmHead)_model.Head).Partition;
             int start = part.Start(_model.Comm.Rank);
-            return new TokenPenalties(slots, start, Math.Clamp(_samplable - start, 0, part.ShardSize), part.ShardSize);
+            return new TokenPenalties(slots, start, Math.Clamp(_samplable - start, 0, part.ShardSize), part.ShardSize, _eos);
         }
-        return new TokenPenalties(slots, 0, _samplable, _model.Config.VocabSize);
+        return new TokenPenalties(slots, 0, _samplable, _model.Config.VocabSize, _eos);
     }
 
     private void Pick(float[] hidden, int n, int[] live, IReadOnlyList<GenerationRequest> requests, SamplingParams[] ps, SplitMix64[] rs, int[] picked,

@@ -39,6 +39,9 @@ public sealed record SamplingParams
     /// <summary>Added to the logits of the given token ids, each in [-100, 100] (OpenAI's <c>logit_bias</c>); null or empty = off.</summary>
     public IReadOnlyDictionary<int, float>? LogitBias { get; init; }
 
+    /// <summary>Tokens to generate before end-of-sequence or a stop token id may be picked (vLLM's <c>min_tokens</c>); 0 = off.</summary>
+    public int MinTokens { get; init; }
+
     /// <summary>Seed of the sequence's random stream.</summary>
     public ulong Seed { get; init; }
 
@@ -52,6 +55,7 @@ public sealed record SamplingParams
         if (!(PresencePenalty >= -2 && PresencePenalty <= 2)) throw new TpLlmException($"--presence-penalty {PresencePenalty} is outside [-2, 2]");
         if (!(FrequencyPenalty >= -2 && FrequencyPenalty <= 2)) throw new TpLlmException($"--frequency-penalty {FrequencyPenalty} is outside [-2, 2]");
         if (!(RepetitionPenalty > 0) || float.IsInfinity(RepetitionPenalty)) throw new TpLlmException($"--repetition-penalty {RepetitionPenalty} is outside (0, ∞) (1 = off)");
+        if (MinTokens < 0) throw new TpLlmException($"--min-tokens {MinTokens} is negative");
         foreach (var (id, bias) in LogitBias ?? new Dictionary<int, float>())
         {
             if ((uint)id >= (uint)vocabSize) throw new TpLlmException($"--logit-bias token id {id} is outside the vocabulary [0, {vocabSize})");
@@ -60,8 +64,8 @@ public sealed record SamplingParams
         return this;
     }
 
-    /// <summary>True when a logit bias or a penalty changes the logits.</summary>
-    public bool ChangesLogits => PresencePenalty != 0 || FrequencyPenalty != 0 || RepetitionPenalty != 1 || LogitBias is { Count: > 0 };
+    /// <summary>True when a logit bias, a penalty or a minimum length changes the logits.</summary>
+    public bool ChangesLogits => PresencePenalty != 0 || FrequencyPenalty != 0 || RepetitionPenalty != 1 || LogitBias is { Count: > 0 } || MinTokens > 0;
 
     /// <summary>True when the token is the argmax.</summary>
     public bool IsGreedy => Temperature == 0;

@@ -1,7 +1,8 @@
 namespace TpLlm.Sampling;
 
 /// <summary>
-/// Logit bias, then repetition, frequency and presence penalties (see <see cref="SamplingParams"/>),
+/// A minimum length (end-of-sequence and stop token ids banned until it is reached) and logit bias,
+/// then repetition, frequency and presence penalties (see <see cref="SamplingParams"/>),
 /// on one rank's slice of the logits <c>[B, V_pad/tp]</c>, without gathering the vocabulary: every
 /// rank sees every picked token, but keeps counts (and biases) only for the ids it owns, and changes
 /// only its own columns. Built with the whole vocabulary as its slice, it serves gathered rows too.
@@ -15,14 +16,19 @@ public sealed class TokenPenalties
     private readonly Dictionary<int, int>[] _output; // per slot: owned column → times in the output
     private readonly HashSet<int>[] _prompt;         // per slot: owned columns in the prompt (repetition penalty only)
     private readonly List<(int Column, float Bias)>[] _bias; // per slot: owned columns' logit bias
+    private readonly List<int>[] _banned;                    // per slot: owned end-of-sequence and stop columns, while _toGo > 0
+    private readonly int[] _toGo;                            // per slot: tokens still to generate before they may end it
+    private readonly int[] _eos;
     private readonly List<(int Index, float Value)> _saved = [];
 
     /// <summary>
     /// Penalties for up to <paramref name="slots"/> sequences over the ids
-    /// <c>[start, start + count)</c>, held in rows of <paramref name="stride"/> floats.
+    /// <c>[start, start + count)</c>, held in rows of <paramref name="stride"/> floats;
+    /// <paramref name="eosIds"/> are banned until a sequence's minimum length.
     /// </summary>
-    public TokenPenalties(int slots, int start, int count, int stride)
+    public TokenPenalties(int slots, int start, int count, int stride, IEnumerable<int>? eosIds = null)
     {
+        _eos = [.. eosIds ?? []];
         if (count > stride) throw new TpLlmException($"penalties over {count} ids do not fit rows of {stride}");
         _start = start;
         _count = Math.Max(count, 0);
@@ -31,16 +37,26 @@ public sealed class TokenPenalties
         _output = new Dictionary<int, int>[slots];
         _prompt = new HashSet<int>[slots];
         _bias = new List<(int, float)>[slots];
-        for (int s = 0; s < slots; s++) { _output[s] = []; _prompt[s] = []; _bias[s] = []; }
+        _banned = new List<int>[slots];
+        _toGo = new int[slots];
+        for (int s = 0; s < slots; s++) { _output[s] = []; _prompt[s] = []; _bias[s] = []; _banned[s] = []; }
     }
 
-    /// <summary>Starts the sequence in <paramref name="slot"/> with its prompt and parameters (forgetting the slot's last sequence).</summary>
-    public void Begin(int slot, ReadOnlySpan<int> prompt, SamplingParams p)
+    /// <summary>
+    /// Starts the sequence in <paramref name="slot"/> with its prompt, parameters and stop token ids
+    /// (forgetting the slot's last sequence). With <paramref name="ignoreEos"/>, end-of-sequence does
+    /// not end it, so the minimum length bans only the stop token ids.
+    /// </summary>
+    public void Begin(int slot, ReadOnlySpan<int> prompt, SamplingParams p, IReadOnlyList<int>? stopTokenIds = null, bool ignoreEos = false)
     {
         _params[slot] = p.ChangesLogits ? p : null;
         _output[slot].Clear();
         _prompt[slot].Clear();
         _bias[slot].Clear();
+        _banned[slot].Clear();
+        _toGo[slot] = p.MinTokens;
+        foreach (int id in p.MinTokens > 0 ? (ignoreEos ? [] : _eos).Concat(stopTokenIds ?? []).Distinct() : [])
+            if (Owned(id, out int c)) _banned[slot].Add(c);
         foreach (var (id, bias) in p.LogitBias ?? new Dictionary<int, float>())
             if (Owned(id, out int c)) _bias[slot].Add((c, bias));
         if (p.RepetitionPenalty == 1) return;
@@ -51,7 +67,9 @@ public sealed class TokenPenalties
     /// <summary>Counts <paramref name="token"/>, just picked for the sequence in <paramref name="slot"/>.</summary>
     public void Record(int slot, int token)
     {
-        if (_params[slot] is null || !Owned(token, out int c)) return;
+        if (_params[slot] is null) return;
+        if (_toGo[slot] > 0) _toGo[slot]--;
+        if (!Owned(token, out int c)) return;
         ref int n = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_output[slot], c, out _);
         n++;
     }
@@ -67,6 +85,12 @@ public sealed class TokenPenalties
             var row = logits.Slice(b * _stride, _count);
             var output = _output[s];
             var prompt = _prompt[s];
+            if (_toGo[s] > 0)
+                foreach (int c in _banned[s])
+                {
+                    _saved.Add((b * _stride + c, row[c]));
+                    row[c] = float.NegativeInfinity;
+                }
             foreach (var (c, bias) in _bias[s])
             {
                 _saved.Add((b * _stride + c, row[c]));

@@ -162,14 +162,15 @@ public sealed class ContinuousBatcher : IDisposable
     internal Action? AfterStep { get; set; }
 
     // plan: [rows, logprobs wanted (0/1), then per row: slot, start, length, tokens…, and for a new sequence: T bits, top-k, top-p bits, min-p bits,
-    //        presence, frequency and repetition penalty bits, logit-bias count, (id, bias bits)…, seed lo, seed hi, top logprobs]
+    //        presence, frequency and repetition penalty bits, logit-bias count, (id, bias bits)…, min tokens, ignore eos (0/1),
+    //        stop-token count, stop ids…, seed lo, seed hi, top logprobs]
     private void RankLoop(ICommunicator comm)
     {
         using var model = LlamaModel.Load(_folder.Config, _folder.Checkpoint, comm, _options);
         var head = (ColumnParallelLmHead)model.Head;
         var sampler = new VocabParallelSampler(comm, head.Partition, _folder.SamplableVocab);
         int start0 = head.Partition.Start(comm.Rank);
-        var penalties = new TokenPenalties(MaxBatch, start0, Math.Clamp(sampler.SamplableVocab - start0, 0, head.Partition.ShardSize), head.Partition.ShardSize);
+        var penalties = new TokenPenalties(MaxBatch, start0, Math.Clamp(sampler.SamplableVocab - start0, 0, head.Partition.ShardSize), head.Partition.ShardSize, _eos);
         int H = _folder.Config.HiddenSize, B = MaxBatch, ctx = model.MaxContext;
         var slots = new Job?[B];                    // rank 0's view of who runs where
         if (comm.Rank == 0) _slots = slots;
@@ -228,11 +229,15 @@ public sealed class ContinuousBatcher : IDisposable
                         PresencePenalty = BitConverter.Int32BitsToSingle(planBuffer[p++]), FrequencyPenalty = BitConverter.Int32BitsToSingle(planBuffer[p++]),
                         RepetitionPenalty = BitConverter.Int32BitsToSingle(planBuffer[p++]),
                         LogitBias = ReadBias(planBuffer, ref p),
-                        Seed = (uint)planBuffer[p++] | ((ulong)(uint)planBuffer[p++] << 32),
+                        MinTokens = planBuffer[p++],
                     };
+                    bool ignoreEos = planBuffer[p++] == 1;
+                    var stopIds = planBuffer.AsSpan(p + 1, planBuffer[p]).ToArray();
+                    p += 1 + stopIds.Length;
+                    slotParams[slot] = slotParams[slot] with { Seed = (uint)planBuffer[p++] | ((ulong)(uint)planBuffer[p++] << 32) };
                     slotRng[slot] = new SplitMix64(slotParams[slot].Seed);
                     slotTop[slot] = planBuffer[p++];
-                    penalties.Begin(slot, planBuffer.AsSpan(first, len), slotParams[slot]);
+                    penalties.Begin(slot, planBuffer.AsSpan(first, len), slotParams[slot], stopIds, ignoreEos);
                 }
                 anyPenalties |= slotParams[slot].ChangesLogits;
                 chunks[r] = new SequenceChunk(slot, start, len);
@@ -299,6 +304,10 @@ public sealed class ContinuousBatcher : IDisposable
             plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.RepetitionPenalty));
             plan.Add(r.Sampling.LogitBias?.Count ?? 0);
             foreach (var (id, bias) in r.Sampling.LogitBias ?? new Dictionary<int, float>()) { plan.Add(id); plan.Add(BitConverter.SingleToInt32Bits(bias)); }
+            plan.Add(r.Sampling.MinTokens);
+            plan.Add(job.Request.IgnoreEos ? 1 : 0);
+            plan.Add(job.Request.StopTokenIds.Count);
+            plan.AddRange(job.Request.StopTokenIds);
             plan.Add((int)(uint)r.Sampling.Seed); plan.Add((int)(uint)(r.Sampling.Seed >> 32));
             plan.Add(r.TopLogprobs);
             job.Position = r.PromptIds.Length;

@@ -98,6 +98,8 @@ public sealed class InferenceEngine : IDisposable
         r.Sampling.Validate(Folder.Config.VocabSize);
         if (r.PromptIds.Length == 0) throw new TpLlmException("the prompt is empty; give at least one token");
         if (r.MaxTokens is < 1) throw new TpLlmException($"max_tokens {r.MaxTokens} must be ≥ 1");
+        if (r.Sampling.MinTokens > (r.MaxTokens ?? MaxContext - r.PromptIds.Length))
+            throw new TpLlmException($"min_tokens {r.Sampling.MinTokens} exceed max_tokens {r.MaxTokens ?? MaxContext - r.PromptIds.Length}");
         if (r.TopLogprobs is < 0 or > 20) throw new TpLlmException($"top_logprobs {r.TopLogprobs} is outside [0, 20]");
         int ctx = MaxContext;
         if (r.PromptIds.Length >= ctx)

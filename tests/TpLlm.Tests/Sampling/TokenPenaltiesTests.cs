@@ -77,11 +77,38 @@ public class TokenPenaltiesTests
     }
 
     [Fact]
+    public void Min_tokens_ban_end_of_sequence_and_stop_ids_on_their_owner_until_reached()
+    {
+        const int V = 50;
+        int[] eos = [7, 40], stop = [3];
+        var part = new VocabPartition(V, 2, 8);
+        for (int rank = 0; rank < 2; rank++)
+            foreach (bool ignoreEos in new[] { false, true })
+            {
+                int start = part.Start(rank), stride = part.ShardSize, count = part.RealRows(rank);
+                var penalties = new TokenPenalties(2, start, count, stride, eos);
+                penalties.Begin(1, [5], new SamplingParams { MinTokens = 2 }, stop, ignoreEos);
+                var banned = (ignoreEos ? stop : [.. eos, .. stop]).Where(id => id >= start && id < start + count).Select(id => id - start).ToHashSet();
+                for (int generated = 0; generated <= 3; generated++)
+                {
+                    var row = Enumerable.Range(0, stride).Select(c => (float)c).ToArray();
+                    penalties.Apply(row, [1], 1);
+                    for (int c = 0; c < stride; c++)
+                        Assert.Equal(generated < 2 && banned.Contains(c) ? float.NegativeInfinity : c, row[c]);
+                    penalties.Restore(row);
+                    Assert.Equal(Enumerable.Range(0, stride).Select(c => (float)c), row);
+                    penalties.Record(1, 20); // any token counts toward the minimum, owned or not
+                }
+            }
+    }
+
+    [Fact]
     public void Out_of_range_penalties_are_refused_with_the_option_and_value()
     {
         Assert.Contains("--presence-penalty 2.5", Assert.Throws<TpLlmException>(() => new SamplingParams { PresencePenalty = 2.5f }.Validate()).Message);
         Assert.Contains("--frequency-penalty -3", Assert.Throws<TpLlmException>(() => new SamplingParams { FrequencyPenalty = -3f }.Validate()).Message);
         Assert.Contains("--repetition-penalty 0", Assert.Throws<TpLlmException>(() => new SamplingParams { RepetitionPenalty = 0f }.Validate()).Message);
+        Assert.Contains("--min-tokens -1", Assert.Throws<TpLlmException>(() => new SamplingParams { MinTokens = -1 }.Validate()).Message);
         Assert.Contains("--repetition-penalty NaN", Assert.Throws<TpLlmException>(() => new SamplingParams { RepetitionPenalty = float.NaN }.Validate()).Message);
     }
 

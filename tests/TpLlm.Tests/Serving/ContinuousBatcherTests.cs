@@ -34,8 +34,10 @@ public class ContinuousBatcherTests
                 // penalties follow each sequence through slots other sequences used before
                 PresencePenalty = i % 3 == 1 ? 1.2f : 0f, FrequencyPenalty = i % 3 == 2 ? 0.8f : 0f, RepetitionPenalty = i % 6 == 1 ? 1.5f : 1f,
                 LogitBias = i % 5 == 2 ? new Dictionary<int, float> { [198] = -100f, [13] = 2.5f } : null, // no newlines, more full stops
+                MinTokens = i % 7 == 3 ? 12 : i % 7 == 5 ? 4 : 0,
             },
             TopLogprobs = i % 5 == 0 ? 2 : 0,
+            StopTokenIds = i % 7 == 5 ? [13, 11] : [], // "." and ",", banned for the first 4 tokens
         }).ToArray();
         var expected = Alone(folder, requests);
         using var engine = new ContinuousBatcher(folder, tp: 2, maxBatch: 6, new ModelOptions { ComputeThreads = 1 });

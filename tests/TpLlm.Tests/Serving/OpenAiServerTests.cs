@@ -87,6 +87,20 @@ public class OpenAiServerTests(ServerFixture server) : IClassFixture<ServerFixtu
     }
 
     [Fact]
+    public async Task Min_tokens_hold_off_the_end_of_sequence()
+    {
+        var (_, free) = await Post("/v1/completions", """{"prompt": "A day without", "max_tokens": 300, "temperature": 0}""");
+        int natural = free.GetProperty("usage").GetProperty("completion_tokens").GetInt32();
+        Assert.Equal("stop", free.GetProperty("choices")[0].GetProperty("finish_reason").GetString());
+        Assert.InRange(natural, 1, 250);
+        var (_, held) = await Post("/v1/completions", $$"""{"prompt": "A day without", "max_tokens": 300, "temperature": 0, "min_tokens": {{natural + 20}}}""");
+        Assert.True(held.GetProperty("usage").GetProperty("completion_tokens").GetInt32() >= natural + 20);
+        var (status, error) = await Post("/v1/completions", """{"prompt": "A day without", "max_tokens": 5, "min_tokens": 6}""");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Contains("min_tokens 6 exceed max_tokens 5", error.GetProperty("error").GetProperty("message").GetString());
+    }
+
+    [Fact]
     public async Task Chat_stream_and_non_stream_agree_through_the_OpenAI_client()
     {
         var chat = server.OpenAi.GetChatClient(Model);
