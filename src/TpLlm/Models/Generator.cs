@@ -122,9 +122,9 @@ public sealed class Generator
         {
             var part = ((ColumnParallelLmHead)_model.Head).Partition;
             int start = part.Start(_model.Comm.Rank);
-            return new TokenPenalties(slots, start, Math.Clamp(_samplable - start, 0, part.ShardSize), part.ShardSize, _eos);
+            return new TokenPenalties(slots, start, Math.Clamp(_samplable - start, 0, part.ShardSize), part.ShardSize, _eos, _model.MaxContext);
         }
-        return new TokenPenalties(slots, 0, _samplable, _model.Config.VocabSize, _eos);
+        return new TokenPenalties(slots, 0, _samplable, _model.Config.VocabSize, _eos, _model.MaxContext);
     }
 
     private void Pick(float[] hidden, int n, int[] live, IReadOnlyList<GenerationRequest> requests, SamplingParams[] ps, SplitMix64[] rs, int[] picked,

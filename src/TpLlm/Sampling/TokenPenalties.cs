@@ -19,14 +19,17 @@ public sealed class TokenPenalties
     private readonly List<int>[] _banned;                    // per slot: owned end-of-sequence and stop columns, while _toGo > 0
     private readonly int[] _toGo;                            // per slot: tokens still to generate before they may end it
     private readonly int[] _eos;
+    private readonly int[] _saves;                           // per slot: most logits Apply may change for it (sizes _saved)
+    private readonly int _context;
     private readonly List<(int Index, float Value)> _saved = [];
 
     /// <summary>
     /// Penalties for up to <paramref name="slots"/> sequences over the ids
     /// <c>[start, start + count)</c>, held in rows of <paramref name="stride"/> floats;
-    /// <paramref name="eosIds"/> are banned until a sequence's minimum length.
+    /// <paramref name="eosIds"/> are banned until a sequence's minimum length. Each slot's counts are
+    /// sized for <paramref name="context"/> tokens up front, so counting a token never allocates.
     /// </summary>
-    public TokenPenalties(int slots, int start, int count, int stride, IEnumerable<int>? eosIds = null)
+    public TokenPenalties(int slots, int start, int count, int stride, IEnumerable<int>? eosIds = null, int context = 256)
     {
         _eos = [.. eosIds ?? []];
         if (count > stride) throw new TpLlmException($"penalties over {count} ids do not fit rows of {stride}");
@@ -39,7 +42,9 @@ public sealed class TokenPenalties
         _bias = new List<(int, float)>[slots];
         _banned = new List<int>[slots];
         _toGo = new int[slots];
-        for (int s = 0; s < slots; s++) { _output[s] = []; _prompt[s] = []; _bias[s] = []; _banned[s] = []; }
+        _saves = new int[slots];
+        _context = context;
+        for (int s = 0; s < slots; s++) { _output[s] = new(Math.Min(context, Math.Max(count, 1))); _prompt[s] = []; _bias[s] = []; _banned[s] = []; }
     }
 
     /// <summary>
@@ -59,9 +64,12 @@ public sealed class TokenPenalties
             if (Owned(id, out int c)) _banned[slot].Add(c);
         foreach (var (id, bias) in p.LogitBias ?? new Dictionary<int, float>())
             if (Owned(id, out int c)) _bias[slot].Add((c, bias));
-        if (p.RepetitionPenalty == 1) return;
-        foreach (int id in prompt)
-            if (Owned(id, out int c)) _prompt[slot].Add(c);
+        if (p.RepetitionPenalty != 1)
+            foreach (int id in prompt)
+                if (Owned(id, out int c)) _prompt[slot].Add(c);
+        // room to save every logit Apply may change, made now so that no step allocates
+        _saves[slot] = _params[slot] is null ? 0 : _banned[slot].Count + _bias[slot].Count + _prompt[slot].Count + _context;
+        _saved.EnsureCapacity(_saves.Sum());
     }
 
     /// <summary>Counts <paramref name="token"/>, just picked for the sequence in <paramref name="slot"/>.</summary>

@@ -170,7 +170,7 @@ public sealed class ContinuousBatcher : IDisposable
         var head = (ColumnParallelLmHead)model.Head;
         var sampler = new VocabParallelSampler(comm, head.Partition, _folder.SamplableVocab);
         int start0 = head.Partition.Start(comm.Rank);
-        var penalties = new TokenPenalties(MaxBatch, start0, Math.Clamp(sampler.SamplableVocab - start0, 0, head.Partition.ShardSize), head.Partition.ShardSize, _eos);
+        var penalties = new TokenPenalties(MaxBatch, start0, Math.Clamp(sampler.SamplableVocab - start0, 0, head.Partition.ShardSize), head.Partition.ShardSize, _eos, model.MaxContext);
         int H = _folder.Config.HiddenSize, B = MaxBatch, ctx = model.MaxContext;
         var slots = new Job?[B];                    // rank 0's view of who runs where
         if (comm.Rank == 0) _slots = slots;

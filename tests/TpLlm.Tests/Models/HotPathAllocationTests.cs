@@ -17,6 +17,16 @@ public class HotPathAllocationTests
             using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, MaxContext = 128 });
             var head = (ColumnParallelLmHead)m.Head;
             var sampler = new VocabParallelSampler(comm, head.Partition, folder.SamplableVocab);
+            // every logit change on: penalties count each new token, bias and min-tokens bans apply each step
+            int start = head.Partition.Start(comm.Rank);
+            var penalties = new TokenPenalties(1, start, Math.Clamp(folder.SamplableVocab - start, 0, head.Partition.ShardSize), head.Partition.ShardSize,
+                folder.Config.EosTokenIds, m.MaxContext);
+            penalties.Begin(0, [464], new SamplingParams
+            {
+                PresencePenalty = 0.5f, FrequencyPenalty = 0.5f, RepetitionPenalty = 1.3f, MinTokens = 35,
+                LogitBias = new Dictionary<int, float> { [13] = 1f, [30000] = -2f },
+            }, [11]);
+            int[] slot = [0];
             var hidden = new float[m.Config.HiddenSize];
             var local = new float[head.Partition.ShardSize];
             var token = new int[] { 464 };
@@ -26,7 +36,10 @@ public class HotPathAllocationTests
                 chunk[0] = new SequenceChunk(0, pos, 1);
                 m.Forward(token, chunk, hidden);
                 head.ForwardLocal(m.MatMul, hidden, 1, local);
+                penalties.Apply(local, slot, 1);
                 sampler.Greedy(local, 1, token);
+                penalties.Restore(local);
+                penalties.Record(0, token[0]);
             }
             for (int p = 0; p < 10; p++) Step(p); // warm-up: buffers grow to size, JIT settles
             long before = GC.GetAllocatedBytesForCurrentThread();
