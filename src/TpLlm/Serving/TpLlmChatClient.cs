@@ -91,6 +91,7 @@ public sealed class TpLlmChatClient : IChatClient
             PresencePenalty = o?.PresencePenalty ?? 0f, FrequencyPenalty = o?.FrequencyPenalty ?? 0f,
             // vLLM's extra parameter, passed as ChatOptions.AdditionalProperties["repetition_penalty"]
             RepetitionPenalty = o?.AdditionalProperties?.TryGetValue("repetition_penalty", out float rp) == true ? rp : 1f,
+            MinTokens = o?.AdditionalProperties?.TryGetValue("min_tokens", out int minTokens) == true ? minTokens : 0,
             Seed = o?.Seed is { } seed ? (ulong)seed : (ulong)System.Diagnostics.Stopwatch.GetTimestamp(),
         }.Validate();
         return new TextRequest

@@ -168,6 +168,13 @@ public class OpenAiServerTests(ServerFixture server) : IClassFixture<ServerFixtu
         var full = await client.GetResponseAsync("Tell me a fortune", options);
         Assert.Equal(Microsoft.Extensions.AI.ChatFinishReason.Length, full.FinishReason);
         Assert.Equal(200, full.Usage?.OutputTokenCount);
+        // and min_tokens holds the end off past where greedy stopped
+        int natural = (int)stopped.Usage!.OutputTokenCount!.Value;
+        var held = await client.GetResponseAsync("Tell me a fortune", new ChatOptions
+        {
+            Temperature = 0, MaxOutputTokens = 200, AdditionalProperties = new() { ["min_tokens"] = Math.Min(natural + 10, 200) },
+        });
+        Assert.True(held.Usage!.OutputTokenCount >= Math.Min(natural + 10, 200), $"{held.Usage.OutputTokenCount} tokens, natural {natural}");
     }
 
     [Fact]
