@@ -34,7 +34,7 @@ internal static class CompletionsEndpoint
         if (v.ValueKind != JsonValueKind.Array) throw JsonFields.Wrong("prompt", v, "a string, an array of token ids, or an array of prompts");
         int n = v.GetArrayLength();
         if (n == 0) throw ApiException.BadRequest("prompt is an empty array", "prompt");
-        if (v[0].ValueKind is not (JsonValueKind.String or JsonValueKind.Array)) return [Ids(v, "prompt")];
+        if (v[0].ValueKind is not (JsonValueKind.String or JsonValueKind.Array)) return [JsonFields.TokenIds(v, "prompt")];
         var prompts = new int[n][];
         for (int i = 0; i < n; i++)
         {
@@ -42,19 +42,10 @@ internal static class CompletionsEndpoint
             prompts[i] = item.ValueKind switch
             {
                 JsonValueKind.String => engine.Encode(item.GetString()!),
-                JsonValueKind.Array => Ids(item, $"prompt[{i}]"),
+                JsonValueKind.Array => JsonFields.TokenIds(item, $"prompt[{i}]"),
                 _ => throw JsonFields.Wrong($"prompt[{i}]", item, "a string or an array of token ids, like prompt[0]"),
             };
         }
         return prompts;
-    }
-
-    private static int[] Ids(JsonElement v, string where)
-    {
-        var ids = new int[v.GetArrayLength()];
-        int i = 0;
-        foreach (var e in v.EnumerateArray())
-            ids[i++] = e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int id) ? id : throw JsonFields.Wrong(where, e, "a token id (in the array)");
-        return ids;
     }
 }

@@ -59,6 +59,21 @@ internal sealed class JsonFields(JsonElement root)
         return [.. stops];
     }
 
+    /// <summary>An array of token ids, each below <paramref name="vocabSize"/>; errors name <paramref name="name"/>.</summary>
+    public static int[] TokenIds(JsonElement v, string name, int vocabSize = int.MaxValue)
+    {
+        if (v.ValueKind != JsonValueKind.Array) throw Wrong(name, v, "an array of token ids");
+        var ids = new int[v.GetArrayLength()];
+        int i = 0;
+        foreach (var e in v.EnumerateArray())
+        {
+            if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out int id)) throw Wrong(name, e, "a token id (in the array)");
+            if ((uint)id >= (uint)vocabSize) throw ApiException.BadRequest($"token id {id} in {name} is outside the vocabulary [0, {vocabSize})", name);
+            ids[i++] = id;
+        }
+        return ids;
+    }
+
     public static ApiException Wrong(string name, JsonElement v, string expected)
     {
         var raw = v.GetRawText();

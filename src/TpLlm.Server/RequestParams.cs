@@ -38,7 +38,8 @@ internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, int
             if (so.ValueKind != System.Text.Json.JsonValueKind.Object) throw JsonFields.Wrong("stream_options", so, "an object");
             includeUsage = new JsonFields(so).Bool("include_usage") ?? false;
         }
-        return new RequestParams(sampling, f.Stop(), ReadStopTokenIds(f, vocabSize), stream, includeUsage, f.Bool("ignore_eos") ?? false, n);
+        int[] stopIds = f.Get("stop_token_ids") is { } ids ? JsonFields.TokenIds(ids, "stop_token_ids", vocabSize) : []; // vLLM's
+        return new RequestParams(sampling, f.Stop(), stopIds, stream, includeUsage, f.Bool("ignore_eos") ?? false, n);
     }
 
     /// <summary>A 400 (model_not_found) when the body names a model other than <paramref name="modelId"/>.</summary>
@@ -46,21 +47,6 @@ internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, int
     {
         if (f.String("model") is { } model && model != modelId)
             throw ApiException.BadRequest($"model '{model}' does not exist; this server serves '{modelId}' (see GET /v1/models)", "model", "model_not_found");
-    }
-
-    // vLLM's stop_token_ids: [id, …]
-    private static int[] ReadStopTokenIds(JsonFields f, int vocabSize)
-    {
-        if (f.Get("stop_token_ids") is not { } v) return [];
-        if (v.ValueKind != System.Text.Json.JsonValueKind.Array) throw JsonFields.Wrong("stop_token_ids", v, "an array of token ids");
-        var ids = new List<int>();
-        foreach (var e in v.EnumerateArray())
-        {
-            if (e.ValueKind != System.Text.Json.JsonValueKind.Number || !e.TryGetInt32(out int id)) throw JsonFields.Wrong("stop_token_ids", e, "a token id (in the array)");
-            if ((uint)id >= (uint)vocabSize) throw ApiException.BadRequest($"stop_token_ids: {id} is outside the vocabulary [0, {vocabSize})", "stop_token_ids");
-            ids.Add(id);
-        }
-        return [.. ids];
     }
 
     // {"token id": bias in [-100, 100], …}

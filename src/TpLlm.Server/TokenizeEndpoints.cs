@@ -48,15 +48,7 @@ internal static class TokenizeEndpoints
         var f = new JsonFields(doc.RootElement);
         RequestParams.CheckModel(f, engine.ModelId);
         if (f.Get("tokens") is not { } v) throw ApiException.BadRequest("tokens is missing", "tokens");
-        if (v.ValueKind != JsonValueKind.Array) throw JsonFields.Wrong("tokens", v, "an array of token ids");
-        int vocab = engine.Folder.Config.VocabSize;
-        var ids = new List<int>();
-        foreach (var e in v.EnumerateArray())
-        {
-            if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out int id)) throw JsonFields.Wrong("tokens", e, "a token id (in the array)");
-            if ((uint)id >= (uint)vocab) throw ApiException.BadRequest($"token id {id} in tokens is outside the vocabulary [0, {vocab})", "tokens");
-            ids.Add(id);
-        }
+        var ids = JsonFields.TokenIds(v, "tokens", engine.Folder.Config.VocabSize);
         await GenerationRunner.WriteJson(ctx, w => w.WriteString("prompt", engine.Tokenizer.Decode(ids)));
     }
 }

@@ -23,7 +23,7 @@ public class ServerRequestErrorTests(ServerFixture server) : IClassFixture<Serve
         { "/v1/completions", """{"prompt": "x", "top_k": -2}""", "top_k -2 is outside [-1," },
         { "/v1/completions", """{"prompt": "x", "min_p": 1.5}""", "min_p 1.5 is outside [0, 1]" },
         { "/v1/completions", """{"prompt": "x", "n": 0}""", "n 0 is outside [1, 64]" },
-        { "/v1/completions", """{"prompt": "x", "stop_token_ids": [50257]}""", "stop_token_ids: 50257 is outside the vocabulary [0, 50257)" },
+        { "/v1/completions", """{"prompt": "x", "stop_token_ids": [50257]}""", "token id 50257 in stop_token_ids is outside the vocabulary [0, 50257)" },
         { "/v1/completions", """{"prompt": "x", "logit_bias": {"abc": 1}}""", "logit_bias key 'abc' is not a token id in [0, 50257)" },
         { "/v1/completions", """{"prompt": "x", "logit_bias": {"50257": 1}}""", "logit_bias key '50257' is not a token id in [0, 50257)" },
         { "/v1/completions", """{"prompt": "x", "logit_bias": {"5": 150}}""", "logit_bias['5'] 150 is outside [-100, 100]" },
