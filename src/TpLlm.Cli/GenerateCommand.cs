@@ -33,8 +33,14 @@ public static class GenerateCommand
         var ignoreEos = new Option<bool>("--ignore-eos") { Description = "keep generating after an end-of-sequence token" };
         var gather = new Option<bool>("--gather-logits") { Description = "gather full logits and sample on them (default: vocab-parallel sampling)" };
         var toRoot = new Option<bool>("--gather-to-root") { Description = "with --gather-logits: gather to rank 0 only, sample there, broadcast the tokens" };
+        var format = new Option<string>("--response-format")
+        {
+            Description = "text, or json_object: the output is one JSON object (OpenAI's JSON mode; the prompt should ask for JSON)",
+            DefaultValueFactory = _ => "text",
+        };
+        format.AcceptOnlyFromAmong("text", "json_object");
         var dp = new Option<int>("--dp") { Description = "data-parallel replicas (world = dp × tp ranks); prompts are spread over them", DefaultValueFactory = _ => 1 };
-        var cmd = new Command("generate", "continue a prompt with the model, streaming to stdout") { prompts, ids, maxNew, temperature, greedy, topK, topP, minP, presence, frequency, repetition, logitBias, minTokens, seed, json, logprobs, ignoreEos, gather, toRoot, dp };
+        var cmd = new Command("generate", "continue a prompt with the model, streaming to stdout") { prompts, ids, maxNew, temperature, greedy, topK, topP, minP, presence, frequency, repetition, logitBias, minTokens, seed, json, logprobs, ignoreEos, format, gather, toRoot, dp };
         common.AddTo(cmd);
         cmd.SetAction(r =>
         {
@@ -55,25 +61,29 @@ public static class GenerateCommand
             }.Validate();
             int max = r.GetValue(maxNew);
             if (max < 1) throw new TpLlmException($"--max-new-tokens {max} must be ≥ 1");
-            return Run(r, common, texts, idText, sampling, max, lp, r.GetValue(json), r.GetValue(ignoreEos), r.GetValue(gather) || r.GetValue(toRoot), r.GetValue(toRoot), r.GetValue(dp));
+            var responseFormat = r.GetValue(format) == "json_object" ? ResponseFormat.JsonObject : ResponseFormat.Text;
+            return Run(r, common, texts, idText, sampling, max, lp, r.GetValue(json), r.GetValue(ignoreEos), responseFormat,
+                r.GetValue(gather) || r.GetValue(toRoot), r.GetValue(toRoot), r.GetValue(dp));
         });
         return cmd;
     }
 
     private static int Run(ParseResult r, CommonOptions common, string[] texts, string? idText, SamplingParams sampling, int maxNew, int logprobs,
-        bool json, bool ignoreEos, bool gather, bool toRoot, int dp)
+        bool json, bool ignoreEos, ResponseFormat responseFormat, bool gather, bool toRoot, int dp)
     {
         var path = common.ModelPath(r);
         int tp = r.GetValue(common.Tp);
         var sw = Stopwatch.StartNew();
         using var folder = ModelFolder.Open(path, requireTokenizer: idText is null);
+        if (responseFormat != ResponseFormat.Text && folder.Tokenizer is null)
+            throw new TpLlmException($"{path}: --response-format json_object needs the model's tokenizer.json to know each token's text");
         var promptIds = idText is not null ? [CommonOptions.ParseIds(idText)] : texts.Select(t => folder.Tokenizer!.Encode(t, addSpecialTokens: true)).ToArray();
         if (dp < 1) throw new TpLlmException($"--dp {dp} must be ≥ 1");
         var options = common.ModelOptions(r, Math.Max(1, (promptIds.Length + dp - 1) / dp));
         var requests = promptIds.Select((p, i) => new GenerationRequest
         {
             PromptIds = p, MaxNewTokens = maxNew, IgnoreEos = ignoreEos, WantLogprobs = logprobs >= 0, TopLogprobs = Math.Max(0, logprobs),
-            Sampling = sampling with { Seed = sampling.Seed + (ulong)i },
+            Sampling = sampling with { Seed = sampling.Seed + (ulong)i }, ResponseFormat = responseFormat,
         }).ToArray();
         bool stream = !json && requests.Length == 1 && folder.Tokenizer is not null;
         var eos = folder.Config.EosTokenIds.ToHashSet();
@@ -98,6 +108,7 @@ public static class GenerateCommand
             {
                 GatherLogits = gather,
                 GatherToRoot = toRoot,
+                TokenBytes = folder.Tokenizer?.TextTokenBytes,
                 IsCancelled = () => cancel.Requested,
                 OnToken = lead && stream ? (_, tok, _) =>
                 {

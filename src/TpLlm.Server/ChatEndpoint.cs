@@ -26,7 +26,7 @@ internal static class ChatEndpoint
         var requests = Enumerable.Range(0, p.N).Select(i => new TextRequest
         {
             PromptIds = ids, MaxTokens = max, Sampling = p.ForChoice(i), Stop = p.Stop,
-            TopLogprobs = logprobs ? top ?? 0 : null, IgnoreEos = p.IgnoreEos, StopTokenIds = p.StopTokenIds,
+            TopLogprobs = logprobs ? top ?? 0 : null, IgnoreEos = p.IgnoreEos, StopTokenIds = p.StopTokenIds, ResponseFormat = p.Format,
         }).ToArray();
         await GenerationRunner.RunAsync(ctx, engine, requests, p.N, new ChatFormat(logprobs, engine.Tokenizer), p);
     }

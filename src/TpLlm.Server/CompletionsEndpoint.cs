@@ -21,7 +21,7 @@ internal static class CompletionsEndpoint
         var requests = prompts.SelectMany(ids => Enumerable.Range(0, p.N).Select(i => new TextRequest
         {
             PromptIds = ids, MaxTokens = maxTokens, Sampling = p.ForChoice(i), Stop = p.Stop,
-            TopLogprobs = logprobs, IgnoreEos = p.IgnoreEos, StopTokenIds = p.StopTokenIds,
+            TopLogprobs = logprobs, IgnoreEos = p.IgnoreEos, StopTokenIds = p.StopTokenIds, ResponseFormat = p.Format,
         })).ToArray();
         await GenerationRunner.RunAsync(ctx, engine, requests, p.N, new CompletionFormat(logprobs is not null, engine.Tokenizer, requests.Length), p);
     }

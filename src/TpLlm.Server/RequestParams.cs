@@ -3,7 +3,7 @@ using TpLlm.Sampling;
 namespace TpLlm.Server;
 
 /// <summary>The fields completions and chat completions share: model, sampling (penalties included), stop, streaming, n (choices per prompt).</summary>
-internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, int[] StopTokenIds, bool Stream, bool IncludeUsage, bool IgnoreEos, int N)
+internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, int[] StopTokenIds, bool Stream, bool IncludeUsage, bool IgnoreEos, int N, ResponseFormat Format)
 {
     /// <summary>Most choices one request may ask for (n × prompts).</summary>
     public const int MaxChoices = 64;
@@ -39,7 +39,23 @@ internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, int
             includeUsage = new JsonFields(so).Bool("include_usage") ?? false;
         }
         int[] stopIds = f.Get("stop_token_ids") is { } ids ? JsonFields.TokenIds(ids, "stop_token_ids", vocabSize) : []; // vLLM's
-        return new RequestParams(sampling, f.Stop(), stopIds, stream, includeUsage, f.Bool("ignore_eos") ?? false, n);
+        return new RequestParams(sampling, f.Stop(), stopIds, stream, includeUsage, f.Bool("ignore_eos") ?? false, n, ReadFormat(f));
+    }
+
+    // response_format: {"type": "text"} or {"type": "json_object"} (OpenAI's JSON mode)
+    private static ResponseFormat ReadFormat(JsonFields f)
+    {
+        if (f.Get("response_format") is not { } v) return ResponseFormat.Text;
+        if (v.ValueKind != System.Text.Json.JsonValueKind.Object) throw JsonFields.Wrong("response_format", v, "an object such as {\"type\": \"json_object\"}");
+        var type = new JsonFields(v).Get("type");
+        if (type is { ValueKind: not System.Text.Json.JsonValueKind.String }) throw JsonFields.Wrong("response_format.type", type.Value, "a string");
+        return type?.GetString() switch
+        {
+            "text" => ResponseFormat.Text,
+            "json_object" => ResponseFormat.JsonObject,
+            null => throw ApiException.BadRequest("response_format.type is missing; use \"text\" or \"json_object\"", "response_format"),
+            var t => throw ApiException.BadRequest($"response_format.type '{t}' is not supported; use \"text\" or \"json_object\"", "response_format"),
+        };
     }
 
     /// <summary>A 400 (model_not_found) when the body names a model other than <paramref name="modelId"/>.</summary>

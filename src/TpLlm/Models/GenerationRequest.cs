@@ -26,6 +26,9 @@ public sealed record GenerationRequest
     /// <summary>More ids that end the sequence like end-of-sequence, even with <see cref="IgnoreEos"/> (vLLM's stop_token_ids).</summary>
     public IReadOnlyList<int> StopTokenIds { get; init; } = [];
 
+    /// <summary>What the output must be: with <see cref="Sampling.ResponseFormat.JsonObject"/>, one JSON object.</summary>
+    public ResponseFormat ResponseFormat { get; init; }
+
     /// <summary>
     /// Throws a <see cref="TpLlmException"/> unless the request fits a model of
     /// <paramref name="vocabSize"/> ids and a context of <paramref name="context"/> tokens;

@@ -1,5 +1,6 @@
 using TpLlm.Parallel;
 using TpLlm.Sampling;
+using TpLlm.Sampling.Json;
 
 namespace TpLlm.Models;
 
@@ -36,6 +37,12 @@ public sealed class Generator
     /// </summary>
     public Func<bool>? IsCancelled { get; init; }
 
+    /// <summary>
+    /// Every id's bytes (null for ids that are not text), e.g. <c>HfTokenizer.TextTokenBytes</c>; needed
+    /// for requests in <see cref="ResponseFormat.JsonObject"/>.
+    /// </summary>
+    public IReadOnlyList<byte[]?>? TokenBytes { get; init; }
+
     /// <summary>Creates a generator; ids at or above <paramref name="samplableVocab"/> (e.g. past the tokenizer) are never picked.</summary>
     public Generator(LlamaModel model, int samplableVocab, IEnumerable<int> eosIds)
     {
@@ -70,18 +77,22 @@ public sealed class Generator
         for (int i = 0; i < B; i++) chunks[i] = new SequenceChunk(i, 0, requests[i].PromptIds.Length);
         var penalties = requests.Any(r => r.Sampling.ChangesLogits) ? NewPenalties(B) : null;
         for (int i = 0; i < B; i++) penalties?.Begin(i, requests[i].PromptIds, requests[i].Sampling, requests[i].StopTokenIds, requests[i].IgnoreEos);
+        var json = requests.Any(r => r.ResponseFormat == ResponseFormat.JsonObject) ? NewJsonConstraint(B) : null;
+        for (int i = 0; i < B; i++)
+            json?.Begin(i, requests[i].ResponseFormat == ResponseFormat.JsonObject, requests[i].Sampling.MinTokens, requests[i].IgnoreEos, requests[i].StopTokenIds);
         ReadOnlySpan<int> tokens = prompt; // prefill: every prompt in one forward pass
         int n = B;
         while (n > 0)
         {
             _model.Forward(tokens, chunks.AsSpan(0, n), hidden);
             for (int j = 0; j < n; j++) { ps[j] = requests[live[j]].Sampling; rs[j] = rngs[live[j]]; }
-            Pick(hidden, n, live, requests, ps, rs, picked, logprobs, penalties);
+            Pick(hidden, n, live, requests, ps, rs, picked, logprobs, penalties, json);
             for (int j = 0; j < n; j++)
             {
                 int i = live[j], tok = picked[j];
                 outputs[i].Add(tok);
                 penalties?.Record(i, tok);
+                json?.Record(i, tok);
                 OnToken?.Invoke(i, tok, logprobs[i] is { Count: > 0 } lp ? lp[^1] : null);
                 if ((!requests[i].IgnoreEos && _eos.Contains(tok)) || requests[i].StopTokenIds.Contains(tok)) reasons[i] = FinishReason.Eos;
                 else if (outputs[i].Count >= requests[i].MaxNewTokens) reasons[i] = FinishReason.MaxTokens;
@@ -121,14 +132,26 @@ public sealed class Generator
         if (_sampler is not null && !GatherLogits)
         {
             var part = ((ColumnParallelLmHead)_model.Head).Partition;
-            int start = part.Start(_model.Comm.Rank);
-            return new TokenPenalties(slots, start, Math.Clamp(_samplable - start, 0, part.ShardSize), part.ShardSize, _eos, _model.MaxContext);
+            return TokenPenalties.ForShard(part, _model.Comm.Rank, _samplable, slots, _eos, _model.MaxContext);
         }
         return new TokenPenalties(slots, 0, _samplable, _model.Config.VocabSize, _eos, _model.MaxContext);
     }
 
+    // JSON mode over the rows Pick samples from, like the penalties
+    private JsonConstraint NewJsonConstraint(int slots)
+    {
+        var bytes = TokenBytes ?? throw new TpLlmException("JSON output needs the model's tokenizer (tokenizer.json) to know each token's text");
+        if (_sampler is not null && !GatherLogits)
+        {
+            var part = ((ColumnParallelLmHead)_model.Head).Partition;
+            int rank = _model.Comm.Rank;
+            return new JsonConstraint(slots, part.Start(rank), part.SamplableRows(rank, _samplable), part.ShardSize, bytes, _eos);
+        }
+        return new JsonConstraint(slots, 0, _samplable, _model.Config.VocabSize, bytes, _eos);
+    }
+
     private void Pick(float[] hidden, int n, int[] live, IReadOnlyList<GenerationRequest> requests, SamplingParams[] ps, SplitMix64[] rs, int[] picked,
-        List<TokenLogprobs>?[] logprobs, TokenPenalties? penalties)
+        List<TokenLogprobs>?[] logprobs, TokenPenalties? penalties, JsonConstraint? json)
     {
         int topN = 0;
         bool wantLp = false;
@@ -144,7 +167,9 @@ public sealed class Generator
             if (_local.Length < n * shard) _local = new float[n * shard];
             head.ForwardLocal(_model.MatMul, hidden, n, _local);
             penalties?.Apply(_local, live, n);
+            json?.Apply(_local, live, n);
             _sampler.Sample(_local, n, ps, rs, picked);
+            json?.Restore(_local);
             penalties?.Restore(_local); // logprobs are the model's, as in vLLM
             if (wantLp)
             {
@@ -159,7 +184,11 @@ public sealed class Generator
         if (toRoot) ((ColumnParallelLmHead)_model.Head).ForwardToRoot(_model.MatMul, hidden, n, _full, 0);
         else _model.Head.Forward(_model.MatMul, hidden, n, _full);
         bool sampler = !toRoot || _model.Comm.Rank == 0;
-        if (sampler) penalties?.Apply(_full, live, n);
+        if (sampler)
+        {
+            penalties?.Apply(_full, live, n);
+            json?.Apply(_full, live, n);
+        }
         for (int j = 0; j < n; j++)
         {
             if (!sampler)
@@ -169,7 +198,11 @@ public sealed class Generator
             }
             picked[j] = FullVocabSampler.Sample(_full.AsSpan(j * V, V), _samplable, ps[j], rs[j]);
         }
-        if (sampler) penalties?.Restore(_full);
+        if (sampler)
+        {
+            json?.Restore(_full);
+            penalties?.Restore(_full);
+        }
         for (int j = 0; j < n && sampler; j++)
         {
             if (logprobs[live[j]] is not { } list) continue;

@@ -63,6 +63,13 @@ public sealed class VocabPartition
     /// <summary>How many of the rank's rows are real (the rest are padding).</summary>
     public int RealRows(int rank) => RealEnd(rank) - Start(rank);
 
+    /// <summary>
+    /// How many of rank <paramref name="rank"/>'s rows may be sampled: its real rows below
+    /// <paramref name="samplableVocab"/> (min of V and the tokenizer's vocab), 0 … <see cref="ShardSize"/>.
+    /// </summary>
+    public int SamplableRows(int rank, int samplableVocab) =>
+        Math.Clamp(Math.Min(samplableVocab, VocabSize) - Start(rank), 0, ShardSize);
+
     /// <summary>The rank owning vocabulary id <paramref name="id"/>.</summary>
     public int RankOf(int id) =>
         id >= 0 && id < PaddedVocabSize ? id / ShardSize : throw new TpLlmException($"token id {id} outside the padded vocab [0, {PaddedVocabSize})");

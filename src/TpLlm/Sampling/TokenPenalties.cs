@@ -1,3 +1,5 @@
+using TpLlm.Parallel;
+
 namespace TpLlm.Sampling;
 
 /// <summary>
@@ -22,6 +24,13 @@ public sealed class TokenPenalties
     private readonly int[] _saves;                           // per slot: most logits Apply may change for it (sizes _saved)
     private readonly int _context;
     private readonly List<(int Index, float Value)> _saved = [];
+
+    /// <summary>
+    /// Penalties over rank <paramref name="rank"/>'s slice of <paramref name="partition"/>: its ids
+    /// below <paramref name="samplableVocab"/>, in rows of <c>V_pad/tp</c>.
+    /// </summary>
+    public static TokenPenalties ForShard(VocabPartition partition, int rank, int samplableVocab, int slots, IEnumerable<int>? eosIds, int context) =>
+        new(slots, partition.Start(rank), partition.SamplableRows(rank, samplableVocab), partition.ShardSize, eosIds, context);
 
     /// <summary>
     /// Penalties for up to <paramref name="slots"/> sequences over the ids

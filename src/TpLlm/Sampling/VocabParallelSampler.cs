@@ -42,7 +42,7 @@ public sealed class VocabParallelSampler
         SamplableVocab = Math.Min(samplableVocab, partition.VocabSize);
         _start = partition.Start(comm.Rank);
         _shard = partition.ShardSize;
-        _valid = Math.Clamp(SamplableVocab - _start, 0, _shard);
+        _valid = partition.SamplableRows(comm.Rank, SamplableVocab);
     }
 
     private ReadOnlySpan<float> Row(ReadOnlySpan<float> local, int b) => local.Slice(b * _shard, _valid);

@@ -3,6 +3,7 @@ using TpLlm.Distributed;
 using TpLlm.Models;
 using TpLlm.Parallel;
 using TpLlm.Sampling;
+using TpLlm.Sampling.Json;
 
 namespace TpLlm.Serving;
 
@@ -163,14 +164,14 @@ public sealed class ContinuousBatcher : IDisposable
 
     // plan: [rows, logprobs wanted (0/1), then per row: slot, start, length, tokens…, and for a new sequence: T bits, top-k, top-p bits, min-p bits,
     //        presence, frequency and repetition penalty bits, logit-bias count, (id, bias bits)…, min tokens, ignore eos (0/1),
-    //        stop-token count, stop ids…, seed lo, seed hi, top logprobs]
+    //        stop-token count, stop ids…, seed lo, seed hi, top logprobs, response format]
     private void RankLoop(ICommunicator comm)
     {
         using var model = LlamaModel.Load(_folder.Config, _folder.Checkpoint, comm, _options);
         var head = (ColumnParallelLmHead)model.Head;
         var sampler = new VocabParallelSampler(comm, head.Partition, _folder.SamplableVocab);
-        int start0 = head.Partition.Start(comm.Rank);
-        var penalties = new TokenPenalties(MaxBatch, start0, Math.Clamp(sampler.SamplableVocab - start0, 0, head.Partition.ShardSize), head.Partition.ShardSize, _eos, model.MaxContext);
+        var penalties = TokenPenalties.ForShard(head.Partition, comm.Rank, sampler.SamplableVocab, MaxBatch, _eos, model.MaxContext);
+        JsonConstraint? json = null; // made at the first request in JSON mode
         int H = _folder.Config.HiddenSize, B = MaxBatch, ctx = model.MaxContext;
         var slots = new Job?[B];                    // rank 0's view of who runs where
         if (comm.Rank == 0) _slots = slots;
@@ -215,7 +216,7 @@ public sealed class ContinuousBatcher : IDisposable
             int p = 0, rows = planBuffer[p++], topN = 0;
             bool wantLogprobs = planBuffer[p++] == 1;
             tokens.Clear();
-            bool anyPenalties = false;
+            bool anyPenalties = false, anyJson = false;
             for (int r = 0; r < rows; r++)
             {
                 int slot = planBuffer[p++], start = planBuffer[p++], len = planBuffer[p++], first = p;
@@ -238,8 +239,13 @@ public sealed class ContinuousBatcher : IDisposable
                     slotRng[slot] = new SplitMix64(slotParams[slot].Seed);
                     slotTop[slot] = planBuffer[p++];
                     penalties.Begin(slot, planBuffer.AsSpan(first, len), slotParams[slot], stopIds, ignoreEos);
+                    bool jsonMode = (ResponseFormat)planBuffer[p++] == ResponseFormat.JsonObject;
+                    if (jsonMode) json ??= new JsonConstraint(B, head.Partition.Start(comm.Rank), head.Partition.SamplableRows(comm.Rank, sampler.SamplableVocab),
+                        head.Partition.ShardSize, _folder.Tokenizer!.TextTokenBytes, _eos);
+                    json?.Begin(slot, jsonMode, slotParams[slot].MinTokens, ignoreEos, stopIds);
                 }
                 anyPenalties |= slotParams[slot].ChangesLogits;
+                anyJson |= json?.IsOn(slot) == true;
                 chunks[r] = new SequenceChunk(slot, start, len);
                 rowSlot[r] = slot;
                 ps[r] = slotParams[slot];
@@ -249,7 +255,13 @@ public sealed class ContinuousBatcher : IDisposable
             model.Forward(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tokens), chunks.AsSpan(0, rows), hidden);
             head.ForwardLocal(model.MatMul, hidden, rows, local);
             if (anyPenalties) penalties.Apply(local, rowSlot, rows);
+            if (anyJson) json!.Apply(local, rowSlot, rows);
             sampler.Sample(local, rows, ps, rs, picked);
+            if (anyJson)
+            {
+                json!.Restore(local);
+                for (int r = 0; r < rows; r++) json.Record(rowSlot[r], picked[r]);
+            }
             if (anyPenalties)
             {
                 penalties.Restore(local); // logprobs are the model's, as in vLLM
@@ -310,6 +322,7 @@ public sealed class ContinuousBatcher : IDisposable
             plan.AddRange(job.Request.StopTokenIds);
             plan.Add((int)(uint)r.Sampling.Seed); plan.Add((int)(uint)(r.Sampling.Seed >> 32));
             plan.Add(r.TopLogprobs);
+            plan.Add((int)r.ResponseFormat);
             job.Position = r.PromptIds.Length;
             rows++;
         }
@@ -332,6 +345,8 @@ public sealed class ContinuousBatcher : IDisposable
         try
         {
             r.Validate(ctx, _folder.Config.VocabSize, "the prompt");
+            if (r.ResponseFormat == ResponseFormat.JsonObject && _folder.Tokenizer is null)
+                throw new TpLlmException($"{_folder.Path}: JSON output needs the model's tokenizer.json to know each token's text");
             return null;
         }
         catch (TpLlmException e)

@@ -149,6 +149,7 @@ public sealed class InferenceEngine : IDisposable
         {
             PromptIds = r.PromptIds, MaxNewTokens = r.MaxTokens ?? MaxContext - r.PromptIds.Length, Sampling = r.Sampling,
             TopLogprobs = r.TopLogprobs ?? 0, WantLogprobs = perToken, IgnoreEos = r.IgnoreEos, StopTokenIds = r.StopTokenIds,
+            ResponseFormat = r.ResponseFormat,
         };
         var result = await Batcher.Submit(request, OnToken, stop.Token).ConfigureAwait(false);
         if (result.Reason == FinishReason.Cancelled && !matcher.Stopped)

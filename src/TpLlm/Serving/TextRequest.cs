@@ -25,4 +25,7 @@ public sealed record TextRequest
 
     /// <summary>Keep going after an end-of-sequence token.</summary>
     public bool IgnoreEos { get; init; }
+
+    /// <summary>What the output must be: with <see cref="Sampling.ResponseFormat.JsonObject"/>, one JSON object (OpenAI's JSON mode).</summary>
+    public ResponseFormat ResponseFormat { get; init; }
 }

@@ -100,8 +100,19 @@ public sealed class TpLlmChatClient : IChatClient
             Stop = o?.StopSequences?.ToArray() ?? [],
             // vLLM's extra parameter, passed as ChatOptions.AdditionalProperties["ignore_eos"] = true
             IgnoreEos = o?.AdditionalProperties?.TryGetValue("ignore_eos", out bool ignoreEos) == true && ignoreEos,
+            ResponseFormat = ToResponseFormat(o?.ResponseFormat),
         };
     }
+
+    // ChatResponseFormat.Json is JSON mode; a schema is not enforced, so it is refused rather than ignored
+    private static ResponseFormat ToResponseFormat(ChatResponseFormat? format) => format switch
+    {
+        null or ChatResponseFormatText => ResponseFormat.Text,
+        ChatResponseFormatJson { Schema: null } => ResponseFormat.JsonObject,
+        ChatResponseFormatJson json => throw new TpLlmException(
+            $"ChatResponseFormat.ForJsonSchema ('{json.SchemaName ?? "unnamed"}') is not supported: TpLlm enforces JSON objects (ChatResponseFormat.Json), not schemas"),
+        _ => throw new TpLlmException($"response format {format.GetType().Name} is not supported"),
+    };
 
     private static string NewId() => "chatcmpl-" + Guid.NewGuid().ToString("N");
 

@@ -45,6 +45,7 @@ public sealed class HfTokenizer
         _addedFirstChars = [.. added.Keys.Select(k => k[0])];
         _prefix = prefix;
         _suffix = suffix;
+        _textTokenBytes = new(BuildTextTokenBytes); // thread-safe: ranks on threads share the tokenizer
     }
 
     /// <summary>Loads <c>tokenizer.json</c> from <paramref name="folder"/>.</summary>
@@ -216,6 +217,22 @@ public sealed class HfTokenizer
         var bytes = new List<byte>(16);
         AppendBytes(id, bytes);
         return [.. bytes];
+    }
+
+    /// <summary>
+    /// Every id's bytes, or null for ids that are not text: added tokens (such as
+    /// <c>&lt;|eot_id|&gt;</c>) and holes in the vocabulary. Built once, on first use.
+    /// </summary>
+    public IReadOnlyList<byte[]?> TextTokenBytes => _textTokenBytes.Value;
+
+    private readonly Lazy<byte[]?[]> _textTokenBytes;
+
+    private byte[]?[] BuildTextTokenBytes()
+    {
+        var table = new byte[]?[_idToToken.Length];
+        for (int id = 0; id < table.Length; id++)
+            if (_idToToken[id] is not null && !_isAdded[id]) table[id] = TokenBytes(id);
+        return table;
     }
 
     /// <summary>Appends the bytes of token <paramref name="id"/>; unknown ids raise a clear error.</summary>

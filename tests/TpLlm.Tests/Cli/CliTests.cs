@@ -81,6 +81,17 @@ public class CliTests
     }
 
     [Fact]
+    public void Response_format_json_object_prints_a_json_object()
+    {
+        var r = CliProcess.Run("generate", "A fortune in JSON:", "--response-format", "json_object", "--tp", "2", "--seed", "4", "-t", "1", "-n", "48");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var text = System.Text.Encoding.UTF8.GetBytes(r.Stdout.TrimEnd('\n'));
+        if (r.Stderr.Contains("stopped: end-of-sequence token")) Assert.True(Sampling.Json.JsonStateTests.Oracle(text), r.Stdout);
+        else Assert.True(new TpLlm.Sampling.Json.JsonState().Feed(text), r.Stdout);
+        Assert.StartsWith("{", r.Stdout.TrimStart());
+    }
+
+    [Fact]
     public void Inspect_prints_each_ranks_plan_and_the_padded_vocab()
     {
         var r = CliProcess.Run("inspect", "--tp", "4", "--align", "64");
@@ -116,6 +127,8 @@ public class CliTests
         yield return [new[] { "generate", "hi", "--logit-bias", "5=300" }, "--logit-bias 300 for token 5 is outside [-100, 100]"];
         yield return [new[] { "generate", "hi", "--logit-bias", "99999=1" }, "--logit-bias token id 99999 is outside the vocabulary [0, 50257)"];
         yield return [new[] { "generate", "hi", "--max-new-tokens", "0" }, "--max-new-tokens 0 must be ≥ 1"];
+        yield return [new[] { "generate", "hi", "--response-format", "yaml" }, "Argument 'yaml' not recognized"];
+        yield return [new[] { "generate", "--ids", "1,2", "--model", Paths.Llama3Mini, "--response-format", "json_object" }, "--response-format json_object needs the model's tokenizer.json"];
         yield return [new[] { "generate", "hi", "--quantize", "int4" }, "--quantize 'int4' is not supported (allowed: none, int8)"];
     }
 

@@ -7,11 +7,11 @@ namespace TpLlm.Tests.Cli;
 /// <summary><c>tpllm serve</c> from the command line: over threads, and over MPI with rank 0 serving and rank 1 following.</summary>
 public class ServeCliTests
 {
-    private static async Task<string> Complete(string url)
+    private static async Task<string> Complete(string url, string extra = "")
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
         using var r = await http.PostAsync(url + "/v1/completions",
-            new StringContent("""{"prompt": "A day without", "max_tokens": 18, "temperature": 0}""", Encoding.UTF8, "application/json"));
+            new StringContent($$"""{"prompt": "A day without", "max_tokens": 18, "temperature": 0{{extra}}}""", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.OK, r.StatusCode);
         return JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.GetProperty("choices")[0].GetProperty("text").GetString()!;
     }
@@ -33,8 +33,25 @@ public class ServeCliTests
         using var server = new ServeProcess(2, "--port", "0", "--host", "127.0.0.1", "--tp", "2", "--threads", "1");
         Assert.Contains("tp=2", server.Stderr);
         Assert.Equal(Reference, await Complete(server.Url));
+        // JSON mode: every process masks its own vocabulary slice and parses each picked token
+        Assert.Equal(JsonModeInProcess(), await Complete(server.Url, ", \"response_format\": {\"type\": \"json_object\"}"));
         Assert.Equal(Reference, await Complete(server.Url));
         server.Interrupt();
+    }
+
+    private static string JsonModeInProcess()
+    {
+        using var folder = TpLlm.Models.ModelFolder.Open(Paths.FortuneLlama);
+        var tok = folder.Tokenizer!;
+        var result = TpLlm.Distributed.ThreadRanks.Run(2, comm =>
+        {
+            using var m = TpLlm.Models.LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new TpLlm.Models.ModelOptions { ComputeThreads = 1 });
+            return new TpLlm.Models.Generator(m, folder.SamplableVocab, folder.Config.EosTokenIds) { TokenBytes = tok.TextTokenBytes }.Generate(
+                [new TpLlm.Models.GenerationRequest { PromptIds = tok.Encode("A day without", addSpecialTokens: true), MaxNewTokens = 18, ResponseFormat = TpLlm.Sampling.ResponseFormat.JsonObject }])[0];
+        })[0];
+        var text = tok.Decode(result.Tokens.Where(t => !folder.Config.EosTokenIds.Contains(t)));
+        Assert.StartsWith("{", text.TrimStart());
+        return text;
     }
 
     [Fact]

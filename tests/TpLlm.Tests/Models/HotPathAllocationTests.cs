@@ -2,6 +2,7 @@ using TpLlm.Distributed;
 using TpLlm.Models;
 using TpLlm.Parallel;
 using TpLlm.Sampling;
+using TpLlm.Sampling.Json;
 
 namespace TpLlm.Tests.Models;
 
@@ -17,10 +18,11 @@ public class HotPathAllocationTests
             using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, MaxContext = 128 });
             var head = (ColumnParallelLmHead)m.Head;
             var sampler = new VocabParallelSampler(comm, head.Partition, folder.SamplableVocab);
-            // every logit change on: penalties count each new token, bias and min-tokens bans apply each step
-            int start = head.Partition.Start(comm.Rank);
-            var penalties = new TokenPenalties(1, start, Math.Clamp(folder.SamplableVocab - start, 0, head.Partition.ShardSize), head.Partition.ShardSize,
-                folder.Config.EosTokenIds, m.MaxContext);
+            // every logit change on: penalties count each new token, bias and min-tokens bans apply each step, JSON mode masks and parses
+            var penalties = TokenPenalties.ForShard(head.Partition, comm.Rank, folder.SamplableVocab, 1, folder.Config.EosTokenIds, m.MaxContext);
+            var json = new JsonConstraint(1, head.Partition.Start(comm.Rank), head.Partition.SamplableRows(comm.Rank, folder.SamplableVocab),
+                head.Partition.ShardSize, folder.Tokenizer!.TextTokenBytes, folder.Config.EosTokenIds);
+            json.Begin(0, json: true, minTokens: 35, stopTokenIds: [11]);
             penalties.Begin(0, [464], new SamplingParams
             {
                 PresencePenalty = 0.5f, FrequencyPenalty = 0.5f, RepetitionPenalty = 1.3f, MinTokens = 35,
@@ -37,13 +39,17 @@ public class HotPathAllocationTests
                 m.Forward(token, chunk, hidden);
                 head.ForwardLocal(m.MatMul, hidden, 1, local);
                 penalties.Apply(local, slot, 1);
+                json.Apply(local, slot, 1);
                 sampler.Greedy(local, 1, token);
+                json.Restore(local);
                 penalties.Restore(local);
                 penalties.Record(0, token[0]);
+                json.Record(0, token[0]);
             }
             for (int p = 0; p < 10; p++) Step(p); // warm-up: buffers grow to size, JIT settles
             long before = GC.GetAllocatedBytesForCurrentThread();
             for (int p = 10; p < 40; p++) Step(p);
+            Assert.True(json.IsOn(0), "JSON mode stayed on");
             return GC.GetAllocatedBytesForCurrentThread() - before;
         });
         // one kernel thread per rank: each rank's thread does all of its step's work

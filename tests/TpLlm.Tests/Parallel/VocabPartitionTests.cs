@@ -61,6 +61,30 @@ public class VocabPartitionTests
         Assert.Equal(0, q.RealRows(15));
     }
 
+    [Fact]
+    public void Samplable_rows_are_the_real_rows_below_the_tokenizer_vocab_and_sum_to_it()
+    {
+        Prop.ForAll(Gen.Choose(1, 200_000).ToArbitrary(), Gen.Choose(1, 16).ToArbitrary(), Gen.Choose(1, 250_000).ToArbitrary(),
+            (v, tp, samplable) =>
+            {
+                var p = new VocabPartition(v, tp, 64);
+                int sum = 0;
+                for (int r = 0; r < tp; r++)
+                {
+                    int n = p.SamplableRows(r, samplable);
+                    if (n < 0 || n > p.RealRows(r)) return false;
+                    if (n > 0 && p.Start(r) != sum) return false; // samplable ids are contiguous from 0
+                    sum += n;
+                }
+                return sum == Math.Min(v, samplable) && p.SamplableRows(0, int.MaxValue) == p.RealRows(0);
+            }).QuickCheckThrowOnFailure();
+        // V = 10, tp = 2, align = 4: shards of 8; a tokenizer of 9 ids leaves rank 1 one samplable row
+        var q = new VocabPartition(10, 2, 4);
+        Assert.Equal(8, q.SamplableRows(0, 9));
+        Assert.Equal(1, q.SamplableRows(1, 9));
+        Assert.Equal(0, q.SamplableRows(1, 5));
+    }
+
     [Theory]
     [InlineData(0, 1, 1, "vocab size V = 0")]
     [InlineData(-5, 2, 1, "vocab size V = -5")]

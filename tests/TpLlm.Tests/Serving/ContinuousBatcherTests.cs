@@ -18,7 +18,7 @@ public class ContinuousBatcherTests
         requests.Select(r => ThreadRanks.Run(2, comm =>
         {
             using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
-            return new Generator(m, folder.SamplableVocab, folder.Config.EosTokenIds).Generate([r])[0];
+            return new Generator(m, folder.SamplableVocab, folder.Config.EosTokenIds) { TokenBytes = folder.Tokenizer!.TextTokenBytes }.Generate([r])[0];
         })[0]).ToArray();
 
     [Fact]
@@ -38,6 +38,7 @@ public class ContinuousBatcherTests
             },
             TopLogprobs = i % 5 == 0 ? 2 : 0,
             StopTokenIds = i % 7 == 5 ? [13, 11] : [], // "." and ",", banned for the first 4 tokens
+            ResponseFormat = i % 4 == 1 ? ResponseFormat.JsonObject : ResponseFormat.Text, // JSON mode in slots plain sequences used, and back
         }).ToArray();
         var expected = Alone(folder, requests);
         using var engine = new ContinuousBatcher(folder, tp: 2, maxBatch: 6, new ModelOptions { ComputeThreads = 1 });
@@ -48,6 +49,8 @@ public class ContinuousBatcherTests
         await firstToken.Task; // the rest join a batch that is already running (and wait for free slots)
         for (int i = 8; i < 16; i++) tasks.Add(engine.Submit(requests[i]));
         var results = await Task.WhenAll(tasks);
+        for (int i = 1; i < 16; i += 4) // JSON mode acted: each output is a JSON object, or a prefix of one
+            Assert.True(new TpLlm.Sampling.Json.JsonState().Feed(results[i].Tokens.SelectMany(t => folder.Tokenizer!.TextTokenBytes[t] ?? []).ToArray()), $"request {i}");
         for (int i = 0; i < 16; i++)
         {
             Assert.Equal(expected[i].Tokens, results[i].Tokens);
