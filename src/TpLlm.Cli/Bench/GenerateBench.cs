@@ -15,7 +15,8 @@ public static class GenerateBench
 {
     /// <summary>One measurement.</summary>
     public sealed record Result(int Tp, int PromptTokens, int DecodeTokens, double TtftMs, double PrefillTokensPerSecond,
-        double DecodeTokensPerSecond, double WeightBytesPerToken, double RooflineTokensPerSecond, double RooflinePercent);
+        double DecodeTokensPerSecond, double WeightBytesPerToken, double RooflineTokensPerSecond, double RooflinePercent,
+        int Runs, double DecodeTokensPerSecondMin, double DecodeTokensPerSecondMax);
 
     /// <summary>Builds the command.</summary>
     public static Command Create()
@@ -25,11 +26,12 @@ public static class GenerateBench
         var prompt = new Option<int>("--prompt-tokens") { Description = "prompt length", DefaultValueFactory = _ => 128 };
         var decode = new Option<int>("--decode-tokens") { Description = "tokens to decode", DefaultValueFactory = _ => 64 };
         var layers = new Option<int>("--layers") { Description = "decoder layers (16 for Llama-3.2-1B)", DefaultValueFactory = _ => 16 };
-        var cmd = new Command("generate", "end-to-end prefill and decode tokens/s on a synthetic Llama-3.2-1B-shaped model") { json, tps, prompt, decode, layers };
+        var runs = new Option<int>("--runs") { Description = "timed generations per tp; the median (by decode speed) is reported, with the spread", DefaultValueFactory = _ => 3 };
+        var cmd = new Command("generate", "end-to-end prefill and decode tokens/s on a synthetic Llama-3.2-1B-shaped model") { json, tps, prompt, decode, layers, runs };
         cmd.SetAction(r =>
         {
-            int promptTokens = r.GetValue(prompt), decodeTokens = r.GetValue(decode), nLayers = r.GetValue(layers);
-            if (promptTokens < 1 || decodeTokens < 1 || nLayers < 1) throw new TpLlmException("--prompt-tokens, --decode-tokens and --layers must be ≥ 1");
+            int promptTokens = r.GetValue(prompt), decodeTokens = r.GetValue(decode), nLayers = r.GetValue(layers), nRuns = r.GetValue(runs);
+            if (promptTokens < 1 || decodeTokens < 1 || nLayers < 1 || nRuns < 1) throw new TpLlmException("--prompt-tokens, --decode-tokens, --layers and --runs must be ≥ 1");
             var dir = Path.Combine(Path.GetTempPath(), $"tpllm-bench-1b-{nLayers}");
             SyntheticCheckpoint.Write(dir, nLayers);
             var err = StdOut.Err;
@@ -47,24 +49,31 @@ public static class GenerateBench
                     comm.AllGather<long>([weightBytes], all);
                     var ids = Enumerable.Range(0, promptTokens).Select(i => (i * 7919) % folder.Config.VocabSize).ToArray();
                     var gen = new Generator(model, folder.Config.VocabSize, []);
-                    gen.Generate([new GenerationRequest { PromptIds = ids[..8], MaxNewTokens = 2, IgnoreEos = true }]); // warm-up
-                    comm.Barrier();
-                    var sw = Stopwatch.StartNew();
-                    double ttft = 0;
-                    var g = new Generator(model, folder.Config.VocabSize, [])
+                    gen.Generate([new GenerationRequest { PromptIds = ids, MaxNewTokens = 2, IgnoreEos = true }]); // warm-up: the prefill's kernels JIT-compiled too
+                    var timed = new List<(double Ttft, double Total)>();
+                    for (int run = 0; run < nRuns; run++)
                     {
-                        OnToken = (_, _, _) => { if (ttft == 0) ttft = sw.Elapsed.TotalMilliseconds; },
-                    };
-                    g.Generate([new GenerationRequest { PromptIds = ids, MaxNewTokens = decodeTokens + 1, IgnoreEos = true }]);
-                    double total = sw.Elapsed.TotalMilliseconds;
-                    return (ttft, total, bytes: all.Sum());
+                        comm.Barrier();
+                        var sw = Stopwatch.StartNew();
+                        double ttft = 0;
+                        var g = new Generator(model, folder.Config.VocabSize, [])
+                        {
+                            OnToken = (_, _, _) => { if (ttft == 0) ttft = sw.Elapsed.TotalMilliseconds; },
+                        };
+                        g.Generate([new GenerationRequest { PromptIds = ids, MaxNewTokens = decodeTokens + 1, IgnoreEos = true }]);
+                        timed.Add((ttft, sw.Elapsed.TotalMilliseconds));
+                    }
+                    return (timed, bytes: all.Sum());
                 })[0];
-                double decodeS = (res.total - res.ttft) / 1e3;
-                double tps2 = decodeTokens / decodeS;
+                // decode tokens/s of each run; the median run is reported (its TTFT too), with the spread
+                var byRate = res.timed.Select(t => (t.Ttft, Rate: decodeTokens / ((t.Total - t.Ttft) / 1e3))).OrderBy(t => t.Rate).ToArray();
+                var (ttftMs, tps2) = byRate[byRate.Length / 2];
                 double rooflineTps = roof.ReadGBps * 1e9 / res.bytes;
-                var x = new Result(tp, promptTokens, decodeTokens, res.ttft, promptTokens / (res.ttft / 1e3), tps2, res.bytes, rooflineTps, 100 * tps2 / rooflineTps);
+                var x = new Result(tp, promptTokens, decodeTokens, ttftMs, promptTokens / (ttftMs / 1e3), tps2, res.bytes, rooflineTps, 100 * tps2 / rooflineTps,
+                    byRate.Length, byRate[0].Rate, byRate[^1].Rate);
                 results.Add(x);
-                err.WriteLine($"tp={tp}: prompt {promptTokens} tokens, TTFT {x.TtftMs:F0} ms ({x.PrefillTokensPerSecond:F1} prefill tokens/s); decode {x.DecodeTokensPerSecond:F2} tokens/s; weights {x.WeightBytesPerToken / 1e9:F2} GB per token → roofline {x.RooflineTokensPerSecond:F2} tokens/s ({x.RooflinePercent:F0} %)");
+                err.WriteLine($"tp={tp}: prompt {promptTokens} tokens, TTFT {x.TtftMs:F0} ms ({x.PrefillTokensPerSecond:F1} prefill tokens/s); decode {x.DecodeTokensPerSecond:F2} tokens/s " +
+                    $"(median of {x.Runs}, {x.DecodeTokensPerSecondMin:F2}–{x.DecodeTokensPerSecondMax:F2}); weights {x.WeightBytesPerToken / 1e9:F2} GB per token → roofline {x.RooflineTokensPerSecond:F2} tokens/s ({x.RooflinePercent:F0} %)");
             }
             var after = roof.Recheck(err);
             if (r.GetValue(json)) StdOut.Out.WriteLine(JsonSerializer.Serialize(new { machine = roof, machineAfter = after, results }, new JsonSerializerOptions { WriteIndented = true }));

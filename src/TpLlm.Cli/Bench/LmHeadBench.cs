@@ -26,8 +26,9 @@ public static class LmHeadBench
     public static readonly string[] Strategies = ["replicated", "row-parallel", "column-parallel", "column+greedy"];
 
     /// <summary>
-    /// Runs every (shape, tp, strategy, T) and reports each result as it comes; <paramref name="runs"/> timed runs per
-    /// measurement (0: as many as fit in ~0.4 s, 5 to 50).
+    /// Runs every (shape, tp, strategy, T) and reports each (shape, tp)'s results as they come; <paramref name="runs"/>
+    /// timed runs per measurement (0: as many as fit in ~0.4 s, 5 to 50). The strategies of one (shape, tp, T) are
+    /// timed interleaved, run by run (<see cref="Timing.MeasureInterleaved"/>), so that they meet the same machine.
     /// </summary>
     public static List<LmHeadResult> Run(IEnumerable<(string Name, int H, int V)> shapes, int[] ts, int[] tps, string[] strategies, Roofline roof,
         Action<LmHeadResult> report, int runs = 0)
@@ -36,57 +37,67 @@ public static class LmHeadBench
         int cores = Environment.ProcessorCount;
         foreach (var (name, H, V) in shapes)
             foreach (int tp in tps)
-                foreach (var strategy in strategies)
+            {
+                var perRank = ThreadRanks.Run(tp, world =>
                 {
-                    var perRank = ThreadRanks.Run(tp, world =>
+                    int threads = Math.Max(1, cores / tp);
+                    using var mm = new MatMul(threads);
+                    int maxT = ts.Max();
+                    var x = new float[maxT * H];
+                    var rng = new Random(1);
+                    for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.5);
+                    var tokens = new int[maxT];
+                    // every strategy's weights at once (each counts its own bytes), so their runs can alternate
+                    var built = strategies.Select(strategy =>
                     {
                         var comm = new CountingCommunicator(world);
-                        int threads = Math.Max(1, cores / tp);
-                        using var mm = new MatMul(threads);
                         var (weight, head, part) = Build(strategy, H, V, comm);
-                        int maxT = ts.Max();
-                        var x = new float[maxT * H];
-                        var rng = new Random(1);
-                        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.5);
                         var logits = new float[maxT * Math.Max(V, part?.PaddedVocabSize ?? 0)];
-                        var tokens = new int[maxT];
                         var sampler = part is null ? null : new VocabParallelSampler(comm, part);
-                        var list = new List<(int T, Timing Time, long Bytes)>();
-                        foreach (int T in ts)
-                        {
-                            Action step = strategy switch
-                            {
-                                "replicated" => () => mm.Run(x, T, weight, logits, V),
-                                "column+greedy" => () =>
-                                {
-                                    ((ColumnParallelLmHead)head!).ForwardLocal(mm, x, T, logits);
-                                    sampler!.Greedy(logits, T, tokens);
-                                },
-                                _ => () => head!.Forward(mm, x, T, logits),
-                            };
-                            comm.Reset();
-                            step();
-                            long bytes = comm.TotalBytesReceived; // bytes that cross into this rank
-                            list.Add((T, Timing.MeasureCollective(comm, step, runs), bytes));
-                        }
-                        return (list, weightBytes: weight.ByteSize);
-                    });
-                    long totalWeight = perRank.Sum(p => p.weightBytes) / (strategy == "replicated" ? tp : 1);
-                    foreach (var (T, time, bytes) in perRank[0].list)
+                        return (strategy, comm, weight, head, logits, sampler);
+                    }).ToArray();
+                    var list = new List<(int S, int T, Timing Time, long Bytes)>();
+                    foreach (int T in ts)
                     {
-                        double flops = 2.0 * T * H * V * (strategy == "replicated" ? 1 : 1);
-                        double weightGB = totalWeight / 1e9;
-                        double s = time.MedianMs / 1e3;
-                        // replicated: every rank reads all weights; the machine reads tp × them
-                        double bytesRead = strategy == "replicated" ? totalWeight * (double)tp : totalWeight;
-                        double flopsDone = strategy == "replicated" ? flops * tp : flops;
-                        double roofS = roof.Seconds(bytesRead, flopsDone);
-                        var r = new LmHeadResult(name, H, V, T, tp, strategy, time, weightGB, flops / 1e9, bytesRead / s / 1e9, flopsDone / s / 1e9,
-                            100 * roofS / s, bytes);
-                        results.Add(r);
-                        report(r);
+                        var steps = built.Select(b => b.strategy switch
+                        {
+                            "replicated" => () => mm.Run(x, T, b.weight, b.logits, V),
+                            "column+greedy" => () =>
+                            {
+                                ((ColumnParallelLmHead)b.head!).ForwardLocal(mm, x, T, b.logits);
+                                b.sampler!.Greedy(b.logits, T, tokens);
+                            },
+                            _ => (Action)(() => b.head!.Forward(mm, x, T, b.logits)),
+                        }).ToArray();
+                        var bytes = new long[steps.Length];
+                        for (int k = 0; k < steps.Length; k++)
+                        {
+                            built[k].comm.Reset();
+                            steps[k]();
+                            bytes[k] = built[k].comm.TotalBytesReceived; // bytes that cross into this rank
+                        }
+                        var times = Timing.MeasureInterleaved(world, steps, runs);
+                        for (int k = 0; k < steps.Length; k++) list.Add((k, T, times[k], bytes[k]));
                     }
+                    return (list, weightBytes: built.Select(b => b.weight.ByteSize).ToArray());
+                });
+                foreach (var (k, T, time, bytes) in perRank[0].list.OrderBy(e => e.S).ThenBy(e => Array.IndexOf(ts, e.T)))
+                {
+                    var strategy = strategies[k];
+                    long totalWeight = perRank.Sum(p => p.weightBytes[k]) / (strategy == "replicated" ? tp : 1);
+                    double flops = 2.0 * T * H * V;
+                    double weightGB = totalWeight / 1e9;
+                    double s = time.MedianMs / 1e3;
+                    // replicated: every rank reads all weights; the machine reads tp × them
+                    double bytesRead = strategy == "replicated" ? totalWeight * (double)tp : totalWeight;
+                    double flopsDone = strategy == "replicated" ? flops * tp : flops;
+                    double roofS = roof.Seconds(bytesRead, flopsDone);
+                    var r = new LmHeadResult(name, H, V, T, tp, strategy, time, weightGB, flops / 1e9, bytesRead / s / 1e9, flopsDone / s / 1e9,
+                        100 * roofS / s, bytes);
+                    results.Add(r);
+                    report(r);
                 }
+            }
         return results;
     }
 

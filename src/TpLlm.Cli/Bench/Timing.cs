@@ -11,28 +11,37 @@ namespace TpLlm.Cli.Bench;
 public sealed record Timing(double MedianMs, double MinMs, double MaxMs, int Runs)
 {
     /// <summary>
-    /// Times a step that every rank of <paramref name="comm"/> runs together, after a warm-up run: each run starts and
-    /// ends at a barrier; rank 0 picks the run count (broadcast) so the ranks stay in step. <paramref name="runs"/>
-    /// timed runs, or with 0 as many as fit in ~<paramref name="budgetSeconds"/> (at least 5, at most 50).
+    /// Times several steps that every rank of <paramref name="comm"/> runs together, interleaved: each round times every
+    /// step once (each at its own barriers), starting from a different step each round, so that a neighbour who comes
+    /// and goes on a shared machine slows every step alike and comparisons between them stay fair. After a warm-up run
+    /// of each; <paramref name="runs"/> rounds, or with 0 as many as fit in ~<paramref name="budgetSeconds"/> per step
+    /// (at least 5, at most 50; rank 0 decides and broadcasts).
     /// </summary>
-    public static Timing MeasureCollective(ICommunicator comm, Action body, int runs = 0, double budgetSeconds = 0.4)
+    public static Timing[] MeasureInterleaved(ICommunicator comm, IReadOnlyList<Action> bodies, int runs = 0, double budgetSeconds = 0.4)
     {
-        comm.Barrier();
-        long w = Stopwatch.GetTimestamp();
-        body();
-        comm.Barrier();
-        var reps = new[] { runs > 0 ? runs : Math.Clamp((int)(budgetSeconds / Math.Max(Stopwatch.GetElapsedTime(w).TotalSeconds, 1e-6)), 5, 50) };
-        comm.Broadcast<int>(reps, 0);
-        var times = new List<double>();
-        for (int i = 0; i < reps[0]; i++)
+        double slowest = 1e-6;
+        foreach (var body in bodies)
         {
             comm.Barrier();
-            long t0 = Stopwatch.GetTimestamp();
+            long w = Stopwatch.GetTimestamp();
             body();
             comm.Barrier();
-            times.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            slowest = Math.Max(slowest, Stopwatch.GetElapsedTime(w).TotalSeconds);
         }
-        return From(times);
+        var reps = new[] { runs > 0 ? runs : Math.Clamp((int)(budgetSeconds / slowest), 5, 50) };
+        comm.Broadcast<int>(reps, 0);
+        var times = bodies.Select(_ => new List<double>(reps[0])).ToArray();
+        for (int i = 0; i < reps[0]; i++)
+            for (int j = 0; j < bodies.Count; j++)
+            {
+                int k = (i + j) % bodies.Count;
+                comm.Barrier();
+                long t0 = Stopwatch.GetTimestamp();
+                bodies[k]();
+                comm.Barrier();
+                times[k].Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+        return [.. times.Select(From)];
     }
 
     private static Timing From(List<double> times)

@@ -13,6 +13,8 @@ public class LmHeadBenchTests
         var rows = new List<LmHeadResult>();
         LmHeadBench.Run([("t", H, V)], [1, 5], [1, 2], LmHeadBench.Strategies, roof, rows.Add);
         Assert.Equal(2 * 2 * LmHeadBench.Strategies.Length, rows.Count);
+        // reported per tp, strategy by strategy, T by T (though timed interleaved)
+        Assert.Equal([.. new[] { 1, 2 }.SelectMany(tp => LmHeadBench.Strategies.SelectMany(s => new[] { (tp, s, 1), (tp, s, 5) }))], rows.Select(r => (r.Tp, r.Strategy, r.T)));
         foreach (var r in rows)
         {
             int vPad = new VocabPartition(V, r.Tp).PaddedVocabSize;
