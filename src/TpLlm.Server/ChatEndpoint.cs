@@ -16,6 +16,7 @@ internal static class ChatEndpoint
         using var doc = await RequestBody.ReadAsync(ctx);
         var f = new JsonFields(doc.RootElement);
         var p = RequestParams.Read(f, engine.ModelId, engine.Folder.Config.VocabSize);
+        if (f.Bool("echo") == true) throw ApiException.BadRequest("echo is not supported in chat completions (it is in /v1/completions)", "echo");
         var turns = ReadMessages(f);
         bool logprobs = f.Bool("logprobs") ?? false;
         int? top = f.Int("top_logprobs", 0, 20);

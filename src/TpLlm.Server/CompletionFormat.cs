@@ -4,10 +4,15 @@ using TpLlm.Tokenization;
 
 namespace TpLlm.Server;
 
-/// <summary><c>/v1/completions</c> responses, with the legacy logprobs object (tokens, token_logprobs, top_logprobs, text_offset).</summary>
-internal sealed class CompletionFormat(bool logprobs, HfTokenizer tokenizer, int choices) : IResponseFormat
+/// <summary>
+/// <c>/v1/completions</c> responses, with the legacy logprobs object (tokens, token_logprobs, top_logprobs, text_offset;
+/// each token's own log-probability among its top ones, as OpenAI and vLLM report it). With <c>echo</c>, a choice's text
+/// (and, with logprobs, its tokens) starts with the prompt's — the first prompt token has no log-probability (null).
+/// </summary>
+internal sealed class CompletionFormat(bool logprobs, HfTokenizer tokenizer, string?[] echoes) : IResponseFormat
 {
-    private readonly int[] _offsets = new int[choices]; // text_offset of each choice's next token
+    private readonly int[] _offsets = new int[echoes.Length]; // text_offset of each choice's next token
+    private readonly bool[] _echoed = new bool[echoes.Length];  // a stream has sent the choice's echo
 
     public string IdPrefix => "cmpl-";
     public string ObjectName => "text_completion";
@@ -16,19 +21,25 @@ internal sealed class CompletionFormat(bool logprobs, HfTokenizer tokenizer, int
     public void WriteChoices(Utf8JsonWriter w, IReadOnlyList<TextResult> results)
     {
         w.WriteStartArray("choices");
-        for (int i = 0; i < results.Count; i++) WriteChoice(w, i, results[i].Text, results[i].Tokens, results[i].FinishReason);
+        for (int i = 0; i < results.Count; i++) WriteChoice(w, i, results[i].Text, results[i].Tokens, results[i].FinishReason, results[i].Prompt);
         w.WriteEndArray();
     }
 
     public void WriteChunkChoices(Utf8JsonWriter w, int index, TextDelta? delta, string? finishReason, bool first)
     {
         w.WriteStartArray("choices");
-        if (delta is not null || finishReason is not null) WriteChoice(w, index, delta?.Text ?? "", delta?.Tokens ?? [], finishReason);
+        if (delta is not null || finishReason is not null) WriteChoice(w, index, delta?.Text ?? "", delta?.Tokens ?? [], finishReason, delta?.Prompt);
         w.WriteEndArray();
     }
 
-    private void WriteChoice(Utf8JsonWriter w, int index, string text, IReadOnlyList<GeneratedToken> tokens, string? finishReason)
+    private void WriteChoice(Utf8JsonWriter w, int index, string text, IReadOnlyList<GeneratedToken> tokens, string? finishReason, IReadOnlyList<GeneratedToken>? prompt)
     {
+        if (echoes[index] is { } echo && !_echoed[index])
+        {
+            _echoed[index] = true; // the first chunk of the choice (or the whole response) carries the prompt
+            text = echo + text;
+            if (prompt is not null) tokens = [.. prompt, .. tokens];
+        }
         w.WriteStartObject();
         w.WriteNumber("index", index);
         w.WriteString("text", text);
@@ -45,14 +56,22 @@ internal sealed class CompletionFormat(bool logprobs, HfTokenizer tokenizer, int
         foreach (var t in tokens) w.WriteStringValue(t.Text);
         w.WriteEndArray();
         w.WriteStartArray("token_logprobs");
-        foreach (var t in tokens) w.WriteNumberValue(t.Logprobs!.Logprob);
+        foreach (var t in tokens)
+            if (t.Logprobs is { } lp) w.WriteNumberValue(lp.Logprob);
+            else w.WriteNullValue(); // the prompt's first token: nothing before it
         w.WriteEndArray();
         w.WriteStartArray("top_logprobs");
         foreach (var t in tokens)
         {
+            if (t.Logprobs is null)
+            {
+                w.WriteNullValue();
+                continue;
+            }
             w.WriteStartObject();
-            var seen = new HashSet<string>();
-            foreach (var (id, lp) in t.Logprobs!.Top)
+            var seen = new HashSet<string> { t.Text };
+            w.WriteNumber(t.Text, t.Logprobs.Logprob); // the token itself, then the most likely ones
+            foreach (var (id, lp) in t.Logprobs.Top)
             {
                 var text = System.Text.Encoding.UTF8.GetString(tokenizer.TokenBytes(id));
                 if (seen.Add(text)) w.WriteNumber(text, lp);

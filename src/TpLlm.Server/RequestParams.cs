@@ -16,7 +16,6 @@ internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, int
         CheckModel(f, modelId);
         int n = (int)(f.Int("n", 1, MaxChoices) ?? 1);
         if (f.Int("best_of", int.MinValue, int.MaxValue) is { } bo && bo != n) throw ApiException.BadRequest($"best_of {bo} is not supported; only best_of = n ({n})", "best_of");
-        if (f.Bool("echo") == true) throw ApiException.BadRequest("echo is not supported", "echo");
         int topK = f.Int("top_k", -1, int.MaxValue) ?? 0;
         var sampling = new SamplingParams
         {

@@ -6,4 +6,5 @@ namespace TpLlm.Models;
 /// <param name="Tokens">New tokens (the EOS token included when it ended the sequence).</param>
 /// <param name="Reason">Why it stopped.</param>
 /// <param name="Logprobs">Per-token log-probabilities, when asked for.</param>
-public sealed record GenerationResult(int[] Tokens, FinishReason Reason, TokenLogprobs[]? Logprobs);
+/// <param name="PromptLogprobs">Per prompt token (the first null), when asked for (<see cref="GenerationRequest.PromptLogprobs"/>).</param>
+public sealed record GenerationResult(int[] Tokens, FinishReason Reason, TokenLogprobs[]? Logprobs, TokenLogprobs?[]? PromptLogprobs = null);

@@ -58,7 +58,11 @@ public sealed class Generator
         int B = requests.Count, H = _model.Config.HiddenSize, ctx = _model.MaxContext;
         if (B < 1) throw new TpLlmException("no prompts to generate from");
         if (B > _model.Cache.Slots) throw new TpLlmException($"{B} prompts but the model was loaded for at most {_model.Cache.Slots} sequences at once");
-        for (int i = 0; i < B; i++) requests[i].Validate(ctx, _model.Config.VocabSize, $"prompt {i}");
+        for (int i = 0; i < B; i++)
+        {
+            requests[i].Validate(ctx, _model.Config.VocabSize, $"prompt {i}");
+            if (requests[i].PromptLogprobs is not null) throw new TpLlmException($"prompt {i}: prompt logprobs are computed by ContinuousBatcher (tpllm serve), not by Generator");
+        }
         var outputs = requests.Select(r => new List<int>(Math.Min(r.MaxNewTokens, ctx))).ToArray();
         var logprobs = requests.Select(r => r.WantLogprobs || r.TopLogprobs > 0 ? new List<TokenLogprobs>() : null).ToArray();
         var reasons = new FinishReason?[B];

@@ -17,10 +17,12 @@ namespace TpLlm.Serving;
 /// </summary>
 public sealed class ContinuousBatcher : IDisposable
 {
-    private sealed class Job(GenerationRequest request, Action<int, TokenLogprobs?>? onToken, CancellationToken ct)
+    private sealed class Job(GenerationRequest request, Action<int, TokenLogprobs?>? onToken, CancellationToken ct, Action<TokenLogprobs?[]>? onPrompt)
     {
         public readonly GenerationRequest Request = request;
         public readonly Action<int, TokenLogprobs?>? OnToken = onToken;
+        public readonly Action<TokenLogprobs?[]>? OnPrompt = onPrompt;
+        public TokenLogprobs?[]? PromptLogprobs;
         public readonly CancellationToken Ct = ct;
         public readonly TaskCompletionSource<GenerationResult> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public readonly List<int> Tokens = [];
@@ -94,12 +96,17 @@ public sealed class ContinuousBatcher : IDisposable
         new ContinuousBatcher(folder, maxBatch, options).RankLoop(comm);
     }
 
-    /// <summary>Queues a request; <paramref name="onToken"/> sees each token as it is picked.</summary>
-    public Task<GenerationResult> Submit(GenerationRequest request, Action<int, TokenLogprobs?>? onToken = null, CancellationToken ct = default)
+    /// <summary>
+    /// Queues a request; <paramref name="onToken"/> sees each token as it is picked, and
+    /// <paramref name="onPromptLogprobs"/> the prompt's log-probabilities (when the request asks for
+    /// them) before the first token.
+    /// </summary>
+    public Task<GenerationResult> Submit(GenerationRequest request, Action<int, TokenLogprobs?>? onToken = null, CancellationToken ct = default,
+        Action<TokenLogprobs?[]>? onPromptLogprobs = null)
     {
         if (_failure is not null) throw new TpLlmException($"the engine has stopped: {_failure.Message}", _failure);
         ObjectDisposedException.ThrowIf(_stopping, this);
-        var job = new Job(request, onToken, ct);
+        var job = new Job(request, onToken, ct, onPromptLogprobs);
         _pending.Enqueue(job);
         _signal.Release();
         return job.Done.Task;
@@ -164,7 +171,7 @@ public sealed class ContinuousBatcher : IDisposable
 
     // plan: [rows, logprobs wanted (0/1), then per row: slot, start, length, tokens…, and for a new sequence: T bits, top-k, top-p bits, min-p bits,
     //        presence, frequency and repetition penalty bits, logit-bias count, (id, bias bits)…, min tokens, ignore eos (0/1),
-    //        stop-token count, stop ids…, seed lo, seed hi, top logprobs, response format]
+    //        stop-token count, stop ids…, seed lo, seed hi, top logprobs, response format, prompt logprobs (-1: none)]
     private void RankLoop(ICommunicator comm)
     {
         using var model = LlamaModel.Load(_folder.Config, _folder.Checkpoint, comm, _options);
@@ -172,6 +179,9 @@ public sealed class ContinuousBatcher : IDisposable
         var sampler = new VocabParallelSampler(comm, head.Partition, _folder.SamplableVocab);
         var penalties = TokenPenalties.ForShard(head.Partition, comm.Rank, sampler.SamplableVocab, MaxBatch, _eos, model.MaxContext);
         JsonConstraint? json = null; // made at the first request in JSON mode
+        var scorer = new PromptScorer(head, sampler, model.MatMul, _folder.Config.HiddenSize);
+        var allHidden = Array.Empty<float>(); // [T, H]: every position, when a prompt is scored
+        var scored = new List<(int Row, int First, int Length, int TopN)>();
         int H = _folder.Config.HiddenSize, B = MaxBatch, ctx = model.MaxContext;
         var slots = new Job?[B];                    // rank 0's view of who runs where
         if (comm.Rank == 0) _slots = slots;
@@ -217,9 +227,10 @@ public sealed class ContinuousBatcher : IDisposable
             bool wantLogprobs = planBuffer[p++] == 1;
             tokens.Clear();
             bool anyPenalties = false, anyJson = false;
+            scored.Clear();
             for (int r = 0; r < rows; r++)
             {
-                int slot = planBuffer[p++], start = planBuffer[p++], len = planBuffer[p++], first = p;
+                int slot = planBuffer[p++], start = planBuffer[p++], len = planBuffer[p++], first = p, at = tokens.Count;
                 for (int i = 0; i < len; i++) tokens.Add(planBuffer[p++]);
                 if (start == 0)
                 {
@@ -243,6 +254,8 @@ public sealed class ContinuousBatcher : IDisposable
                     if (jsonMode) json ??= new JsonConstraint(B, head.Partition.Start(comm.Rank), head.Partition.SamplableRows(comm.Rank, sampler.SamplableVocab),
                         head.Partition.ShardSize, _folder.Tokenizer!.TextTokenBytes, _eos);
                     json?.Begin(slot, jsonMode, slotParams[slot].MinTokens, ignoreEos, stopIds);
+                    int promptTop = planBuffer[p++];
+                    if (promptTop >= 0) scored.Add((r, at, len, promptTop)); // the chunk's place among the step's tokens
                 }
                 anyPenalties |= slotParams[slot].ChangesLogits;
                 anyJson |= json?.IsOn(slot) == true;
@@ -252,7 +265,9 @@ public sealed class ContinuousBatcher : IDisposable
                 rs[r] = slotRng[slot];
                 topN = Math.Max(topN, slotTop[slot]);
             }
-            model.Forward(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tokens), chunks.AsSpan(0, rows), hidden);
+            var stepTokens = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tokens);
+            if (scored.Count == 0) model.Forward(stepTokens, chunks.AsSpan(0, rows), hidden);
+            else ScorePrompts(model, scorer, stepTokens, chunks.AsSpan(0, rows), scored, ref allHidden, hidden, slots, rowSlot);
             head.ForwardLocal(model.MatMul, hidden, rows, local);
             if (anyPenalties) penalties.Apply(local, rowSlot, rows);
             if (anyJson) json!.Apply(local, rowSlot, rows);
@@ -273,6 +288,27 @@ public sealed class ContinuousBatcher : IDisposable
                 Deliver(slots, rowSlot, rows, picked, lps, ctx);
                 AfterStep?.Invoke();
             }
+        }
+    }
+
+    // a step with prompts to score: every position's hidden state, the prompts scored (a collective, in plan
+    // order on every rank), and the last positions copied out for sampling
+    private void ScorePrompts(LlamaModel model, PromptScorer scorer, ReadOnlySpan<int> stepTokens, ReadOnlySpan<SequenceChunk> chunks,
+        List<(int Row, int First, int Length, int TopN)> scored, ref float[] allHidden, float[] hidden, Job?[] slots, int[] rowSlot)
+    {
+        int H = _folder.Config.HiddenSize, T = stepTokens.Length;
+        if (allHidden.Length < T * H) allHidden = new float[T * H];
+        model.Forward(stepTokens, chunks, allHidden, allPositions: true);
+        int end = 0;
+        for (int r = 0; r < chunks.Length; r++)
+        {
+            end += chunks[r].Length;
+            allHidden.AsSpan((end - 1) * H, H).CopyTo(hidden.AsSpan(r * H, H));
+        }
+        foreach (var (row, first, length, topN) in scored)
+        {
+            var lps = scorer.Score(allHidden.AsSpan(first * H, length * H), stepTokens.Slice(first, length), topN);
+            if (slots[rowSlot[row]] is { } job) job.PromptLogprobs = lps; // only rank 0 has jobs
         }
     }
 
@@ -323,6 +359,7 @@ public sealed class ContinuousBatcher : IDisposable
             plan.Add((int)(uint)r.Sampling.Seed); plan.Add((int)(uint)(r.Sampling.Seed >> 32));
             plan.Add(r.TopLogprobs);
             plan.Add((int)r.ResponseFormat);
+            plan.Add(r.PromptLogprobs ?? -1);
             job.Position = r.PromptIds.Length;
             rows++;
         }
@@ -361,6 +398,19 @@ public sealed class ContinuousBatcher : IDisposable
         {
             int s = rowSlot[r];
             var job = slots[s]!;
+            if (job.PromptLogprobs is { } promptLps && job.FirstToken == 0)
+            {
+                try { job.OnPrompt?.Invoke(promptLps); }
+                catch (Exception) { /* as for OnToken */ }
+                if (job.Request.MaxNewTokens == 0)
+                {
+                    slots[s] = null; // the prompt alone was asked for
+                    job.FirstToken = System.Diagnostics.Stopwatch.GetTimestamp();
+                    Finished(job, FinishReason.MaxTokens);
+                    job.Done.TrySetResult(new GenerationResult([], FinishReason.MaxTokens, job.Logprobs?.ToArray(), promptLps));
+                    continue;
+                }
+            }
             int tok = picked[r];
             job.Tokens.Add(tok);
             if (job.FirstToken == 0) job.FirstToken = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -382,7 +432,7 @@ public sealed class ContinuousBatcher : IDisposable
             {
                 slots[s] = null; // the slot is free for the next request at the next step
                 Finished(job, why); // counted before the caller can see the result
-                job.Done.TrySetResult(new GenerationResult(job.Tokens.ToArray(), why, job.Logprobs?.ToArray()));
+                job.Done.TrySetResult(new GenerationResult(job.Tokens.ToArray(), why, job.Logprobs?.ToArray(), job.PromptLogprobs));
             }
         }
     }

@@ -97,7 +97,9 @@ public sealed class InferenceEngine : IDisposable
     {
         r.Sampling.Validate(Folder.Config.VocabSize);
         if (r.PromptIds.Length == 0) throw new TpLlmException("the prompt is empty; give at least one token");
-        if (r.MaxTokens is < 1) throw new TpLlmException($"max_tokens {r.MaxTokens} must be ≥ 1");
+        if (r.MaxTokens < (r.PromptLogprobs is null ? 1 : 0))
+            throw new TpLlmException($"max_tokens {r.MaxTokens} must be ≥ {(r.PromptLogprobs is null ? "1 (0 only when scoring the prompt)" : "0")}");
+        if (r.PromptLogprobs is < 0 or > 20) throw new TpLlmException($"prompt_logprobs {r.PromptLogprobs} is outside [0, 20]");
         if (r.Sampling.MinTokens > (r.MaxTokens ?? MaxContext - r.PromptIds.Length))
             throw new TpLlmException($"min_tokens {r.Sampling.MinTokens} exceed max_tokens {r.MaxTokens ?? MaxContext - r.PromptIds.Length}");
         if (r.TopLogprobs is < 0 or > 20) throw new TpLlmException($"top_logprobs {r.TopLogprobs} is outside [0, 20]");
@@ -145,13 +147,20 @@ public sealed class InferenceEngine : IDisposable
             Emit(text);
         }
 
+        GeneratedToken[]? prompt = null;
+        void OnPrompt(Sampling.TokenLogprobs?[] lps)
+        {
+            prompt = [.. r.PromptIds.Select((id, i) => new GeneratedToken(id, Tokenizer.TokenBytes(id), lps[i]))];
+            onDelta?.Invoke(new TextDelta("", []) { Prompt = prompt });
+        }
+
         var request = new GenerationRequest
         {
             PromptIds = r.PromptIds, MaxNewTokens = r.MaxTokens ?? MaxContext - r.PromptIds.Length, Sampling = r.Sampling,
             TopLogprobs = r.TopLogprobs ?? 0, WantLogprobs = perToken, IgnoreEos = r.IgnoreEos, StopTokenIds = r.StopTokenIds,
-            ResponseFormat = r.ResponseFormat,
+            ResponseFormat = r.ResponseFormat, PromptLogprobs = r.PromptLogprobs,
         };
-        var result = await Batcher.Submit(request, OnToken, stop.Token).ConfigureAwait(false);
+        var result = await Batcher.Submit(request, OnToken, stop.Token, r.PromptLogprobs is null ? null : OnPrompt).ConfigureAwait(false);
         if (result.Reason == FinishReason.Cancelled && !matcher.Stopped)
         {
             ct.ThrowIfCancellationRequested();
@@ -163,7 +172,7 @@ public sealed class InferenceEngine : IDisposable
             Emit(tail + matcher.Flush());
         }
         var finish = matcher.Stopped || result.Reason == FinishReason.Eos ? "stop" : "length";
-        return new TextResult(matcher.Text, finish, r.PromptIds.Length, tokens);
+        return new TextResult(matcher.Text, finish, r.PromptIds.Length, tokens) { Prompt = prompt };
     }
 
     /// <summary>

@@ -8,7 +8,7 @@ public sealed record TextRequest
     /// <summary>The prompt, tokenized (chat templates already applied).</summary>
     public required int[] PromptIds { get; init; }
 
-    /// <summary>New tokens at most; null = until the context is full.</summary>
+    /// <summary>New tokens at most; null = until the context is full; 0 only with <see cref="PromptLogprobs"/>.</summary>
     public int? MaxTokens { get; init; }
 
     /// <summary>Sampling settings.</summary>
@@ -22,6 +22,12 @@ public sealed record TextRequest
 
     /// <summary>Alternatives per token to report with log-probabilities; null = no log-probabilities.</summary>
     public int? TopLogprobs { get; init; }
+
+    /// <summary>
+    /// Score the prompt: each prompt token's log-probability given the tokens before it, with this many
+    /// alternatives (0–20; vLLM's <c>prompt_logprobs</c>, what <c>echo</c> with <c>logprobs</c> reports); null = no.
+    /// </summary>
+    public int? PromptLogprobs { get; init; }
 
     /// <summary>Keep going after an end-of-sequence token.</summary>
     public bool IgnoreEos { get; init; }

@@ -7,6 +7,9 @@ namespace TpLlm.Serving;
 /// <param name="Tokens">Every generated token, in order.</param>
 public sealed record TextResult(string Text, string FinishReason, int PromptTokens, IReadOnlyList<GeneratedToken> Tokens)
 {
+    /// <summary>With <see cref="TextRequest.PromptLogprobs"/>: the prompt's tokens with their log-probabilities (the first has none).</summary>
+    public IReadOnlyList<GeneratedToken>? Prompt { get; init; }
+
     /// <summary>Generated token count.</summary>
     public int CompletionTokens => Tokens.Count;
 }
