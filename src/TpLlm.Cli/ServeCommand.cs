@@ -25,7 +25,8 @@ public static class ServeCommand
         var maxBatch = new Option<int>("--max-batch") { Description = "sequences decoded together (KV-cache slots)", DefaultValueFactory = _ => 16 };
         var name = new Option<string?>("--served-model-name") { Description = "model id clients use (default: the folder's name)" };
         var template = new Option<string?>("--chat-template") { Description = "Jinja chat template file to use instead of the model's" };
-        var cmd = new Command("serve", "serve the model over an OpenAI-compatible HTTP API with continuous batching") { port, host, maxBatch, name, template };
+        var noPrefixCaching = new Option<bool>("--no-prefix-caching") { Description = "prefill every prompt whole (default: reuse a finished sequence's cached prefix)" };
+        var cmd = new Command("serve", "serve the model over an OpenAI-compatible HTTP API with continuous batching") { port, host, maxBatch, name, template, noPrefixCaching };
         common.AddTo(cmd);
         cmd.SetAction(r =>
         {
@@ -38,7 +39,7 @@ public static class ServeCommand
             var options = new EngineOptions
             {
                 ModelPath = common.ModelPath(r), Tp = r.GetValue(common.Tp), MaxBatch = mb, Model = common.ModelOptions(r, mb),
-                ModelId = r.GetValue(name), ChatTemplatePath = r.GetValue(template),
+                ModelId = r.GetValue(name), ChatTemplatePath = r.GetValue(template), PrefixCaching = !r.GetValue(noPrefixCaching),
             };
             return MpiRuntime.LaunchedByMpirun ? ServeMpi(options, r.GetValue(host)!, p) : ServeThreads(options, r.GetValue(host)!, p);
         });
@@ -65,6 +66,7 @@ public static class ServeCommand
             }
             var template = InferenceEngine.TemplateFor(options, folder.Path);
             using var batcher = ContinuousBatcher.Lead(folder, group, options.MaxBatch, options.Model);
+            batcher.PrefixCaching = options.PrefixCaching;
             batcher.Ready.GetAwaiter().GetResult();
             using var engine = new InferenceEngine(folder, batcher, template, options.ModelId ?? InferenceEngine.DefaultModelId(folder.Path));
             RunServer(engine, host, port, options.Tp);

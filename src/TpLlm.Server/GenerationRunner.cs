@@ -124,16 +124,23 @@ internal static class GenerationRunner
 
     private static void WriteUsage(Utf8JsonWriter w, IReadOnlyList<TextResult> results, int n)
     {
-        int prompt = 0, completion = 0;
+        int prompt = 0, completion = 0, cached = 0;
         for (int i = 0; i < results.Count; i++)
         {
-            if (i % n == 0) prompt += results[i].PromptTokens;
+            if (i % n == 0)
+            {
+                prompt += results[i].PromptTokens;
+                cached += results[i].CachedPromptTokens;
+            }
             completion += results[i].CompletionTokens;
         }
         w.WriteStartObject("usage");
         w.WriteNumber("prompt_tokens", prompt);
         w.WriteNumber("completion_tokens", completion);
         w.WriteNumber("total_tokens", prompt + completion);
+        w.WriteStartObject("prompt_tokens_details"); // OpenAI's: prompt tokens served from the cache
+        w.WriteNumber("cached_tokens", cached);
+        w.WriteEndObject();
         w.WriteEndObject();
     }
 

@@ -24,6 +24,8 @@ internal sealed class ServerMetrics
         var waiting = factory.CreateGauge("tpllm_num_requests_waiting", "Requests waiting for a slot.");
         var prompt = factory.CreateCounter("tpllm_prompt_tokens_total", "Prompt tokens of requests admitted to the batch.");
         var generated = factory.CreateCounter("tpllm_generation_tokens_total", "Tokens generated.");
+        var cacheQueries = factory.CreateCounter("tpllm_prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache.");
+        var cacheHits = factory.CreateCounter("tpllm_prefix_cache_hits_total", "Prompt tokens found in the prefix cache (not prefilled again).");
         var success = factory.CreateCounter("tpllm_request_success_total", "Requests ended, by finish reason (eos, max_tokens, context_full, cancelled).", "finished_reason");
         var ttft = Histogram(factory, "tpllm_time_to_first_token_seconds", "From submission to the first token.");
         var e2e = Histogram(factory, "tpllm_e2e_request_latency_seconds", "From submission to the end of the request.");
@@ -35,6 +37,8 @@ internal sealed class ServerMetrics
             waiting.Set(batcher.WaitingRequests);
             prompt.IncTo(batcher.PromptTokensTotal);
             generated.IncTo(batcher.GeneratedTokensTotal);
+            cacheQueries.IncTo(batcher.PromptTokensTotal);
+            cacheHits.IncTo(batcher.PrefixCacheHitTokensTotal);
         });
         batcher.RequestFinished += s =>
         {

@@ -7,4 +7,5 @@ namespace TpLlm.Models;
 /// <param name="Reason">Why it stopped.</param>
 /// <param name="Logprobs">Per-token log-probabilities, when asked for.</param>
 /// <param name="PromptLogprobs">Per prompt token (the first null), when asked for (<see cref="GenerationRequest.PromptLogprobs"/>).</param>
-public sealed record GenerationResult(int[] Tokens, FinishReason Reason, TokenLogprobs[]? Logprobs, TokenLogprobs?[]? PromptLogprobs = null);
+/// <param name="CachedPromptTokens">Prompt tokens found in the cache (prefix caching) and not prefilled again.</param>
+public sealed record GenerationResult(int[] Tokens, FinishReason Reason, TokenLogprobs[]? Logprobs, TokenLogprobs?[]? PromptLogprobs = null, int CachedPromptTokens = 0);

@@ -28,6 +28,7 @@ public sealed class ContinuousBatcher : IDisposable
         public readonly List<int> Tokens = [];
         public readonly List<TokenLogprobs>? Logprobs = request.WantLogprobs || request.TopLogprobs > 0 ? [] : null;
         public int Position; // tokens in the cache
+        public int Reused;   // prompt tokens whose keys and values were already in the slot (prefix caching)
         public readonly long Submitted = System.Diagnostics.Stopwatch.GetTimestamp();
         public long Admitted, FirstToken; // Stopwatch timestamps; 0 = not yet
     }
@@ -43,6 +44,24 @@ public sealed class ContinuousBatcher : IDisposable
     private volatile bool _stopping;
     private volatile Exception? _failure;
     private Job?[] _slots = [];
+    private List<int>[] _cachedTokens = [];   // rank 0: per slot, the tokens whose keys and values the slot holds
+
+    /// <summary>
+    /// Automatic prefix caching (on by default, as in vLLM): a new request takes the free slot whose cached
+    /// tokens share the longest prefix with its prompt, and only the rest of the prompt is prefilled.
+    /// A finished sequence's keys and values stay in its slot until another sequence overwrites them.
+    /// Changing it affects requests admitted afterwards.
+    /// </summary>
+    public bool PrefixCaching
+    {
+        get => _prefixCaching;
+        set => _prefixCaching = value;
+    }
+
+    private volatile bool _prefixCaching = true;
+
+    /// <summary>Prompt tokens that prefix caching spared from prefill, over all requests.</summary>
+    public long PrefixCacheHitTokensTotal => Interlocked.Read(ref _prefixHits);
 
     /// <summary>Sequences that can run at once (KV-cache slots).</summary>
     public int MaxBatch { get; }
@@ -150,7 +169,7 @@ public sealed class ContinuousBatcher : IDisposable
     /// </summary>
     public event Action<RequestStats>? RequestFinished;
 
-    private long _promptTokens, _generatedTokens;
+    private long _promptTokens, _generatedTokens, _prefixHits;
 
     private void Finished(Job job, FinishReason reason)
     {
@@ -169,7 +188,8 @@ public sealed class ContinuousBatcher : IDisposable
     /// <summary>Test hook: rank 0 calls it after each step's tokens are delivered (e.g. to pace the batch so a test can act mid-stream).</summary>
     internal Action? AfterStep { get; set; }
 
-    // plan: [rows, logprobs wanted (0/1), then per row: slot, start, length, tokens…, and for a new sequence: T bits, top-k, top-p bits, min-p bits,
+    // plan: [rows, logprobs wanted (0/1), then per row: slot, start, length, new (0/1), tokens…, and for a new sequence (its whole prompt,
+    //        of which the first `start` tokens are already in the slot's cache): T bits, top-k, top-p bits, min-p bits,
     //        presence, frequency and repetition penalty bits, logit-bias count, (id, bias bits)…, min tokens, ignore eos (0/1),
     //        stop-token count, stop ids…, seed lo, seed hi, top logprobs, response format, prompt logprobs (-1: none)]
     private void RankLoop(ICommunicator comm)
@@ -184,7 +204,11 @@ public sealed class ContinuousBatcher : IDisposable
         var scored = new List<(int Row, int First, int Length, int TopN)>();
         int H = _folder.Config.HiddenSize, B = MaxBatch, ctx = model.MaxContext;
         var slots = new Job?[B];                    // rank 0's view of who runs where
-        if (comm.Rank == 0) _slots = slots;
+        if (comm.Rank == 0)
+        {
+            _slots = slots;
+            _cachedTokens = [.. Enumerable.Range(0, B).Select(_ => new List<int>())];
+        }
         var slotParams = new SamplingParams[B];     // every rank: the sampling state of each slot
         var slotRng = new SplitMix64[B];
         var slotTop = new int[B];
@@ -230,9 +254,12 @@ public sealed class ContinuousBatcher : IDisposable
             scored.Clear();
             for (int r = 0; r < rows; r++)
             {
-                int slot = planBuffer[p++], start = planBuffer[p++], len = planBuffer[p++], first = p, at = tokens.Count;
-                for (int i = 0; i < len; i++) tokens.Add(planBuffer[p++]);
-                if (start == 0)
+                int slot = planBuffer[p++], start = planBuffer[p++], len = planBuffer[p++], first = p + 1, at = tokens.Count;
+                bool fresh = planBuffer[p++] == 1;
+                int cached = fresh ? start : 0; // a new sequence's prompt comes whole; this much of it is in the slot already
+                for (int i = cached; i < len; i++) tokens.Add(planBuffer[first + i]);
+                p += len;
+                if (fresh)
                 {
                     slotParams[slot] = new SamplingParams
                     {
@@ -259,7 +286,7 @@ public sealed class ContinuousBatcher : IDisposable
                 }
                 anyPenalties |= slotParams[slot].ChangesLogits;
                 anyJson |= json?.IsOn(slot) == true;
-                chunks[r] = new SequenceChunk(slot, start, len);
+                chunks[r] = new SequenceChunk(slot, start, len - cached);
                 rowSlot[r] = slot;
                 ps[r] = slotParams[slot];
                 rs[r] = slotRng[slot];
@@ -321,13 +348,13 @@ public sealed class ContinuousBatcher : IDisposable
         {
             var job = slots[s];
             if (job is null) continue;
-            plan.Add(s); plan.Add(job.Position); plan.Add(1); plan.Add(job.Tokens[^1]);
+            plan.Add(s); plan.Add(job.Position); plan.Add(1); plan.Add(0); plan.Add(job.Tokens[^1]);
             job.Position++;
             rows++;
         }
-        for (int s = 0; s < slots.Length; s++)
+        var free = Enumerable.Range(0, slots.Length).Where(s => slots[s] is null).ToList();
+        while (free.Count > 0)
         {
-            if (slots[s] is not null) continue;
             Job? job = null;
             while (_pending.TryDequeue(out var candidate))
             {
@@ -341,11 +368,15 @@ public sealed class ContinuousBatcher : IDisposable
                 else { job = candidate; break; }
             }
             if (job is null) break;
+            var r = job.Request;
+            var (s, reuse) = PickSlot(free, r);
+            free.Remove(s);
             slots[s] = job;
             job.Admitted = System.Diagnostics.Stopwatch.GetTimestamp();
-            var r = job.Request;
+            job.Reused = reuse;
             Interlocked.Add(ref _promptTokens, r.PromptIds.Length);
-            plan.Add(s); plan.Add(0); plan.Add(r.PromptIds.Length); plan.AddRange(r.PromptIds);
+            Interlocked.Add(ref _prefixHits, reuse);
+            plan.Add(s); plan.Add(reuse); plan.Add(r.PromptIds.Length); plan.Add(1); plan.AddRange(r.PromptIds);
             plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.Temperature)); plan.Add(r.Sampling.TopK);
             plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.TopP)); plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.MinP));
             plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.PresencePenalty)); plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.FrequencyPenalty));
@@ -366,6 +397,23 @@ public sealed class ContinuousBatcher : IDisposable
         plan[0] = rows;
         plan[1] = slots.Any(j => j?.Logprobs is not null) ? 1 : 0;
         return rows == 0 ? 0 : plan.Count;
+    }
+
+    // the free slot whose cached tokens share the longest prefix with the prompt (at least one prompt token is
+    // always prefilled, to sample from; a prompt to score is prefilled whole); without a match, the free slot
+    // holding the fewest cached tokens, so that longer caches survive
+    private (int Slot, int Reuse) PickSlot(List<int> free, GenerationRequest r)
+    {
+        int best = free[0], bestShared = -1;
+        foreach (int s in free)
+        {
+            var cached = _cachedTokens[s];
+            int shared = PrefixCaching && r.PromptLogprobs is null
+                ? System.Runtime.InteropServices.CollectionsMarshal.AsSpan(cached).CommonPrefixLength(r.PromptIds)
+                : 0;
+            if (shared > bestShared || (shared == bestShared && cached.Count < _cachedTokens[best].Count)) (best, bestShared) = (s, shared);
+        }
+        return (best, Math.Min(bestShared, r.PromptIds.Length - 1));
     }
 
     private static Dictionary<int, float>? ReadBias(int[] plan, ref int p)
@@ -405,9 +453,10 @@ public sealed class ContinuousBatcher : IDisposable
                 if (job.Request.MaxNewTokens == 0)
                 {
                     slots[s] = null; // the prompt alone was asked for
+                    Remember(s, job);
                     job.FirstToken = System.Diagnostics.Stopwatch.GetTimestamp();
                     Finished(job, FinishReason.MaxTokens);
-                    job.Done.TrySetResult(new GenerationResult([], FinishReason.MaxTokens, job.Logprobs?.ToArray(), promptLps));
+                    job.Done.TrySetResult(new GenerationResult([], FinishReason.MaxTokens, job.Logprobs?.ToArray(), promptLps, job.Reused));
                     continue;
                 }
             }
@@ -431,10 +480,20 @@ public sealed class ContinuousBatcher : IDisposable
             if (reason is { } why)
             {
                 slots[s] = null; // the slot is free for the next request at the next step
+                Remember(s, job);
                 Finished(job, why); // counted before the caller can see the result
-                job.Done.TrySetResult(new GenerationResult(job.Tokens.ToArray(), why, job.Logprobs?.ToArray(), job.PromptLogprobs));
+                job.Done.TrySetResult(new GenerationResult(job.Tokens.ToArray(), why, job.Logprobs?.ToArray(), job.PromptLogprobs, job.Reused));
             }
         }
+    }
+
+    // what the slot's cache holds once its sequence has left: the prompt and the generated tokens fed back
+    private void Remember(int slot, Job job)
+    {
+        var cached = _cachedTokens[slot];
+        cached.Clear();
+        cached.AddRange(job.Request.PromptIds);
+        for (int i = 0; i < job.Position - job.Request.PromptIds.Length; i++) cached.Add(job.Tokens[i]);
     }
 
     /// <inheritdoc />

@@ -20,6 +20,9 @@ public sealed record EngineOptions
     /// <summary>The name clients use; default: the folder's name.</summary>
     public string? ModelId { get; init; }
 
+    /// <summary>Automatic prefix caching (<see cref="ContinuousBatcher.PrefixCaching"/>); on by default.</summary>
+    public bool PrefixCaching { get; init; } = true;
+
     /// <summary>A Jinja chat template file to use instead of the model's.</summary>
     public string? ChatTemplatePath { get; init; }
 }

@@ -56,7 +56,7 @@ public sealed class InferenceEngine : IDisposable
         try
         {
             var template = TemplateFor(options, folder.Path);
-            batcher = new ContinuousBatcher(folder, options.Tp, options.MaxBatch, options.Model);
+            batcher = new ContinuousBatcher(folder, options.Tp, options.MaxBatch, options.Model) { PrefixCaching = options.PrefixCaching };
             await batcher.Ready.ConfigureAwait(false);
             return new InferenceEngine(folder, batcher, template, options.ModelId ?? DefaultModelId(folder.Path), ownsResources: true);
         }
@@ -172,7 +172,7 @@ public sealed class InferenceEngine : IDisposable
             Emit(tail + matcher.Flush());
         }
         var finish = matcher.Stopped || result.Reason == FinishReason.Eos ? "stop" : "length";
-        return new TextResult(matcher.Text, finish, r.PromptIds.Length, tokens) { Prompt = prompt };
+        return new TextResult(matcher.Text, finish, r.PromptIds.Length, tokens) { Prompt = prompt, CachedPromptTokens = result.CachedPromptTokens };
     }
 
     /// <summary>

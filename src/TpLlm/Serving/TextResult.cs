@@ -10,6 +10,9 @@ public sealed record TextResult(string Text, string FinishReason, int PromptToke
     /// <summary>With <see cref="TextRequest.PromptLogprobs"/>: the prompt's tokens with their log-probabilities (the first has none).</summary>
     public IReadOnlyList<GeneratedToken>? Prompt { get; init; }
 
+    /// <summary>Prompt tokens found in the cache (prefix caching) and not prefilled again.</summary>
+    public int CachedPromptTokens { get; init; }
+
     /// <summary>Generated token count.</summary>
     public int CompletionTokens => Tokens.Count;
 }

@@ -119,5 +119,9 @@ public sealed class TpLlmChatClient : IChatClient
     private static ChatFinishReason ToFinishReason(string reason) => reason == "length" ? ChatFinishReason.Length : ChatFinishReason.Stop;
 
     private static UsageDetails ToUsage(TextResult r) =>
-        new() { InputTokenCount = r.PromptTokens, OutputTokenCount = r.CompletionTokens, TotalTokenCount = r.PromptTokens + r.CompletionTokens };
+        new()
+        {
+            InputTokenCount = r.PromptTokens, OutputTokenCount = r.CompletionTokens, TotalTokenCount = r.PromptTokens + r.CompletionTokens,
+            CachedInputTokenCount = r.CachedPromptTokens,
+        };
 }

@@ -21,8 +21,14 @@ public class ServeCliTests
     [Fact]
     public async Task Serve_over_threads_answers_and_stops_on_ctrl_c()
     {
-        using var server = new ServeProcess(0, "--port", "0", "--host", "127.0.0.1", "--tp", "2", "--threads", "1");
+        using var server = new ServeProcess(0, "--port", "0", "--host", "127.0.0.1", "--tp", "2", "--threads", "1", "--no-prefix-caching");
         Assert.Equal(Reference, await Complete(server.Url));
+        Assert.Equal(Reference, await Complete(server.Url));
+        using (var http = new HttpClient())
+        {
+            var metrics = await http.GetStringAsync(server.Url + "/metrics");
+            Assert.Matches(@"tpllm_prefix_cache_hits_total\{[^}]*\} 0\n", metrics); // the same prompt twice, and no cache
+        }
         Assert.Equal(0, server.Interrupt());
         Assert.Contains("server stopped", server.Stderr);
     }
