@@ -26,7 +26,12 @@ public static class ServeCommand
         var name = new Option<string?>("--served-model-name") { Description = "model id clients use (default: the folder's name)" };
         var template = new Option<string?>("--chat-template") { Description = "Jinja chat template file to use instead of the model's" };
         var noPrefixCaching = new Option<bool>("--no-prefix-caching") { Description = "prefill every prompt whole (default: reuse a finished sequence's cached prefix)" };
-        var cmd = new Command("serve", "serve the model over an OpenAI-compatible HTTP API with continuous batching") { port, host, maxBatch, name, template, noPrefixCaching };
+        var maxPrefill = new Option<int>("--max-prefill-tokens")
+        {
+            Description = "chunked prefill: prompt tokens prefilled per step, between decode steps of the running sequences (0 = whole prompts)",
+            DefaultValueFactory = _ => ContinuousBatcher.DefaultMaxPrefillTokens,
+        };
+        var cmd = new Command("serve", "serve the model over an OpenAI-compatible HTTP API with continuous batching") { port, host, maxBatch, name, template, noPrefixCaching, maxPrefill };
         common.AddTo(cmd);
         cmd.SetAction(r =>
         {
@@ -36,10 +41,13 @@ public static class ServeCommand
             if (p is < 0 or > 65535) throw new TpLlmException($"--port {p} is outside [0, 65535]");
             int mb = r.GetValue(maxBatch);
             if (mb < 1) throw new TpLlmException($"--max-batch {mb} must be ≥ 1");
+            int chunk = r.GetValue(maxPrefill);
+            if (chunk < 0) throw new TpLlmException($"--max-prefill-tokens {chunk} must be ≥ 0 (0 = whole prompts)");
             var options = new EngineOptions
             {
                 ModelPath = common.ModelPath(r), Tp = r.GetValue(common.Tp), MaxBatch = mb, Model = common.ModelOptions(r, mb),
                 ModelId = r.GetValue(name), ChatTemplatePath = r.GetValue(template), PrefixCaching = !r.GetValue(noPrefixCaching),
+                MaxPrefillTokens = chunk,
             };
             return MpiRuntime.LaunchedByMpirun ? ServeMpi(options, r.GetValue(host)!, p) : ServeThreads(options, r.GetValue(host)!, p);
         });
@@ -67,6 +75,7 @@ public static class ServeCommand
             var template = InferenceEngine.TemplateFor(options, folder.Path);
             using var batcher = ContinuousBatcher.Lead(folder, group, options.MaxBatch, options.Model);
             batcher.PrefixCaching = options.PrefixCaching;
+            batcher.MaxPrefillTokens = options.MaxPrefillTokens;
             batcher.Ready.GetAwaiter().GetResult();
             using var engine = new InferenceEngine(folder, batcher, template, options.ModelId ?? InferenceEngine.DefaultModelId(folder.Path));
             RunServer(engine, host, port, options.Tp);

@@ -45,6 +45,7 @@ public sealed class ContinuousBatcher : IDisposable
     private volatile Exception? _failure;
     private Job?[] _slots = [];
     private List<int>[] _cachedTokens = [];   // rank 0: per slot, the tokens whose keys and values the slot holds
+    private readonly List<int> _sampledRows = [], _pendingRows = []; // rank 0: the plan's rows, while it is built
 
     /// <summary>
     /// Automatic prefix caching (on by default, as in vLLM): a new request takes the free slot whose cached
@@ -59,6 +60,23 @@ public sealed class ContinuousBatcher : IDisposable
     }
 
     private volatile bool _prefixCaching = true;
+
+    /// <summary>
+    /// Chunked prefill (vLLM's <c>max_num_batched_tokens</c>): at most this many prompt tokens are prefilled per
+    /// step, so a long prompt is prefilled over several steps while the running sequences keep decoding between
+    /// them; 0 = whole prompts at once. A prompt whose log-probabilities are asked for is prefilled whole.
+    /// Changing it affects the next step.
+    /// </summary>
+    public int MaxPrefillTokens
+    {
+        get => _maxPrefillTokens;
+        set => _maxPrefillTokens = value >= 0 ? value : throw new TpLlmException($"--max-prefill-tokens {value} must be ≥ 0 (0 = whole prompts)");
+    }
+
+    private volatile int _maxPrefillTokens = DefaultMaxPrefillTokens;
+
+    /// <summary>The default of <see cref="MaxPrefillTokens"/>.</summary>
+    public const int DefaultMaxPrefillTokens = 64;
 
     /// <summary>Prompt tokens that prefix caching spared from prefill, over all requests.</summary>
     public long PrefixCacheHitTokensTotal => Interlocked.Read(ref _prefixHits);
@@ -188,8 +206,9 @@ public sealed class ContinuousBatcher : IDisposable
     /// <summary>Test hook: rank 0 calls it after each step's tokens are delivered (e.g. to pace the batch so a test can act mid-stream).</summary>
     internal Action? AfterStep { get; set; }
 
-    // plan: [rows, logprobs wanted (0/1), then per row: slot, start, length, new (0/1), tokens…, and for a new sequence (its whole prompt,
-    //        of which the first `start` tokens are already in the slot's cache): T bits, top-k, top-p bits, min-p bits,
+    // plan: [rows, logprobs wanted (0/1), rows that sample (they come first), then per row: slot, start, tokens fed, new (0/1), and
+    //        for a running sequence the tokens fed; for a new one its prompt length, the whole prompt (of which [start, start + fed)
+    //        is fed: before start it is in the slot's cache already, after it later steps feed it), T bits, top-k, top-p bits, min-p bits,
     //        presence, frequency and repetition penalty bits, logit-bias count, (id, bias bits)…, min tokens, ignore eos (0/1),
     //        stop-token count, stop ids…, seed lo, seed hi, top logprobs, response format, prompt logprobs (-1: none)]
     private void RankLoop(ICommunicator comm)
@@ -249,15 +268,16 @@ public sealed class ContinuousBatcher : IDisposable
             // every rank: decode the plan into chunks, tokens and per-row sampling state
             int p = 0, rows = planBuffer[p++], topN = 0;
             bool wantLogprobs = planBuffer[p++] == 1;
+            int S = planBuffer[p++]; // rows that sample: the first S
             tokens.Clear();
             bool anyPenalties = false, anyJson = false;
             scored.Clear();
             for (int r = 0; r < rows; r++)
             {
-                int slot = planBuffer[p++], start = planBuffer[p++], len = planBuffer[p++], first = p + 1, at = tokens.Count;
+                int slot = planBuffer[p++], start = planBuffer[p++], feed = planBuffer[p++], at = tokens.Count;
                 bool fresh = planBuffer[p++] == 1;
-                int cached = fresh ? start : 0; // a new sequence's prompt comes whole; this much of it is in the slot already
-                for (int i = cached; i < len; i++) tokens.Add(planBuffer[first + i]);
+                int len = fresh ? planBuffer[p++] : feed, first = p;
+                for (int i = fresh ? start : 0; i < (fresh ? start + feed : feed); i++) tokens.Add(planBuffer[first + i]);
                 p += len;
                 if (fresh)
                 {
@@ -282,12 +302,13 @@ public sealed class ContinuousBatcher : IDisposable
                         head.Partition.ShardSize, _folder.Tokenizer!.TextTokenBytes, _eos);
                     json?.Begin(slot, jsonMode, slotParams[slot].MinTokens, ignoreEos, stopIds);
                     int promptTop = planBuffer[p++];
-                    if (promptTop >= 0) scored.Add((r, at, len, promptTop)); // the chunk's place among the step's tokens
+                    if (promptTop >= 0) scored.Add((r, at, feed, promptTop)); // the chunk's place among the step's tokens (the whole prompt)
                 }
+                chunks[r] = new SequenceChunk(slot, start, feed);
+                rowSlot[r] = slot;
+                if (r >= S) continue; // a prefill chunk that is not the prompt's last: nothing to sample yet
                 anyPenalties |= slotParams[slot].ChangesLogits;
                 anyJson |= json?.IsOn(slot) == true;
-                chunks[r] = new SequenceChunk(slot, start, len - cached);
-                rowSlot[r] = slot;
                 ps[r] = slotParams[slot];
                 rs[r] = slotRng[slot];
                 topN = Math.Max(topN, slotTop[slot]);
@@ -295,26 +316,26 @@ public sealed class ContinuousBatcher : IDisposable
             var stepTokens = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(tokens);
             if (scored.Count == 0) model.Forward(stepTokens, chunks.AsSpan(0, rows), hidden);
             else ScorePrompts(model, scorer, stepTokens, chunks.AsSpan(0, rows), scored, ref allHidden, hidden, slots, rowSlot);
-            head.ForwardLocal(model.MatMul, hidden, rows, local);
-            if (anyPenalties) penalties.Apply(local, rowSlot, rows);
-            if (anyJson) json!.Apply(local, rowSlot, rows);
-            sampler.Sample(local, rows, ps, rs, picked);
-            if (anyJson)
+            if (S > 0) // every rank knows S from the plan, so all of them skip the collectives below together
             {
-                json!.Restore(local);
-                for (int r = 0; r < rows; r++) json.Record(rowSlot[r], picked[r]);
+                head.ForwardLocal(model.MatMul, hidden, S, local);
+                if (anyPenalties) penalties.Apply(local, rowSlot, S);
+                if (anyJson) json!.Apply(local, rowSlot, S);
+                sampler.Sample(local, S, ps, rs, picked);
+                if (anyJson)
+                {
+                    json!.Restore(local);
+                    for (int r = 0; r < S; r++) json.Record(rowSlot[r], picked[r]);
+                }
+                if (anyPenalties)
+                {
+                    penalties.Restore(local); // logprobs are the model's, as in vLLM
+                    for (int r = 0; r < S; r++) penalties.Record(rowSlot[r], picked[r]);
+                }
+                var lps = wantLogprobs ? sampler.Logprobs(local, S, picked.AsSpan(0, S), topN) : null; // a collective: every rank reads the flag from the plan
+                if (comm.Rank == 0) Deliver(slots, rowSlot, S, picked, lps, ctx);
             }
-            if (anyPenalties)
-            {
-                penalties.Restore(local); // logprobs are the model's, as in vLLM
-                for (int r = 0; r < rows; r++) penalties.Record(rowSlot[r], picked[r]);
-            }
-            var lps = wantLogprobs ? sampler.Logprobs(local, rows, picked.AsSpan(0, rows), topN) : null; // a collective: every rank reads the flag from the plan
-            if (comm.Rank == 0)
-            {
-                Deliver(slots, rowSlot, rows, picked, lps, ctx);
-                AfterStep?.Invoke();
-            }
+            if (comm.Rank == 0) AfterStep?.Invoke();
         }
     }
 
@@ -341,19 +362,43 @@ public sealed class ContinuousBatcher : IDisposable
 
     private int BuildPlan(Job?[] slots, List<int> plan, int ctx)
     {
-        plan.Add(0);
-        plan.Add(0);
-        int rows = 0;
+        // rows that sample this step first (decode tokens, last prefill chunks), then prefill chunks that do not
+        _sampledRows.Clear();
+        _pendingRows.Clear();
+        int budget = MaxPrefillTokens > 0 ? MaxPrefillTokens : int.MaxValue, sampled = 0, pending = 0;
         for (int s = 0; s < slots.Length; s++)
         {
             var job = slots[s];
             if (job is null) continue;
-            plan.Add(s); plan.Add(job.Position); plan.Add(1); plan.Add(0); plan.Add(job.Tokens[^1]);
-            job.Position++;
-            rows++;
+            var prompt = job.Request.PromptIds;
+            if (job.Position >= prompt.Length)
+            {
+                _sampledRows.AddRange([s, job.Position, 1, 0, job.Tokens[^1]]);
+                job.Position++;
+                sampled++;
+                continue;
+            }
+            // a prompt still being prefilled, chunk by chunk
+            if (job.Ct.IsCancellationRequested)
+            {
+                slots[s] = null;
+                Remember(s, job);
+                Finished(job, FinishReason.Cancelled);
+                job.Done.TrySetResult(new GenerationResult([], FinishReason.Cancelled, null, null, job.Reused));
+                continue;
+            }
+            if (budget == 0) continue; // it waits for a later step
+            int feed = Math.Min(budget, prompt.Length - job.Position);
+            budget -= feed;
+            bool last = job.Position + feed == prompt.Length;
+            var rows = last ? _sampledRows : _pendingRows;
+            rows.AddRange([s, job.Position, feed, 0]);
+            rows.AddRange(prompt.AsSpan(job.Position, feed));
+            job.Position += feed;
+            if (last) sampled++; else pending++;
         }
         var free = Enumerable.Range(0, slots.Length).Where(s => slots[s] is null).ToList();
-        while (free.Count > 0)
+        while (free.Count > 0 && budget > 0)
         {
             Job? job = null;
             while (_pending.TryDequeue(out var candidate))
@@ -376,27 +421,37 @@ public sealed class ContinuousBatcher : IDisposable
             job.Reused = reuse;
             Interlocked.Add(ref _promptTokens, r.PromptIds.Length);
             Interlocked.Add(ref _prefixHits, reuse);
-            plan.Add(s); plan.Add(reuse); plan.Add(r.PromptIds.Length); plan.Add(1); plan.AddRange(r.PromptIds);
-            plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.Temperature)); plan.Add(r.Sampling.TopK);
-            plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.TopP)); plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.MinP));
-            plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.PresencePenalty)); plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.FrequencyPenalty));
-            plan.Add(BitConverter.SingleToInt32Bits(r.Sampling.RepetitionPenalty));
-            plan.Add(r.Sampling.LogitBias?.Count ?? 0);
-            foreach (var (id, bias) in r.Sampling.LogitBias ?? new Dictionary<int, float>()) { plan.Add(id); plan.Add(BitConverter.SingleToInt32Bits(bias)); }
-            plan.Add(r.Sampling.MinTokens);
-            plan.Add(job.Request.IgnoreEos ? 1 : 0);
-            plan.Add(job.Request.StopTokenIds.Count);
-            plan.AddRange(job.Request.StopTokenIds);
-            plan.Add((int)(uint)r.Sampling.Seed); plan.Add((int)(uint)(r.Sampling.Seed >> 32));
-            plan.Add(r.TopLogprobs);
-            plan.Add((int)r.ResponseFormat);
-            plan.Add(r.PromptLogprobs ?? -1);
-            job.Position = r.PromptIds.Length;
-            rows++;
+            // a prompt to score is prefilled whole (its positions' hidden states are needed together)
+            int feed = r.PromptLogprobs is null ? Math.Min(budget, r.PromptIds.Length - reuse) : r.PromptIds.Length - reuse;
+            budget = Math.Max(0, budget - feed);
+            bool last = reuse + feed == r.PromptIds.Length;
+            var row = last ? _sampledRows : _pendingRows;
+            row.AddRange([s, reuse, feed, 1, r.PromptIds.Length]);
+            row.AddRange(r.PromptIds);
+            row.Add(BitConverter.SingleToInt32Bits(r.Sampling.Temperature)); row.Add(r.Sampling.TopK);
+            row.Add(BitConverter.SingleToInt32Bits(r.Sampling.TopP)); row.Add(BitConverter.SingleToInt32Bits(r.Sampling.MinP));
+            row.Add(BitConverter.SingleToInt32Bits(r.Sampling.PresencePenalty)); row.Add(BitConverter.SingleToInt32Bits(r.Sampling.FrequencyPenalty));
+            row.Add(BitConverter.SingleToInt32Bits(r.Sampling.RepetitionPenalty));
+            row.Add(r.Sampling.LogitBias?.Count ?? 0);
+            foreach (var (id, bias) in r.Sampling.LogitBias ?? new Dictionary<int, float>()) { row.Add(id); row.Add(BitConverter.SingleToInt32Bits(bias)); }
+            row.Add(r.Sampling.MinTokens);
+            row.Add(r.IgnoreEos ? 1 : 0);
+            row.Add(r.StopTokenIds.Count);
+            row.AddRange(r.StopTokenIds);
+            row.Add((int)(uint)r.Sampling.Seed); row.Add((int)(uint)(r.Sampling.Seed >> 32));
+            row.Add(r.TopLogprobs);
+            row.Add((int)r.ResponseFormat);
+            row.Add(r.PromptLogprobs ?? -1);
+            job.Position = reuse + feed;
+            if (last) sampled++; else pending++;
         }
-        plan[0] = rows;
-        plan[1] = slots.Any(j => j?.Logprobs is not null) ? 1 : 0;
-        return rows == 0 ? 0 : plan.Count;
+        if (sampled + pending == 0) return 0;
+        plan.Add(sampled + pending);
+        plan.Add(slots.Any(j => j?.Logprobs is not null) ? 1 : 0);
+        plan.Add(sampled);
+        plan.AddRange(_sampledRows);
+        plan.AddRange(_pendingRows);
+        return plan.Count;
     }
 
     // the free slot whose cached tokens share the longest prefix with the prompt (at least one prompt token is
@@ -492,8 +547,9 @@ public sealed class ContinuousBatcher : IDisposable
     {
         var cached = _cachedTokens[slot];
         cached.Clear();
-        cached.AddRange(job.Request.PromptIds);
-        for (int i = 0; i < job.Position - job.Request.PromptIds.Length; i++) cached.Add(job.Tokens[i]);
+        var prompt = job.Request.PromptIds;
+        cached.AddRange(prompt.AsSpan(0, Math.Min(job.Position, prompt.Length))); // a prompt may have been cancelled half prefilled
+        for (int i = 0; i < job.Position - prompt.Length; i++) cached.Add(job.Tokens[i]);
     }
 
     /// <inheritdoc />

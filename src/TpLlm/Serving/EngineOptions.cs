@@ -23,6 +23,9 @@ public sealed record EngineOptions
     /// <summary>Automatic prefix caching (<see cref="ContinuousBatcher.PrefixCaching"/>); on by default.</summary>
     public bool PrefixCaching { get; init; } = true;
 
+    /// <summary>Chunked prefill: prompt tokens prefilled per step (<see cref="ContinuousBatcher.MaxPrefillTokens"/>; 0 = whole prompts).</summary>
+    public int MaxPrefillTokens { get; init; } = ContinuousBatcher.DefaultMaxPrefillTokens;
+
     /// <summary>A Jinja chat template file to use instead of the model's.</summary>
     public string? ChatTemplatePath { get; init; }
 }

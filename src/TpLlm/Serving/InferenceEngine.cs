@@ -56,7 +56,10 @@ public sealed class InferenceEngine : IDisposable
         try
         {
             var template = TemplateFor(options, folder.Path);
-            batcher = new ContinuousBatcher(folder, options.Tp, options.MaxBatch, options.Model) { PrefixCaching = options.PrefixCaching };
+            batcher = new ContinuousBatcher(folder, options.Tp, options.MaxBatch, options.Model)
+            {
+                PrefixCaching = options.PrefixCaching, MaxPrefillTokens = options.MaxPrefillTokens,
+            };
             await batcher.Ready.ConfigureAwait(false);
             return new InferenceEngine(folder, batcher, template, options.ModelId ?? DefaultModelId(folder.Path), ownsResources: true);
         }

@@ -36,7 +36,7 @@ public class ServeCliTests
     [Fact]
     public async Task Serve_over_mpi_rank_0_serves_and_rank_1_follows()
     {
-        using var server = new ServeProcess(2, "--port", "0", "--host", "127.0.0.1", "--tp", "2", "--threads", "1");
+        using var server = new ServeProcess(2, "--port", "0", "--host", "127.0.0.1", "--tp", "2", "--threads", "1", "--max-prefill-tokens", "2");
         Assert.Contains("tp=2", server.Stderr);
         Assert.Equal(Reference, await Complete(server.Url));
         // JSON mode: every process masks its own vocabulary slice and parses each picked token
@@ -66,6 +66,8 @@ public class ServeCliTests
         var r = CliProcess.Run("serve", "--max-batch", "0");
         Assert.NotEqual(0, r.ExitCode);
         Assert.Contains("--max-batch 0 must be ≥ 1", r.Stderr);
+        r = CliProcess.Run("serve", "--max-prefill-tokens", "-5");
+        Assert.Contains("--max-prefill-tokens -5 must be ≥ 0 (0 = whole prompts)", r.Stderr);
         r = CliProcess.Run("serve", "--port", "70000");
         Assert.Contains("--port 70000 is outside [0, 65535]", r.Stderr);
         r = CliProcess.Run("serve", "--chat-template", "/nonexistent.jinja", "--port", "0");

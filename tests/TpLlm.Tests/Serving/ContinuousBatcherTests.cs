@@ -21,8 +21,10 @@ public class ContinuousBatcherTests
             return new Generator(m, folder.SamplableVocab, folder.Config.EosTokenIds) { TokenBytes = folder.Tokenizer!.TextTokenBytes }.Generate([r])[0];
         })[0]).ToArray();
 
-    [Fact]
-    public async Task Sixteen_requests_joining_at_different_times_each_equal_their_single_request_output()
+    [Theory]
+    [InlineData(0)] // whole prompts
+    [InlineData(2)] // prompts prefilled 2 tokens a step, between the other sequences' decode steps
+    public async Task Sixteen_requests_joining_at_different_times_each_equal_their_single_request_output(int maxPrefillTokens)
     {
         using var folder = ModelFolder.Open(Paths.FortuneLlama);
         var requests = Prompts.Select((p, i) => new GenerationRequest
@@ -41,7 +43,7 @@ public class ContinuousBatcherTests
             ResponseFormat = i % 4 == 1 ? ResponseFormat.JsonObject : ResponseFormat.Text, // JSON mode in slots plain sequences used, and back
         }).ToArray();
         var expected = Alone(folder, requests);
-        using var engine = new ContinuousBatcher(folder, tp: 2, maxBatch: 6, new ModelOptions { ComputeThreads = 1 });
+        using var engine = new ContinuousBatcher(folder, tp: 2, maxBatch: 6, new ModelOptions { ComputeThreads = 1 }) { MaxPrefillTokens = maxPrefillTokens };
         await engine.Ready;
         var firstToken = new TaskCompletionSource();
         var tasks = new List<Task<GenerationResult>>();
