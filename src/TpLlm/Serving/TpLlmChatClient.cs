@@ -92,6 +92,8 @@ public sealed class TpLlmChatClient : IChatClient
             // vLLM's extra parameter, passed as ChatOptions.AdditionalProperties["repetition_penalty"]
             RepetitionPenalty = o?.AdditionalProperties?.TryGetValue("repetition_penalty", out float rp) == true ? rp : 1f,
             MinTokens = o?.AdditionalProperties?.TryGetValue("min_tokens", out int minTokens) == true ? minTokens : 0,
+            MinP = o?.AdditionalProperties?.TryGetValue("min_p", out float minP) == true ? minP : 0f,
+            LogitBias = LogitBias(o?.AdditionalProperties),
             Seed = o?.Seed is { } seed ? (ulong)seed : (ulong)System.Diagnostics.Stopwatch.GetTimestamp(),
         }.Validate();
         return new TextRequest
@@ -100,8 +102,32 @@ public sealed class TpLlmChatClient : IChatClient
             Stop = o?.StopSequences?.ToArray() ?? [],
             // vLLM's extra parameter, passed as ChatOptions.AdditionalProperties["ignore_eos"] = true
             IgnoreEos = o?.AdditionalProperties?.TryGetValue("ignore_eos", out bool ignoreEos) == true && ignoreEos,
+            StopTokenIds = o?.AdditionalProperties?.TryGetValue("stop_token_ids", out IEnumerable<int>? stopIds) == true && stopIds is not null ? [.. stopIds] : [],
             ResponseFormat = ToResponseFormat(o?.ResponseFormat),
         };
+    }
+
+    // OpenAI's logit_bias (token id → bias) as AdditionalProperties["logit_bias"], with integer or string keys
+    private static Dictionary<int, float>? LogitBias(AdditionalPropertiesDictionary? extra)
+    {
+        if (extra is null || !extra.TryGetValue("logit_bias", out object? value) || value is null) return null;
+        var bias = new Dictionary<int, float>();
+        switch (value)
+        {
+            case IEnumerable<KeyValuePair<int, float>> byId:
+                foreach (var (id, b) in byId) bias[id] = b;
+                break;
+            case IEnumerable<KeyValuePair<int, double>> byIdDouble:
+                foreach (var (id, b) in byIdDouble) bias[id] = (float)b;
+                break;
+            case IEnumerable<KeyValuePair<string, double>> byText:
+                foreach (var (key, b) in byText)
+                    bias[int.TryParse(key, out int id) ? id : throw new TpLlmException($"logit_bias key '{key}' is not a token id")] = (float)b;
+                break;
+            default:
+                throw new TpLlmException($"logit_bias must map token ids to biases, not {value.GetType().Name}");
+        }
+        return bias.Count == 0 ? null : bias;
     }
 
     // ChatResponseFormat.Json is JSON mode; a schema is not enforced, so it is refused rather than ignored

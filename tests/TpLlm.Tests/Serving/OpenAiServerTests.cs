@@ -175,6 +175,22 @@ public class OpenAiServerTests(ServerFixture server) : IClassFixture<ServerFixtu
             Temperature = 0, MaxOutputTokens = 200, AdditionalProperties = new() { ["min_tokens"] = Math.Min(natural + 10, 200) },
         });
         Assert.True(held.Usage!.OutputTokenCount >= Math.Min(natural + 10, 200), $"{held.Usage.OutputTokenCount} tokens, natural {natural}");
+
+        // vLLM's and OpenAI's other extras: logit_bias (token id → bias), stop_token_ids, min_p
+        string the = server.Engine.Tokenizer.Decode([464]);
+        foreach (object bias in new object[] { new Dictionary<int, float> { [464] = 100f }, new Dictionary<string, double> { ["464"] = 100 } })
+        {
+            var forced = await client.GetResponseAsync("Tell me a fortune", new ChatOptions { Temperature = 0.7f, Seed = 1, MaxOutputTokens = 4, AdditionalProperties = new() { ["logit_bias"] = bias } });
+            Assert.Equal(string.Concat(Enumerable.Repeat(the, 4)), forced.Text);
+        }
+        var greedyIds = server.Engine.Tokenizer.Encode(stopped.Text);
+        var cut = await client.GetResponseAsync("Tell me a fortune", new ChatOptions
+        {
+            Temperature = 0, MaxOutputTokens = 200, AdditionalProperties = new() { ["stop_token_ids"] = new[] { greedyIds[2] }, ["min_p"] = 0.05f },
+        });
+        Assert.Equal(server.Engine.Tokenizer.Decode(greedyIds[..2]), cut.Text); // it stops where that id comes, and hides it
+        var bad = await Assert.ThrowsAsync<TpLlmException>(() => client.GetResponseAsync("hi", new ChatOptions { AdditionalProperties = new() { ["logit_bias"] = "464:100" } }));
+        Assert.Contains("logit_bias must map token ids to biases", bad.Message);
     }
 
     [Fact]
