@@ -50,6 +50,25 @@ public sealed class KvCache
     /// <summary>Values of one KV head of a slot in a layer: <c>[maxPos, headDim]</c>.</summary>
     public Span<float> Values(int layer, int slot, int kvHead) => _v[layer].AsSpan(Offset(slot, kvHead), MaxPositions * HeadDim);
 
+    /// <summary>
+    /// Copies the keys and values of positions <c>[0, length)</c> of slot <paramref name="from"/> into slot
+    /// <paramref name="to"/>, every layer and KV head (a shared prompt prefilled once); <paramref name="to"/> then holds
+    /// <paramref name="length"/> tokens.
+    /// </summary>
+    public void CopyPrefix(int from, int to, int length)
+    {
+        if ((uint)from >= (uint)Slots || (uint)to >= (uint)Slots || from == to || length < 0 || length > _lengths[from])
+            throw new TpLlmException($"cannot copy {length} cached positions from slot {from} (holding {((uint)from < (uint)Slots ? _lengths[from] : 0)}) to slot {to} of {Slots}");
+        int n = length * HeadDim;
+        for (int l = 0; l < _k.Length; l++)
+            for (int h = 0; h < KvHeads; h++)
+            {
+                Keys(l, from, h)[..n].CopyTo(Keys(l, to, h));
+                Values(l, from, h)[..n].CopyTo(Values(l, to, h));
+            }
+        _lengths[to] = length;
+    }
+
     private int Offset(int slot, int kvHead) => (slot * KvHeads + kvHead) * MaxPositions * HeadDim;
 
     /// <summary>Bytes held.</summary>

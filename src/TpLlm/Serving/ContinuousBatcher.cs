@@ -46,6 +46,11 @@ public sealed class ContinuousBatcher : IDisposable
     private Job?[] _slots = [];
     private List<int>[] _cachedTokens = [];   // rank 0: per slot, the tokens whose keys and values the slot holds
     private readonly List<int> _sampledRows = [], _pendingRows = []; // rank 0: the plan's rows, while it is built
+    private List<Job> _deferred = [];         // rank 0: requests waiting for a shared prompt prefix another slot is prefilling
+    private int[] _computed = [];             // rank 0: per slot, positions with keys and values at the start of the step (-1: admitted in it)
+
+    /// <summary>A request waits for another slot's prefill (then copies it) when they share at least this many prompt tokens.</summary>
+    public const int MinSharedPrefix = 16;
 
     /// <summary>
     /// Automatic prefix caching (on by default, as in vLLM): a new request takes the free slot whose cached
@@ -166,6 +171,7 @@ public sealed class ContinuousBatcher : IDisposable
         _failure = e;
         _ready.TrySetException(e);
         while (_pending.TryDequeue(out var j)) j.Done.TrySetException(e);
+        foreach (var j in _deferred.ToArray()) j.Done.TrySetException(e);
         foreach (var j in _slots) j?.Done.TrySetException(e);
     }
 
@@ -173,7 +179,7 @@ public sealed class ContinuousBatcher : IDisposable
     public int ActiveSequences => _slots.Count(j => j is not null);
 
     /// <summary>Requests submitted but not yet in the batch (a snapshot).</summary>
-    public int WaitingRequests => _pending.Count;
+    public int WaitingRequests => _pending.Count + _deferred.Count;
 
     /// <summary>Prompt tokens of every request admitted to the batch so far.</summary>
     public long PromptTokensTotal => Interlocked.Read(ref _promptTokens);
@@ -207,7 +213,8 @@ public sealed class ContinuousBatcher : IDisposable
     internal Action? AfterStep { get; set; }
 
     // plan: [rows, logprobs wanted (0/1), rows that sample (they come first), then per row: slot, start, tokens fed, new (0/1), and
-    //        for a running sequence the tokens fed; for a new one its prompt length, the whole prompt (of which [start, start + fed)
+    //        for a running sequence the tokens fed; for a new one the slot to copy [0, start) from (-1: its own cache), its prompt
+    //        length, the whole prompt (of which [start, start + fed)
     //        is fed: before start it is in the slot's cache already, after it later steps feed it), T bits, top-k, top-p bits, min-p bits,
     //        presence, frequency and repetition penalty bits, logit-bias count, (id, bias bits)…, min tokens, ignore eos (0/1),
     //        stop-token count, stop ids…, seed lo, seed hi, top logprobs, response format, prompt logprobs (-1: none)]
@@ -227,6 +234,7 @@ public sealed class ContinuousBatcher : IDisposable
         {
             _slots = slots;
             _cachedTokens = [.. Enumerable.Range(0, B).Select(_ => new List<int>())];
+            _computed = new int[B];
         }
         var slotParams = new SamplingParams[B];     // every rank: the sampling state of each slot
         var slotRng = new SplitMix64[B];
@@ -257,7 +265,7 @@ public sealed class ContinuousBatcher : IDisposable
             if (header[0] < 0)
             {
                 if (comm.Rank == 0)
-                    foreach (var j in slots) j?.Done.TrySetException(new ObjectDisposedException(nameof(ContinuousBatcher), "the engine stopped before the request finished"));
+                    foreach (var j in slots.Concat(_deferred)) j?.Done.TrySetException(new ObjectDisposedException(nameof(ContinuousBatcher), "the engine stopped before the request finished"));
                 return;
             }
             if (header[0] == 0) continue;
@@ -276,6 +284,7 @@ public sealed class ContinuousBatcher : IDisposable
             {
                 int slot = planBuffer[p++], start = planBuffer[p++], feed = planBuffer[p++], at = tokens.Count;
                 bool fresh = planBuffer[p++] == 1;
+                if (fresh && planBuffer[p++] is int from and >= 0) model.Cache.CopyPrefix(from, slot, start); // a prefix another slot holds
                 int len = fresh ? planBuffer[p++] : feed, first = p;
                 for (int i = fresh ? start : 0; i < (fresh ? start + feed : feed); i++) tokens.Add(planBuffer[first + i]);
                 p += len;
@@ -366,6 +375,7 @@ public sealed class ContinuousBatcher : IDisposable
         _sampledRows.Clear();
         _pendingRows.Clear();
         int budget = MaxPrefillTokens > 0 ? MaxPrefillTokens : int.MaxValue, sampled = 0, pending = 0;
+        for (int s = 0; s < slots.Length; s++) _computed[s] = slots[s]?.Position ?? 0;
         for (int s = 0; s < slots.Length; s++)
         {
             var job = slots[s];
@@ -398,10 +408,13 @@ public sealed class ContinuousBatcher : IDisposable
             if (last) sampled++; else pending++;
         }
         var free = Enumerable.Range(0, slots.Length).Where(s => slots[s] is null).ToList();
+        var deferred = _deferred;
+        _deferred = [];
+        int nextDeferred = 0;
         while (free.Count > 0 && budget > 0)
         {
             Job? job = null;
-            while (_pending.TryDequeue(out var candidate))
+            while ((nextDeferred < deferred.Count ? deferred[nextDeferred++] : _pending.TryDequeue(out var queued) ? queued : null) is { } candidate)
             {
                 var error = Validate(candidate.Request, ctx);
                 if (error is not null) candidate.Done.TrySetException(error);
@@ -410,13 +423,15 @@ public sealed class ContinuousBatcher : IDisposable
                     Finished(candidate, FinishReason.Cancelled); // counted before the caller can see the result
                     candidate.Done.TrySetResult(new GenerationResult([], FinishReason.Cancelled, null));
                 }
+                else if (WaitsForPrefill(candidate.Request, slots)) _deferred.Add(candidate);
                 else { job = candidate; break; }
             }
             if (job is null) break;
             var r = job.Request;
-            var (s, reuse) = PickSlot(free, r);
+            var (s, reuse, copyFrom) = PickSlot(free, r, slots);
             free.Remove(s);
             slots[s] = job;
+            _computed[s] = -1; // not a source to copy from until its own prefill has run
             job.Admitted = System.Diagnostics.Stopwatch.GetTimestamp();
             job.Reused = reuse;
             Interlocked.Add(ref _promptTokens, r.PromptIds.Length);
@@ -426,7 +441,7 @@ public sealed class ContinuousBatcher : IDisposable
             budget = Math.Max(0, budget - feed);
             bool last = reuse + feed == r.PromptIds.Length;
             var row = last ? _sampledRows : _pendingRows;
-            row.AddRange([s, reuse, feed, 1, r.PromptIds.Length]);
+            row.AddRange([s, reuse, feed, 1, copyFrom, r.PromptIds.Length]);
             row.AddRange(r.PromptIds);
             row.Add(BitConverter.SingleToInt32Bits(r.Sampling.Temperature)); row.Add(r.Sampling.TopK);
             row.Add(BitConverter.SingleToInt32Bits(r.Sampling.TopP)); row.Add(BitConverter.SingleToInt32Bits(r.Sampling.MinP));
@@ -445,6 +460,9 @@ public sealed class ContinuousBatcher : IDisposable
             job.Position = reuse + feed;
             if (last) sampled++; else pending++;
         }
+        // requests still waiting (for a slot, or for a prefix being prefilled) keep their order of arrival
+        _deferred.AddRange(deferred.Skip(nextDeferred));
+        _deferred.Sort((a, b) => a.Submitted.CompareTo(b.Submitted));
         if (sampled + pending == 0) return 0;
         plan.Add(sampled + pending);
         plan.Add(slots.Any(j => j?.Logprobs is not null) ? 1 : 0);
@@ -456,19 +474,54 @@ public sealed class ContinuousBatcher : IDisposable
 
     // the free slot whose cached tokens share the longest prefix with the prompt (at least one prompt token is
     // always prefilled, to sample from; a prompt to score is prefilled whole); without a match, the free slot
-    // holding the fewest cached tokens, so that longer caches survive
-    private (int Slot, int Reuse) PickSlot(List<int> free, GenerationRequest r)
+    // holding the fewest cached tokens, so that longer caches survive. If another slot — running, or free — holds a
+    // longer shared prefix, it is copied into the chosen slot (every rank copies its own heads' keys and values).
+    private (int Slot, int Reuse, int CopyFrom) PickSlot(List<int> free, GenerationRequest r, Job?[] slots)
     {
+        bool caching = PrefixCaching && r.PromptLogprobs is null;
         int best = free[0], bestShared = -1;
         foreach (int s in free)
         {
-            var cached = _cachedTokens[s];
-            int shared = PrefixCaching && r.PromptLogprobs is null
-                ? System.Runtime.InteropServices.CollectionsMarshal.AsSpan(cached).CommonPrefixLength(r.PromptIds)
-                : 0;
-            if (shared > bestShared || (shared == bestShared && cached.Count < _cachedTokens[best].Count)) (best, bestShared) = (s, shared);
+            int shared = caching ? SharedWith(s, r.PromptIds, slots) : 0;
+            if (shared > bestShared || (shared == bestShared && _cachedTokens[s].Count < _cachedTokens[best].Count)) (best, bestShared) = (s, shared);
         }
-        return (best, Math.Min(bestShared, r.PromptIds.Length - 1));
+        int last = r.PromptIds.Length - 1, reuse = Math.Min(bestShared, last), copyFrom = -1;
+        for (int s = 0; s < slots.Length && caching; s++)
+        {
+            int shared = s == best ? 0 : Math.Min(SharedWith(s, r.PromptIds, slots), last);
+            if (shared > reuse) (copyFrom, reuse) = (s, shared);
+        }
+        return (best, reuse, copyFrom);
+    }
+
+    // how much of the prompt slot s holds now: a free slot's remembered tokens, or a running sequence's computed
+    // positions (its prompt, then the tokens fed back)
+    private int SharedWith(int s, int[] prompt, Job?[] slots)
+    {
+        if (slots[s] is not { } job) return System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_cachedTokens[s]).CommonPrefixLength(prompt);
+        int n = _computed[s];
+        if (n <= 0) return 0;
+        var own = job.Request.PromptIds;
+        int k = own.AsSpan(0, Math.Min(n, own.Length)).CommonPrefixLength(prompt);
+        if (k < own.Length) return k;
+        int j = 0;
+        while (k + j < n && k + j < prompt.Length && job.Tokens[j] == prompt[k + j]) j++;
+        return k + j;
+    }
+
+    // a prompt that shares a long prefix with one still being prefilled waits for it, then copies it (n choices of a
+    // prompt, or requests with one system prompt, prefill it once)
+    private bool WaitsForPrefill(GenerationRequest r, Job?[] slots)
+    {
+        if (!PrefixCaching || r.PromptLogprobs is not null) return false;
+        int now = 0, later = 0;
+        for (int s = 0; s < slots.Length; s++)
+        {
+            now = Math.Max(now, SharedWith(s, r.PromptIds, slots));
+            if (slots[s] is { } job && _computed[s] < job.Request.PromptIds.Length)
+                later = Math.Max(later, job.Request.PromptIds.AsSpan().CommonPrefixLength(r.PromptIds));
+        }
+        return Math.Min(later, r.PromptIds.Length - 1) - now >= MinSharedPrefix;
     }
 
     private static Dictionary<int, float>? ReadBias(int[] plan, ref int p)

@@ -58,4 +58,57 @@ public class PrefixCachingTests
         var back = await engine.Submit(new GenerationRequest { PromptIds = [.. longPrompt, .. tok.Encode(" again")], MaxNewTokens = 2 });
         Assert.Equal(longPrompt.Length, back.CachedPromptTokens);
     }
+    [Theory]
+    [InlineData(0)]
+    [InlineData(8)]
+    public async Task Choices_of_one_prompt_prefill_it_once_and_copy_it_with_the_same_outputs(int maxPrefillTokens)
+    {
+        using var folder = ModelFolder.Open(Paths.FortuneLlama);
+        var tok = folder.Tokenizer!;
+        var prompt = tok.Encode("System: You are a fortune teller who answers in riddles and proverbs, always politely, never twice the same way, and briefly. User: What does tomorrow hold for me and for my family? Assistant:");
+        Assert.True(prompt.Length > 2 * ContinuousBatcher.MinSharedPrefix);
+        var requests = Enumerable.Range(0, 4).Select(i => new GenerationRequest
+        {
+            PromptIds = prompt, MaxNewTokens = 10, IgnoreEos = true, TopLogprobs = 1,
+            Sampling = new SamplingParams { Temperature = 1f, Seed = (ulong)(10 + i) },
+        }).Append(new GenerationRequest { PromptIds = tok.Encode("Unrelated"), MaxNewTokens = 10 }).ToArray();
+        var options = new ModelOptions { ComputeThreads = 1 };
+        using var shared = new ContinuousBatcher(folder, 2, maxBatch: 5, options) { MaxPrefillTokens = maxPrefillTokens };
+        using var cold = new ContinuousBatcher(folder, 2, maxBatch: 5, options) { MaxPrefillTokens = maxPrefillTokens, PrefixCaching = false };
+        await Task.WhenAll(shared.Ready, cold.Ready);
+        var results = await Task.WhenAll(requests.Select(r => shared.Submit(r)));
+        var expected = await Task.WhenAll(requests.Select(r => cold.Submit(r)));
+        for (int i = 0; i < requests.Length; i++)
+        {
+            Assert.Equal(expected[i].Tokens, results[i].Tokens);
+            for (int t = 0; t < (expected[i].Logprobs?.Length ?? 0); t++) Assert.Equal(expected[i].Logprobs![t].Logprob, results[i].Logprobs![t].Logprob, 1e-5f);
+        }
+        // the first choice prefilled the prompt; the other three waited for it (until less than MinSharedPrefix of it
+        // was left to prefill) and copied what it had
+        Assert.Equal(0, results[0].CachedPromptTokens);
+        Assert.Equal(0, results[4].CachedPromptTokens);
+        for (int i = 1; i < 4; i++) Assert.InRange(results[i].CachedPromptTokens, prompt.Length - ContinuousBatcher.MinSharedPrefix, prompt.Length - 1);
+        Assert.Equal(results.Sum(r => r.CachedPromptTokens), shared.PrefixCacheHitTokensTotal);
+    }
+
+    [Fact]
+    public async Task A_running_sequence_lends_its_prefix_to_a_prompt_that_extends_it()
+    {
+        using var folder = ModelFolder.Open(Paths.FortuneLlama);
+        var tok = folder.Tokenizer!;
+        using var engine = new ContinuousBatcher(folder, 1, maxBatch: 2, new ModelOptions { ComputeThreads = 1 });
+        await engine.Ready;
+        var system = tok.Encode("System: You are a fortune teller who answers in riddles and proverbs, always politely.");
+        var started = new TaskCompletionSource();
+        var running = engine.Submit(new GenerationRequest { PromptIds = [.. system, .. tok.Encode(" User: Hi")], MaxNewTokens = 30, IgnoreEos = true },
+            (_, _) => started.TrySetResult());
+        await started.Task;
+        var byeRequest = new GenerationRequest { PromptIds = [.. system, .. tok.Encode(" User: Bye")], MaxNewTokens = 6, IgnoreEos = true };
+        var other = await engine.Submit(byeRequest);
+        Assert.InRange(other.CachedPromptTokens, system.Length, system.Length + 2); // copied from the slot still decoding
+        await running;
+        using var cold = new ContinuousBatcher(folder, 1, maxBatch: 1, new ModelOptions { ComputeThreads = 1 }) { PrefixCaching = false };
+        await cold.Ready;
+        Assert.Equal((await cold.Submit(byeRequest)).Tokens, other.Tokens);
+    }
 }
