@@ -23,13 +23,16 @@ internal static class ChatEndpoint
         if (top is not null && !logprobs) throw ApiException.BadRequest("top_logprobs needs logprobs: true", "top_logprobs");
         int? max = f.Int("max_completion_tokens", int.MinValue, int.MaxValue) ?? f.Int("max_tokens", int.MinValue, int.MaxValue);
         if (max < 1) throw ApiException.BadRequest($"max_tokens {max} must be ≥ 1", f.Has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens");
+        int? promptTop = f.Int("prompt_logprobs", 0, 20); // vLLM's
+        if (promptTop is not null && p.Stream) throw ApiException.BadRequest("prompt_logprobs is not supported with stream in chat completions", "prompt_logprobs");
         var ids = engine.EncodeChat(turns);
         var requests = Enumerable.Range(0, p.N).Select(i => new TextRequest
         {
             PromptIds = ids, MaxTokens = max, Sampling = p.ForChoice(i), Stop = p.Stop,
             TopLogprobs = logprobs ? top ?? 0 : null, IgnoreEos = p.IgnoreEos, StopTokenIds = p.StopTokenIds, ResponseFormat = p.Format,
+            PromptLogprobs = promptTop,
         }).ToArray();
-        await GenerationRunner.RunAsync(ctx, engine, requests, p.N, new ChatFormat(logprobs, engine.Tokenizer), p);
+        await GenerationRunner.RunAsync(ctx, engine, requests, p.N, new ChatFormat(logprobs, engine.Tokenizer, promptTop), p);
     }
 
     internal static List<ChatTurn> ReadMessages(JsonFields f)

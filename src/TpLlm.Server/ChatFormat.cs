@@ -5,7 +5,7 @@ using TpLlm.Tokenization;
 namespace TpLlm.Server;
 
 /// <summary><c>/v1/chat/completions</c> responses and chunks, with logprobs.content entries (token, logprob, bytes, top_logprobs).</summary>
-internal sealed class ChatFormat(bool logprobs, HfTokenizer tokenizer) : IResponseFormat
+internal sealed class ChatFormat(bool logprobs, HfTokenizer tokenizer, int? promptLogprobs = null) : IResponseFormat
 {
     public string IdPrefix => "chatcmpl-";
     public string ObjectName => "chat.completion";
@@ -28,6 +28,7 @@ internal sealed class ChatFormat(bool logprobs, HfTokenizer tokenizer) : IRespon
             w.WriteEndObject();
         }
         w.WriteEndArray();
+        if (promptLogprobs is { } m && results.Count > 0 && results[0].Prompt is { } prompt) PromptLogprobsJson.Write(w, prompt, m, tokenizer); // vLLM's, beside choices
     }
 
     public void WriteChunkChoices(Utf8JsonWriter w, int index, TextDelta? delta, string? finishReason, bool first)

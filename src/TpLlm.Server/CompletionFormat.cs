@@ -9,7 +9,7 @@ namespace TpLlm.Server;
 /// each token's own log-probability among its top ones, as OpenAI and vLLM report it). With <c>echo</c>, a choice's text
 /// (and, with logprobs, its tokens) starts with the prompt's — the first prompt token has no log-probability (null).
 /// </summary>
-internal sealed class CompletionFormat(bool logprobs, HfTokenizer tokenizer, string?[] echoes) : IResponseFormat
+internal sealed class CompletionFormat(int? logprobs, HfTokenizer tokenizer, string?[] echoes, int? promptLogprobs = null) : IResponseFormat
 {
     private readonly int[] _offsets = new int[echoes.Length]; // text_offset of each choice's next token
     private readonly bool[] _echoed = new bool[echoes.Length];  // a stream has sent the choice's echo
@@ -43,13 +43,14 @@ internal sealed class CompletionFormat(bool logprobs, HfTokenizer tokenizer, str
         w.WriteStartObject();
         w.WriteNumber("index", index);
         w.WriteString("text", text);
-        if (logprobs && tokens.Count > 0) WriteLogprobs(w, index, tokens);
+        if (logprobs is { } n && tokens.Count > 0) WriteLogprobs(w, index, tokens, n);
         else w.WriteNull("logprobs");
+        if (promptLogprobs is { } m && prompt is not null) PromptLogprobsJson.Write(w, prompt, m, tokenizer); // vLLM's
         if (finishReason is null) w.WriteNull("finish_reason"); else w.WriteString("finish_reason", finishReason);
         w.WriteEndObject();
     }
 
-    private void WriteLogprobs(Utf8JsonWriter w, int index, IReadOnlyList<GeneratedToken> tokens)
+    private void WriteLogprobs(Utf8JsonWriter w, int index, IReadOnlyList<GeneratedToken> tokens, int top)
     {
         w.WriteStartObject("logprobs");
         w.WriteStartArray("tokens");
@@ -71,7 +72,7 @@ internal sealed class CompletionFormat(bool logprobs, HfTokenizer tokenizer, str
             w.WriteStartObject();
             var seen = new HashSet<string> { t.Text };
             w.WriteNumber(t.Text, t.Logprobs.Logprob); // the token itself, then the most likely ones
-            foreach (var (id, lp) in t.Logprobs.Top)
+            foreach (var (id, lp) in t.Logprobs.Top.Take(top))
             {
                 var text = System.Text.Encoding.UTF8.GetString(tokenizer.TokenBytes(id));
                 if (seen.Add(text)) w.WriteNumber(text, lp);

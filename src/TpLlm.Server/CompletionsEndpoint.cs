@@ -19,15 +19,17 @@ internal static class CompletionsEndpoint
         bool echo = f.Bool("echo") ?? false;
         int maxTokens = f.Int("max_tokens", int.MinValue, int.MaxValue) ?? 16;
         if (maxTokens < (echo ? 0 : 1)) throw ApiException.BadRequest($"max_tokens {maxTokens} must be ≥ {(echo ? "0" : "1 (0 only with echo)")}", "max_tokens");
-        // echo with logprobs scores the prompt; echo alone with max_tokens 0 runs the prompt through the model too (and shows no scores)
-        int? promptLogprobs = echo && (logprobs is not null || maxTokens == 0) ? logprobs ?? 0 : null;
+        // echo with logprobs scores the prompt; echo alone with max_tokens 0 runs the prompt through the model too (and shows no scores);
+        // vLLM's prompt_logprobs asks for the scores as their own field
+        int? promptTop = f.Int("prompt_logprobs", 0, 20);
+        int? promptLogprobs = echo && (logprobs is not null || maxTokens == 0) ? Math.Max(logprobs ?? 0, promptTop ?? 0) : promptTop;
         var requests = prompts.SelectMany(prompt => Enumerable.Range(0, p.N).Select(i => new TextRequest
         {
             PromptIds = prompt.Ids, MaxTokens = maxTokens, Sampling = p.ForChoice(i), Stop = p.Stop,
             TopLogprobs = logprobs, IgnoreEos = p.IgnoreEos, StopTokenIds = p.StopTokenIds, ResponseFormat = p.Format, PromptLogprobs = promptLogprobs,
         })).ToArray();
         string?[] echoes = [.. prompts.SelectMany(prompt => Enumerable.Repeat(echo ? prompt.Text ?? Decode(prompt.Ids, engine) : null, p.N))];
-        await GenerationRunner.RunAsync(ctx, engine, requests, p.N, new CompletionFormat(logprobs is not null, engine.Tokenizer, echoes), p);
+        await GenerationRunner.RunAsync(ctx, engine, requests, p.N, new CompletionFormat(logprobs, engine.Tokenizer, echoes, promptTop), p);
     }
 
     // "text", [1, 2, 3], or an array of prompts: ["text", …] or [[1, 2, 3], …]; a text prompt is what echo repeats

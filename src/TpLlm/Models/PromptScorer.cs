@@ -21,7 +21,7 @@ public sealed class PromptScorer(ColumnParallelLmHead head, VocabParallelSampler
     /// <summary>
     /// Scores <paramref name="prompt"/> from <paramref name="hidden"/> <c>[prompt.Length, H]</c>; entry 0 is null
     /// (nothing comes before the first token), entry i is log p(prompt[i] | prompt[..i]) with the
-    /// <paramref name="topN"/> most likely alternatives.
+    /// <paramref name="topN"/> most likely alternatives and its rank.
     /// </summary>
     public TokenLogprobs?[] Score(ReadOnlySpan<float> hidden, ReadOnlySpan<int> prompt, int topN)
     {
@@ -32,7 +32,7 @@ public sealed class PromptScorer(ColumnParallelLmHead head, VocabParallelSampler
         {
             int nb = Math.Min(Block, prompt.Length - 1 - p0);
             head.ForwardLocal(mm, hidden.Slice(p0 * H, nb * H), nb, _local); // position p predicts token p + 1
-            var lps = sampler.Logprobs(_local, nb, prompt.Slice(p0 + 1, nb), topN);
+            var lps = sampler.Logprobs(_local, nb, prompt.Slice(p0 + 1, nb), topN, rank: true);
             for (int i = 0; i < nb; i++) result[p0 + 1 + i] = lps[i];
         }
         return result;

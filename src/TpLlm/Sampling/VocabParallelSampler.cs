@@ -199,9 +199,10 @@ public sealed class VocabParallelSampler
 
     /// <summary>
     /// Log-probabilities (temperature 1) of <paramref name="chosen"/> and the <paramref name="topN"/>
-    /// most likely tokens of each row, without gathering the vocabulary.
+    /// most likely tokens of each row, without gathering the vocabulary; with <paramref name="rank"/>, also the
+    /// chosen token's rank (one more all-reduce: each rank counts its logits above the chosen one).
     /// </summary>
-    public TokenLogprobs[] Logprobs(ReadOnlySpan<float> local, int B, ReadOnlySpan<int> chosen, int topN)
+    public TokenLogprobs[] Logprobs(ReadOnlySpan<float> local, int B, ReadOnlySpan<int> chosen, int topN, bool rank = false)
     {
         Grow(ref _f, 2 * B);
         for (int b = 0; b < B; b++)
@@ -234,6 +235,18 @@ public sealed class VocabParallelSampler
                 for (int i = 0; i < n; i++) top[i] = (merged[i].Id, (float)(merged[i].Value - lse));
             }
             result[b] = new TokenLogprobs(chosen[b], (float)(_f[B + b] - lse), top);
+        }
+        if (rank)
+        {
+            Grow(ref _d, B);
+            for (int b = 0; b < B; b++)
+            {
+                int above = 0;
+                foreach (var v in Row(local, b)) if (v > _f[B + b]) above++;
+                _d[b] = above;
+            }
+            _comm.AllReduce(_d.AsSpan(0, B), ReduceOp.Sum);
+            for (int b = 0; b < B; b++) result[b] = result[b] with { Rank = (int)_d[b] + 1 };
         }
         return result;
     }

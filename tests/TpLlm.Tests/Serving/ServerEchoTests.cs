@@ -88,7 +88,50 @@ public class ServerEchoTests(ServerFixture server) : IClassFixture<ServerFixture
         Assert.All(only.GetProperty("choices").EnumerateArray(), c => Assert.Equal(JsonValueKind.Null, c.GetProperty("logprobs").ValueKind));
     }
 
+    [Fact]
+    public async Task VLLMs_prompt_logprobs_give_each_prompt_token_its_logprob_rank_and_top_ones()
+    {
+        using var reference = new SafetensorsFile(Paths.FortuneReference);
+        var ids = reference.ReadI64("prompt2.input_ids").Select(i => (int)i).ToArray();
+        var logits = reference.ReadF32("prompt2.logits");
+        var topIds = reference.ReadI64("prompt2.top5_ids");
+        int V = logits.Length / ids.Length;
+        var (status, body) = await Post("/v1/completions", new { prompt = ids, max_tokens = 2, temperature = 0, prompt_logprobs = 3 });
+        Assert.True(status == HttpStatusCode.OK, body.ToString());
+        var choice = body.GetProperty("choices")[0];
+        Assert.Equal(JsonValueKind.Null, choice.GetProperty("logprobs").ValueKind); // no logprobs asked for the completion
+        Assert.Equal(server.Engine.Tokenizer.Decode((await server.Engine.Batcher.Submit(new TpLlm.Models.GenerationRequest { PromptIds = ids, MaxNewTokens = 2 })).Tokens),
+            choice.GetProperty("text").GetString()); // and no echo
+        var entries = choice.GetProperty("prompt_logprobs").EnumerateArray().ToArray();
+        Assert.Equal(ids.Length, entries.Length);
+        Assert.Equal(JsonValueKind.Null, entries[0].ValueKind);
+        for (int i = 1; i < ids.Length; i++)
+        {
+            var row = logits.AsSpan((i - 1) * V, V);
+            int rank = 1;
+            foreach (var x in row) if (x > row[ids[i]]) rank++;
+            var props = entries[i].EnumerateObject().ToList();
+            Assert.Equal(ids[i].ToString(), props[0].Name); // the prompt token first
+            Assert.Equal(rank, props[0].Value.GetProperty("rank").GetInt32());
+            Assert.Equal(server.Engine.Tokenizer.Decode([ids[i]]), props[0].Value.GetProperty("decoded_token").GetString());
+            var top = props.Skip(1).ToList();
+            var expectedTop = Enumerable.Range(0, 3).Select(k => (int)topIds[(i - 1) * 5 + k]).Where(id => id != ids[i]).ToList();
+            Assert.Equal(expectedTop.Select(id => id.ToString()), top.Select(t => t.Name));
+            foreach (var t in top) Assert.Equal(Enumerable.Range(0, 3).First(k => (int)topIds[(i - 1) * 5 + k] == int.Parse(t.Name)) + 1, t.Value.GetProperty("rank").GetInt32());
+        }
+
+        // chat: beside the choices
+        var (chatStatus, chat) = await Post("/v1/chat/completions", new { messages = new[] { new { role = "user", content = "Tell me a fortune" } }, max_tokens = 2, prompt_logprobs = 1 });
+        Assert.True(chatStatus == HttpStatusCode.OK, chat.ToString());
+        var promptEntries = chat.GetProperty("prompt_logprobs").EnumerateArray().ToArray();
+        Assert.Equal(chat.GetProperty("usage").GetProperty("prompt_tokens").GetInt32(), promptEntries.Length);
+        Assert.Equal(JsonValueKind.Null, promptEntries[0].ValueKind);
+        Assert.InRange(promptEntries[1].EnumerateObject().Count(), 1, 2);
+    }
+
     [Theory]
+    [InlineData("/v1/chat/completions", """{"messages": [{"role": "user", "content": "hi"}], "prompt_logprobs": 1, "stream": true}""", "prompt_logprobs is not supported with stream")]
+    [InlineData("/v1/completions", """{"prompt": "hi", "prompt_logprobs": 21}""", "prompt_logprobs 21 is outside [0, 20]")]
     [InlineData("/v1/completions", """{"prompt": "hi", "max_tokens": 0}""", "max_tokens 0 must be ≥ 1 (0 only with echo)")]
     [InlineData("/v1/chat/completions", """{"messages": [{"role": "user", "content": "hi"}], "echo": true}""", "echo is not supported in chat completions")]
     [InlineData("/v1/completions", """{"prompt": "hi", "echo": "yes"}""", "echo must be true or false")]
