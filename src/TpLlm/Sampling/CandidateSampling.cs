@@ -41,8 +41,8 @@ public static class CandidateSampling
             }
         var list = candidates[..kept];
         var weights = w[..kept];
-        // id order for the draw
-        list.Sort(weights, (a, b) => a.Id.CompareTo(b.Id));
+        // id order for the draw (a comparer object: a Comparison here would be wrapped in a new one every call)
+        list.Sort(weights, IdOrder.Instance);
         double mass = 0;
         foreach (var x in weights) mass += x;
         double goal = u * mass, run = 0;
@@ -52,6 +52,13 @@ public static class CandidateSampling
             if (run > goal) return list[i].Id;
         }
         return list[kept - 1].Id;
+    }
+
+    private sealed class IdOrder : IComparer<Candidate>
+    {
+        public static readonly IdOrder Instance = new();
+
+        public int Compare(Candidate a, Candidate b) => a.Id.CompareTo(b.Id);
     }
 
     private static int MinId(ReadOnlySpan<Candidate> c)

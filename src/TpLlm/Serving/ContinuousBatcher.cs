@@ -25,7 +25,7 @@ public sealed class ContinuousBatcher : IDisposable
         public TokenLogprobs?[]? PromptLogprobs;
         public readonly CancellationToken Ct = ct;
         public readonly TaskCompletionSource<GenerationResult> Done = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public readonly List<int> Tokens = [];
+        public readonly List<int> Tokens = new(Math.Clamp(request.MaxNewTokens, 1, 4096)); // grown by steps only past 4096
         public readonly List<TokenLogprobs>? Logprobs = request.WantLogprobs || request.TopLogprobs > 0 ? [] : null;
         public int Position; // tokens in the cache
         public int Reused;   // prompt tokens whose keys and values were already in the slot (prefix caching)
@@ -46,7 +46,8 @@ public sealed class ContinuousBatcher : IDisposable
     private Job?[] _slots = [];
     private List<int>[] _cachedTokens = [];   // rank 0: per slot, the tokens whose keys and values the slot holds
     private readonly List<int> _sampledRows = [], _pendingRows = []; // rank 0: the plan's rows, while it is built
-    private List<Job> _deferred = [];         // rank 0: requests waiting for a shared prompt prefix another slot is prefilling
+    private List<Job> _deferred = [], _deferredSpare = []; // rank 0: requests waiting for a shared prompt prefix another slot is prefilling
+    private readonly List<int> _free = [];    // rank 0: free slots, while a plan is built
     private int[] _computed = [];             // rank 0: per slot, positions with keys and values at the start of the step (-1: admitted in it)
 
     /// <summary>A request waits for another slot's prefill (then copies it) when they share at least this many prompt tokens.</summary>
@@ -383,7 +384,8 @@ public sealed class ContinuousBatcher : IDisposable
             var prompt = job.Request.PromptIds;
             if (job.Position >= prompt.Length)
             {
-                _sampledRows.AddRange([s, job.Position, 1, 0, job.Tokens[^1]]);
+                Row(_sampledRows, s, job.Position, 1, 0);
+                _sampledRows.Add(job.Tokens[^1]);
                 job.Position++;
                 sampled++;
                 continue;
@@ -402,14 +404,18 @@ public sealed class ContinuousBatcher : IDisposable
             budget -= feed;
             bool last = job.Position + feed == prompt.Length;
             var rows = last ? _sampledRows : _pendingRows;
-            rows.AddRange([s, job.Position, feed, 0]);
+            Row(rows, s, job.Position, feed, 0);
             rows.AddRange(prompt.AsSpan(job.Position, feed));
             job.Position += feed;
             if (last) sampled++; else pending++;
         }
-        var free = Enumerable.Range(0, slots.Length).Where(s => slots[s] is null).ToList();
-        var deferred = _deferred;
-        _deferred = [];
+        var free = _free;
+        free.Clear();
+        for (int s = 0; s < slots.Length; s++)
+            if (slots[s] is null) free.Add(s);
+        var deferred = _deferred; // considered first, in order; those that still wait go back into _deferred
+        (_deferred, _deferredSpare) = (_deferredSpare, deferred);
+        _deferred.Clear();
         int nextDeferred = 0;
         while (free.Count > 0 && budget > 0)
         {
@@ -441,7 +447,9 @@ public sealed class ContinuousBatcher : IDisposable
             budget = Math.Max(0, budget - feed);
             bool last = reuse + feed == r.PromptIds.Length;
             var row = last ? _sampledRows : _pendingRows;
-            row.AddRange([s, reuse, feed, 1, copyFrom, r.PromptIds.Length]);
+            Row(row, s, reuse, feed, 1);
+            row.Add(copyFrom);
+            row.Add(r.PromptIds.Length);
             row.AddRange(r.PromptIds);
             row.Add(BitConverter.SingleToInt32Bits(r.Sampling.Temperature)); row.Add(r.Sampling.TopK);
             row.Add(BitConverter.SingleToInt32Bits(r.Sampling.TopP)); row.Add(BitConverter.SingleToInt32Bits(r.Sampling.MinP));
@@ -461,15 +469,26 @@ public sealed class ContinuousBatcher : IDisposable
             if (last) sampled++; else pending++;
         }
         // requests still waiting (for a slot, or for a prefix being prefilled) keep their order of arrival
-        _deferred.AddRange(deferred.Skip(nextDeferred));
-        _deferred.Sort((a, b) => a.Submitted.CompareTo(b.Submitted));
+        for (int i = nextDeferred; i < deferred.Count; i++) _deferred.Add(deferred[i]);
+        deferred.Clear();
+        if (_deferred.Count > 1) _deferred.Sort(static (a, b) => a.Submitted.CompareTo(b.Submitted));
         if (sampled + pending == 0) return 0;
+        bool logprobs = false;
+        foreach (var j in slots) logprobs |= j?.Logprobs is not null;
         plan.Add(sampled + pending);
-        plan.Add(slots.Any(j => j?.Logprobs is not null) ? 1 : 0);
+        plan.Add(logprobs ? 1 : 0);
         plan.Add(sampled);
         plan.AddRange(_sampledRows);
         plan.AddRange(_pendingRows);
         return plan.Count;
+    }
+
+    private static void Row(List<int> rows, int slot, int start, int fed, int isNew)
+    {
+        rows.Add(slot);
+        rows.Add(start);
+        rows.Add(fed);
+        rows.Add(isNew);
     }
 
     // the free slot whose cached tokens share the longest prefix with the prompt (at least one prompt token is

@@ -1,0 +1,37 @@
+using TpLlm.Models;
+using TpLlm.Serving;
+
+namespace TpLlm.Tests.Serving;
+
+[Collection(SerialCollection.Name)]
+public class BatcherAllocationTests
+{
+    [Fact]
+    public async Task A_decode_step_of_the_batch_allocates_nothing_on_rank_0()
+    {
+        using var folder = ModelFolder.Open(Paths.FortuneLlama);
+        using var engine = new ContinuousBatcher(folder, tp: 1, maxBatch: 3, new ModelOptions { ComputeThreads = 1, MaxContext = 128 });
+        await engine.Ready;
+        var perStep = new List<long>(200);
+        long last = 0;
+        engine.AfterStep = () => // on rank 0's thread, which plans, runs rank 0 and delivers
+        {
+            long now = GC.GetAllocatedBytesForCurrentThread();
+            perStep.Add(now - last);
+            last = now;
+        };
+        var ids = folder.Tokenizer!.Encode("A day without");
+        await Task.WhenAll(
+            engine.Submit(new GenerationRequest { PromptIds = ids, MaxNewTokens = 60, IgnoreEos = true }),
+            engine.Submit(new GenerationRequest { PromptIds = ids, MaxNewTokens = 60, IgnoreEos = true, Sampling = new TpLlm.Sampling.SamplingParams { Temperature = 0.8f, TopK = 20, Seed = 1 } }),
+            engine.Submit(new GenerationRequest
+            {
+                PromptIds = ids, MaxNewTokens = 60, IgnoreEos = true, ResponseFormat = TpLlm.Sampling.ResponseFormat.JsonObject,
+                Sampling = new TpLlm.Sampling.SamplingParams { Temperature = 1f, TopP = 0.9f, MinP = 0.01f, PresencePenalty = 0.5f, Seed = 2 },
+            }));
+        engine.AfterStep = null;
+        // steps 10..50: every sequence decoding (greedy; top-k; top-p, min-p, a penalty and JSON mode) (warm-up and the last steps, which end the requests, left out)
+        Assert.True(perStep.Count >= 55, $"{perStep.Count} steps");
+        Assert.All(perStep.Skip(10).Take(40), bytes => Assert.Equal(0L, bytes));
+    }
+}
