@@ -17,6 +17,7 @@ internal static class ChatEndpoint
         var f = new JsonFields(doc.RootElement);
         var p = RequestParams.Read(f, engine.ModelId, engine.Folder.Config.VocabSize);
         if (f.Bool("echo") == true) throw ApiException.BadRequest("echo is not supported in chat completions (it is in /v1/completions)", "echo");
+        RefuseTools(f);
         var turns = ReadMessages(f);
         bool logprobs = f.Bool("logprobs") ?? false;
         int? top = f.Int("top_logprobs", 0, 20);
@@ -33,6 +34,19 @@ internal static class ChatEndpoint
             PromptLogprobs = promptTop,
         }).ToArray();
         await GenerationRunner.RunAsync(ctx, engine, requests, p.N, new ChatFormat(logprobs, engine.Tokenizer, promptTop), p);
+    }
+
+    // tools would need the template to show them and a parser to read the calls back (vLLM: --enable-auto-tool-choice
+    // with a --tool-call-parser); rather than answer as if none were given, a request that lets the model call one is refused
+    private static void RefuseTools(JsonFields f)
+    {
+        if (f.Get("tools") is not { } tools) return;
+        if (tools.ValueKind != JsonValueKind.Array) throw JsonFields.Wrong("tools", tools, "an array of tools");
+        if (tools.GetArrayLength() == 0) return;
+        var choice = f.Get("tool_choice");
+        if (choice is { ValueKind: JsonValueKind.String } c && c.GetString() == "none") return;
+        throw ApiException.BadRequest($"tools are not supported: this server does not parse tool calls ({tools.GetArrayLength()} tools given); "
+            + "send tool_choice \"none\" to answer without them", "tools");
     }
 
     internal static List<ChatTurn> ReadMessages(JsonFields f)

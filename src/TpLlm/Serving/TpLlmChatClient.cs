@@ -83,6 +83,8 @@ public sealed class TpLlmChatClient : IChatClient
     {
         if (o?.ModelId is { } model && model != _engine.ModelId)
             throw new TpLlmException($"model '{model}' is not served here; this client serves '{_engine.ModelId}'");
+        if (o?.Tools is { Count: > 0 } tools && o.ToolMode is not NoneChatToolMode)
+            throw new TpLlmException($"tools are not supported: TpLlm does not parse tool calls ({tools.Count} tools given); set ToolMode = ChatToolMode.None to answer without them");
         var turns = messages.Select(m => new ChatTurn(m.Role.Value, m.Text)).ToList();
         if (turns.Count == 0) throw new TpLlmException("no messages: give at least one");
         var sampling = new SamplingParams
