@@ -40,13 +40,16 @@ internal static class ChatEndpoint
     // with a --tool-call-parser); rather than answer as if none were given, a request that lets the model call one is refused
     private static void RefuseTools(JsonFields f)
     {
-        if (f.Get("tools") is not { } tools) return;
-        if (tools.ValueKind != JsonValueKind.Array) throw JsonFields.Wrong("tools", tools, "an array of tools");
-        if (tools.GetArrayLength() == 0) return;
-        var choice = f.Get("tool_choice");
-        if (choice is { ValueKind: JsonValueKind.String } c && c.GetString() == "none") return;
-        throw ApiException.BadRequest($"tools are not supported: this server does not parse tool calls ({tools.GetArrayLength()} tools given); "
-            + "send tool_choice \"none\" to answer without them", "tools");
+        // "tools" with "tool_choice", and the deprecated "functions" with "function_call"
+        foreach (var (field, choiceField) in new[] { ("tools", "tool_choice"), ("functions", "function_call") })
+        {
+            if (f.Get(field) is not { } tools) continue;
+            if (tools.ValueKind != JsonValueKind.Array) throw JsonFields.Wrong(field, tools, $"an array of {field}");
+            if (tools.GetArrayLength() == 0) continue;
+            if (f.Get(choiceField) is { ValueKind: JsonValueKind.String } c && c.GetString() == "none") continue;
+            throw ApiException.BadRequest($"{field} are not supported: this server does not parse tool calls ({tools.GetArrayLength()} {field} given); "
+                + $"send {choiceField} \"none\" to answer without them", field);
+        }
     }
 
     internal static List<ChatTurn> ReadMessages(JsonFields f)

@@ -15,6 +15,7 @@ internal static class CompletionsEndpoint
         var prompts = ReadPrompts(f, engine);
         if (prompts.Length * p.N > RequestParams.MaxChoices)
             throw ApiException.BadRequest($"{prompts.Length} prompts × n {p.N} = {prompts.Length * p.N} choices; at most {RequestParams.MaxChoices} per request", "n");
+        if (f.String("suffix") is { Length: > 0 }) throw ApiException.BadRequest("suffix is not supported (no fill-in-the-middle)", "suffix");
         int? logprobs = f.Int("logprobs", 0, 20);
         bool echo = f.Bool("echo") ?? false;
         int maxTokens = f.Int("max_tokens", int.MinValue, int.MaxValue) ?? 16;

@@ -30,6 +30,20 @@ public class ServerToolsTests(ServerFixture server) : IClassFixture<ServerFixtur
         Assert.Equal("tools", body.GetProperty("error").GetProperty("param").GetString());
     }
 
+    [Fact]
+    public async Task Deprecated_functions_and_a_completion_suffix_are_400s_too()
+    {
+        var (status, body) = await Chat(""", "functions": [{"name": "get_weather", "parameters": {}}]""");
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        Assert.Contains("functions are not supported", body.GetProperty("error").GetProperty("message").GetString());
+        (status, _) = await Chat(""", "functions": [{"name": "get_weather", "parameters": {}}], "function_call": "none" """);
+        Assert.Equal(HttpStatusCode.OK, status);
+        using var response = await server.Http.PostAsync(server.BaseUrl + "/v1/completions", new StringContent(
+            """{"prompt": "def f(", "suffix": "return x", "max_tokens": 3}""", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("suffix is not supported", await response.Content.ReadAsStringAsync());
+    }
+
     [Theory]
     [InlineData(", \"tools\": " + Tools + ", \"tool_choice\": \"none\"")]
     [InlineData(", \"tools\": []")]
