@@ -215,8 +215,8 @@ public sealed class ContinuousBatcher : IDisposable
 
     // plan: [rows, logprobs wanted (0/1), rows that sample (they come first), then per row: slot, start, tokens fed, new (0/1), and
     //        for a running sequence the tokens fed; for a new one the slot to copy [0, start) from (-1: its own cache), its prompt
-    //        length, the whole prompt (of which [start, start + fed)
-    //        is fed: before start it is in the slot's cache already, after it later steps feed it), T bits, top-k, top-p bits, min-p bits,
+    //        length, the whole prompt (of which [start, start + fed) is fed: before start it is in the slot's cache already, after
+    //        it later steps feed it), T bits, top-k, top-p bits, min-p bits,
     //        presence, frequency and repetition penalty bits, logit-bias count, (id, bias bits)…, min tokens, ignore eos (0/1),
     //        stop-token count, stop ids…, seed lo, seed hi, top logprobs, response format, prompt logprobs (-1: none)]
     private void RankLoop(ICommunicator comm)
@@ -286,8 +286,8 @@ public sealed class ContinuousBatcher : IDisposable
                 int slot = planBuffer[p++], start = planBuffer[p++], feed = planBuffer[p++], at = tokens.Count;
                 bool fresh = planBuffer[p++] == 1;
                 if (fresh && planBuffer[p++] is int from and >= 0) model.Cache.CopyPrefix(from, slot, start); // a prefix another slot holds
-                int len = fresh ? planBuffer[p++] : feed, first = p;
-                for (int i = fresh ? start : 0; i < (fresh ? start + feed : feed); i++) tokens.Add(planBuffer[first + i]);
+                int len = fresh ? planBuffer[p++] : feed, first = p, skip = fresh ? start : 0; // a new prompt comes whole
+                tokens.AddRange(planBuffer.AsSpan(first + skip, feed));
                 p += len;
                 if (fresh)
                 {
