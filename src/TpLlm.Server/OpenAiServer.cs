@@ -26,6 +26,7 @@ public static class OpenAiServer
         app.MapPost("/v1/completions", ctx => Guard(ctx, engine, () => CompletionsEndpoint.HandleAsync(ctx, engine)));
         app.MapPost("/v1/chat/completions", ctx => Guard(ctx, engine, () => ChatEndpoint.HandleAsync(ctx, engine)));
         app.MapGet("/v1/models", ctx => Guard(ctx, engine, () => Models(ctx, engine)));
+        app.MapGet("/v1/models/{id}", (HttpContext ctx, string id) => Guard(ctx, engine, () => Model(ctx, engine, id)));
         app.MapPost("/tokenize", ctx => Guard(ctx, engine, () => TokenizeEndpoints.TokenizeAsync(ctx, engine)));
         app.MapPost("/detokenize", ctx => Guard(ctx, engine, () => TokenizeEndpoints.DetokenizeAsync(ctx, engine)));
         app.MapMetrics("/metrics", new ServerMetrics(engine).Registry);
@@ -42,14 +43,24 @@ public static class OpenAiServer
         w.WriteString("object", "list");
         w.WriteStartArray("data");
         w.WriteStartObject();
+        WriteModel(w, engine);
+        w.WriteEndObject();
+        w.WriteEndArray();
+    });
+
+    // GET /v1/models/{id}: OpenAI's retrieve-model
+    private static Task Model(HttpContext ctx, InferenceEngine engine, string id) => id == engine.ModelId
+        ? GenerationRunner.WriteJson(ctx, w => WriteModel(w, engine))
+        : throw new ApiException(404, $"model '{id}' does not exist; this server serves '{engine.ModelId}'", "model", code: "model_not_found");
+
+    private static void WriteModel(System.Text.Json.Utf8JsonWriter w, InferenceEngine engine)
+    {
         w.WriteString("id", engine.ModelId);
         w.WriteString("object", "model");
         w.WriteNumber("created", engine.Created);
         w.WriteString("owned_by", "tpllm");
         w.WriteNumber("max_model_len", engine.MaxContext);
-        w.WriteEndObject();
-        w.WriteEndArray();
-    });
+    }
 
     // every failure becomes an OpenAI-style error; nothing a request does stops the server
     private static async Task Guard(HttpContext ctx, InferenceEngine engine, Func<Task> body)

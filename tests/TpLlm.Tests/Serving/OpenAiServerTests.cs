@@ -153,6 +153,12 @@ public class OpenAiServerTests(ServerFixture server) : IClassFixture<ServerFixtu
     {
         var models = await server.OpenAi.GetOpenAIModelClient().GetModelsAsync();
         Assert.Equal([Model], models.Value.Select(m => m.Id));
+        var one = await server.OpenAi.GetOpenAIModelClient().GetModelAsync(Model); // retrieve-model
+        Assert.Equal(Model, one.Value.Id);
+        Assert.Equal("tpllm", one.Value.OwnedBy);
+        var missing = await Assert.ThrowsAsync<ClientResultException>(() => server.OpenAi.GetOpenAIModelClient().GetModelAsync("gpt-4"));
+        Assert.Equal(404, missing.Status);
+        Assert.Contains("model 'gpt-4' does not exist", missing.Message);
         using var health = await server.Http.GetAsync(server.BaseUrl + "/health");
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
     }
