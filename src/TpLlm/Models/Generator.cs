@@ -149,7 +149,7 @@ public sealed class Generator
         {
             var part = ((ColumnParallelLmHead)_model.Head).Partition;
             int rank = _model.Comm.Rank;
-            return new JsonConstraint(slots, part.Start(rank), part.SamplableRows(rank, _samplable), part.ShardSize, bytes, _eos);
+            return JsonConstraint.ForShard(part, rank, _samplable, slots, bytes, _eos);
         }
         return new JsonConstraint(slots, 0, _samplable, _model.Config.VocabSize, bytes, _eos);
     }

@@ -308,8 +308,7 @@ public sealed class ContinuousBatcher : IDisposable
                     slotTop[slot] = planBuffer[p++];
                     penalties.Begin(slot, planBuffer.AsSpan(first, len), slotParams[slot], stopIds, ignoreEos);
                     bool jsonMode = (ResponseFormat)planBuffer[p++] == ResponseFormat.JsonObject;
-                    if (jsonMode) json ??= new JsonConstraint(B, head.Partition.Start(comm.Rank), head.Partition.SamplableRows(comm.Rank, sampler.SamplableVocab),
-                        head.Partition.ShardSize, _folder.Tokenizer!.TextTokenBytes, _eos);
+                    if (jsonMode) json ??= JsonConstraint.ForShard(head.Partition, comm.Rank, sampler.SamplableVocab, B, _folder.Tokenizer!.TextTokenBytes, _eos);
                     json?.Begin(slot, jsonMode, slotParams[slot].MinTokens, ignoreEos, stopIds);
                     int promptTop = planBuffer[p++];
                     if (promptTop >= 0) scored.Add((r, at, feed, promptTop)); // the chunk's place among the step's tokens (the whole prompt)

@@ -20,8 +20,7 @@ public class HotPathAllocationTests
             var sampler = new VocabParallelSampler(comm, head.Partition, folder.SamplableVocab);
             // every logit change on: penalties count each new token, bias and min-tokens bans apply each step, JSON mode masks and parses
             var penalties = TokenPenalties.ForShard(head.Partition, comm.Rank, folder.SamplableVocab, 1, folder.Config.EosTokenIds, m.MaxContext);
-            var json = new JsonConstraint(1, head.Partition.Start(comm.Rank), head.Partition.SamplableRows(comm.Rank, folder.SamplableVocab),
-                head.Partition.ShardSize, folder.Tokenizer!.TextTokenBytes, folder.Config.EosTokenIds);
+            var json = JsonConstraint.ForShard(head.Partition, comm.Rank, folder.SamplableVocab, 1, folder.Tokenizer!.TextTokenBytes, folder.Config.EosTokenIds);
             json.Begin(0, json: true, minTokens: 35, stopTokenIds: [11]);
             penalties.Begin(0, [464], new SamplingParams
             {
