@@ -87,10 +87,11 @@ public static class GenerateCommand
         }).ToArray();
         bool stream = !json && requests.Length == 1 && folder.Tokenizer is not null;
         var eos = folder.Config.EosTokenIds.ToHashSet();
-        var decoder = folder.Tokenizer?.NewStreamingDecoder();
+        var decoder = folder.Tokenizer?.NewStreamingDecoder(skipSpecialTokens: true); // like vLLM: <|endoftext|> under --ignore-eos is no text
         using var cancel = new CancelOnCtrlC();
         var stdout = StdOut.Out;
-        double loadSeconds = 0, genSeconds = 0;
+        double loadSeconds = 0;
+        GenerationStats stats = default;
         var payloads = RankLauncher.Run(dp, tp, (comm, replica) =>
         {
             var mine = Enumerable.Range(0, requests.Length).Where(i => i % dp == replica).ToArray();
@@ -103,7 +104,6 @@ public static class GenerateCommand
             }
             comm.Barrier();
             if (mine.Length == 0) return ResultCodec.Encode([]);
-            var t0 = Stopwatch.GetTimestamp();
             var generator = new Generator(model, folder.SamplableVocab, folder.Config.EosTokenIds)
             {
                 GatherLogits = gather,
@@ -118,7 +118,7 @@ public static class GenerateCommand
                 } : null,
             };
             var res = generator.Generate(mine.Select(i => requests[i]).ToArray());
-            if (lead) genSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+            if (lead) stats = generator.LastStats;
             return ResultCodec.Encode(mine.Select((i, k) => (i, res[k])).ToArray());
         });
         if (payloads is null) return 0; // not world rank 0: rank 0 reports
@@ -127,11 +127,18 @@ public static class GenerateCommand
             foreach (var (i, res) in ResultCodec.Decode(p)) results[i] = res;
         if (stream) stdout.WriteLine(decoder!.Flush());
         else if (json) stdout.WriteLine(Json(results, logprobs >= 0));
+        else if (folder.Tokenizer is not { } tok)
+        {
+            // without tokenizer.json there is no text: the new ids, in --ids' form
+            StdOut.Err.WriteLine($"tpllm: {path} has no tokenizer.json; printing the new token ids");
+            foreach (var res in results) stdout.WriteLine(string.Join(",", res.Tokens));
+        }
         else
             for (int i = 0; i < results.Length; i++)
-                stdout.WriteLine($"--- [{i}] {texts[i]}{folder.Tokenizer!.Decode(results[i].Tokens.Where(t => ignoreEos || !eos.Contains(t)))}");
+                stdout.WriteLine($"--- [{i}] {(i < texts.Length ? texts[i] : tok.Decode(promptIds[i]))}"
+                    + tok.Decode(results[i].Tokens.Where(t => ignoreEos || !eos.Contains(t)), skipSpecialTokens: true));
         int total = results.Sum(x => x.Tokens.Length);
-        StdOut.Err.WriteLine($"tpllm: {total} tokens in {genSeconds:F2} s ({total / Math.Max(genSeconds, 1e-9):F1} tokens/s); stopped: {string.Join(", ", results.Select(x => Describe(x.Reason)))}");
+        StdOut.Err.WriteLine($"tpllm: {total} tokens; {stats}; stopped: {string.Join(", ", results.Select(x => Describe(x.Reason)))}");
         return 0;
     }
 

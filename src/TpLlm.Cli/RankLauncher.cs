@@ -51,7 +51,7 @@ public static class RankLauncher
         catch (Exception e)
         {
             // one rank failed: say why, then end every process of the job
-            w.Abort(e is RankFailedException { InnerException: { } inner } ? inner : e);
+            w.Abort(new TpLlmException(CliRunner.Describe(e is RankFailedException { InnerException: { } inner } ? inner : e)));
             throw;
         }
     }

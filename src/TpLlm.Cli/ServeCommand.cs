@@ -41,6 +41,8 @@ public static class ServeCommand
             if (p is < 0 or > 65535) throw new TpLlmException($"--port {p} is outside [0, 65535]");
             int mb = r.GetValue(maxBatch);
             if (mb < 1) throw new TpLlmException($"--max-batch {mb} must be ≥ 1");
+            string listen = r.GetValue(host)!;
+            var address = ParseHost(listen);
             int chunk = r.GetValue(maxPrefill);
             if (chunk < 0) throw new TpLlmException($"--max-prefill-tokens {chunk} must be ≥ 0 (0 = whole prompts)");
             var options = new EngineOptions
@@ -49,7 +51,9 @@ public static class ServeCommand
                 ModelId = r.GetValue(name), ChatTemplatePath = r.GetValue(template), PrefixCaching = !r.GetValue(noPrefixCaching),
                 MaxPrefillTokens = chunk,
             };
-            return MpiRuntime.LaunchedByMpirun ? ServeMpi(options, r.GetValue(host)!, p) : ServeThreads(options, r.GetValue(host)!, p);
+            // refuse a port that is taken before spending the time to load the model
+            if (!MpiRuntime.LaunchedByMpirun || MpiRuntime.World.Rank == 0) CheckPortFree(address, listen, p);
+            return MpiRuntime.LaunchedByMpirun ? ServeMpi(options, listen, p) : ServeThreads(options, listen, p);
         });
         return cmd;
     }
@@ -84,10 +88,48 @@ public static class ServeCommand
         return 0;
     }
 
+    /// <summary>
+    /// The address <c>--host</c> names: an IPv4 or IPv6 address, <c>localhost</c>, or <c>*</c> (every interface). Kestrel
+    /// would listen on every interface for anything else it cannot parse (a typo such as 999.1.1.1), so that is an error.
+    /// </summary>
+    public static System.Net.IPAddress ParseHost(string host)
+    {
+        if (host is "*") return System.Net.IPAddress.Any;
+        if (host == "localhost") return System.Net.IPAddress.Loopback;
+        bool dotted = host.Count(c => c == '.') == 3 || host.Contains(':'); // IPAddress.Parse takes "1" as 0.0.0.1
+        if (dotted && System.Net.IPAddress.TryParse(host, out var address)) return address;
+        throw new TpLlmException($"--host '{host}' is not an IP address: use 0.0.0.0 for every interface, 127.0.0.1 or localhost for this machine only, or one of its addresses");
+    }
+
+    private static void CheckPortFree(System.Net.IPAddress address, string host, int port)
+    {
+        if (port == 0) return;
+        var probe = new System.Net.Sockets.TcpListener(address, port);
+        try
+        {
+            probe.Start();
+        }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            throw new TpLlmException($"--host {host} --port {port}: cannot listen there: {e.Message}{(e.SocketErrorCode == System.Net.Sockets.SocketError.AddressAlreadyInUse ? " (another server is on that port; choose another --port)" : "")}");
+        }
+        finally
+        {
+            probe.Stop();
+        }
+    }
+
     private static void RunServer(InferenceEngine engine, string host, int port, int tp)
     {
         var app = OpenAiServer.Build(engine, host, port);
-        app.StartAsync().GetAwaiter().GetResult();
+        try
+        {
+            app.StartAsync().GetAwaiter().GetResult();
+        }
+        catch (IOException e)
+        {
+            throw new TpLlmException($"--host {host} --port {port}: cannot listen there: {e.Message}");
+        }
         var urls = string.Join(", ", app.Urls);
         StdOut.Err.WriteLine($"tpllm: serving '{engine.ModelId}' (tp={tp}, max batch {engine.Batcher.MaxBatch}, context {engine.MaxContext}, chat template: {engine.ChatTemplate.Origin}) on {urls}");
         app.WaitForShutdownAsync().GetAwaiter().GetResult();

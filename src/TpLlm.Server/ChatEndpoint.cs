@@ -31,7 +31,7 @@ internal static class ChatEndpoint
         {
             PromptIds = ids, MaxTokens = max, Sampling = p.ForChoice(i), Stop = p.Stop,
             TopLogprobs = logprobs ? top ?? 0 : null, IgnoreEos = p.IgnoreEos, StopTokenIds = p.StopTokenIds, ResponseFormat = p.Format,
-            PromptLogprobs = promptTop,
+            PromptLogprobs = promptTop, SkipSpecialTokens = p.SkipSpecialTokens,
         }).ToArray();
         await GenerationRunner.RunAsync(ctx, engine, requests, p.N, new ChatFormat(logprobs, engine.Tokenizer, promptTop), p);
     }
@@ -61,8 +61,8 @@ internal static class ChatEndpoint
         foreach (var m in v.EnumerateArray())
         {
             string where = $"messages[{i++}]";
-            if (m.ValueKind != JsonValueKind.Object) throw JsonFields.Wrong(where, m, "an object with role and content");
-            var mf = new JsonFields(m);
+            if (m.ValueKind != JsonValueKind.Object) throw JsonFields.Wrong(where, m, "an object with role and content", "messages");
+            var mf = new JsonFields(m, where + ".", "messages");
             var role = mf.String("role") ?? throw ApiException.BadRequest($"{where}.role is missing", "messages");
             if (!Roles.Contains(role)) throw ApiException.BadRequest($"{where}.role '{role}' is not one of system, developer, user, assistant, tool", "messages");
             turns.Add(new ChatTurn(role == "developer" ? "system" : role, Content(mf.Get("content"), where)));
@@ -76,11 +76,12 @@ internal static class ChatEndpoint
     {
         if (content is not { } c) return "";
         if (c.ValueKind == JsonValueKind.String) return c.GetString()!;
-        if (c.ValueKind != JsonValueKind.Array) throw JsonFields.Wrong(where + ".content", c, "a string or an array of text parts");
+        if (c.ValueKind != JsonValueKind.Array) throw JsonFields.Wrong(where + ".content", c, "a string or an array of text parts", "messages");
         var sb = new StringBuilder();
         foreach (var part in c.EnumerateArray())
         {
-            var pf = new JsonFields(part.ValueKind == JsonValueKind.Object ? part : throw JsonFields.Wrong(where + ".content", part, "a content part object"));
+            var pf = new JsonFields(part.ValueKind == JsonValueKind.Object ? part : throw JsonFields.Wrong(where + ".content", part, "a content part object", "messages"),
+                where + ".content[].", "messages");
             var type = pf.String("type");
             if (type != "text") throw ApiException.BadRequest($"{where}.content has a part of type '{type}'; only text parts are supported", "messages");
             sb.Append(pf.String("text"));

@@ -28,6 +28,7 @@ internal static class CompletionsEndpoint
         {
             PromptIds = prompt.Ids, MaxTokens = maxTokens, Sampling = p.ForChoice(i), Stop = p.Stop,
             TopLogprobs = logprobs, IgnoreEos = p.IgnoreEos, StopTokenIds = p.StopTokenIds, ResponseFormat = p.Format, PromptLogprobs = promptLogprobs,
+            SkipSpecialTokens = p.SkipSpecialTokens,
         })).ToArray();
         string?[] echoes = [.. prompts.SelectMany(prompt => Enumerable.Repeat(echo ? prompt.Text ?? Decode(prompt.Ids, engine) : null, p.N))];
         await GenerationRunner.RunAsync(ctx, engine, requests, p.N, new CompletionFormat(logprobs, engine.Tokenizer, echoes, promptTop), p);
@@ -41,7 +42,8 @@ internal static class CompletionsEndpoint
         if (v.ValueKind != JsonValueKind.Array) throw JsonFields.Wrong("prompt", v, "a string, an array of token ids, or an array of prompts");
         int n = v.GetArrayLength();
         if (n == 0) throw ApiException.BadRequest("prompt is an empty array", "prompt");
-        if (v[0].ValueKind is not (JsonValueKind.String or JsonValueKind.Array)) return [(JsonFields.TokenIds(v, "prompt"), null)];
+        int vocab = engine.Folder.Config.VocabSize;
+        if (v[0].ValueKind is not (JsonValueKind.String or JsonValueKind.Array)) return [(JsonFields.TokenIds(v, "prompt", vocab), null)];
         var prompts = new (int[], string?)[n];
         for (int i = 0; i < n; i++)
         {
@@ -49,7 +51,7 @@ internal static class CompletionsEndpoint
             prompts[i] = item.ValueKind switch
             {
                 JsonValueKind.String => FromText(item.GetString()!, engine),
-                JsonValueKind.Array => (JsonFields.TokenIds(item, $"prompt[{i}]"), null),
+                JsonValueKind.Array => (JsonFields.TokenIds(item, $"prompt[{i}]", vocab), null),
                 _ => throw JsonFields.Wrong($"prompt[{i}]", item, "a string or an array of token ids, like prompt[0]"),
             };
         }

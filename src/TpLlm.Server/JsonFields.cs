@@ -2,10 +2,16 @@ using System.Text.Json;
 
 namespace TpLlm.Server;
 
-/// <summary>Typed reads of a request body's fields; a wrong type or range is a 400 naming the field and the value.</summary>
-internal sealed class JsonFields(JsonElement root)
+/// <summary>
+/// Typed reads of a request body's fields; a wrong type or range is a 400 naming the field and the value.
+/// Fields of a nested object (a message) are named <paramref name="prefix"/> + name (<c>messages[0].role</c>) and
+/// reported as <paramref name="param"/> (<c>messages</c>).
+/// </summary>
+internal sealed class JsonFields(JsonElement root, string prefix = "", string? param = null)
 {
     public JsonElement Root { get; } = root;
+
+    private ApiException Wrong(string name, JsonElement v, string expected) => Wrong(prefix + name, v, expected, param ?? name);
 
     public bool Has(string name) => Root.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null;
 
@@ -27,7 +33,7 @@ internal sealed class JsonFields(JsonElement root)
     {
         if (Get(name) is not { } v) return null;
         if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt64(out long l)) throw Wrong(name, v, "an integer");
-        if (l < min || l > max) throw ApiException.BadRequest($"{name} {l} is outside [{min}, {max}]", name);
+        if (l < min || l > max) throw ApiException.BadRequest($"{prefix}{name} {l} is outside [{min}, {max}]", param ?? name);
         return (int)l;
     }
 
@@ -42,7 +48,7 @@ internal sealed class JsonFields(JsonElement root)
         if (Get(name) is not { } v) return null;
         if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double d)) throw Wrong(name, v, "a number");
         if (d > max || d < min || (minExclusive && d == min))
-            throw ApiException.BadRequest($"{name} {d} is outside {(minExclusive ? "(" : "[")}{min}, {(float.IsPositiveInfinity(max) ? "∞)" : $"{max}]")}", name);
+            throw ApiException.BadRequest($"{prefix}{name} {d} is outside {(minExclusive ? "(" : "[")}{min}, {(float.IsPositiveInfinity(max) ? "∞)" : $"{max}]")}", param ?? name);
         return (float)d;
     }
 
@@ -67,16 +73,16 @@ internal sealed class JsonFields(JsonElement root)
         int i = 0;
         foreach (var e in v.EnumerateArray())
         {
-            if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out int id)) throw Wrong(name, e, "a token id (in the array)");
-            if ((uint)id >= (uint)vocabSize) throw ApiException.BadRequest($"token id {id} in {name} is outside the vocabulary [0, {vocabSize})", name);
+            if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out int id)) throw Wrong(name, e, "a token id (in the array)", name.Split('[')[0]);
+            if ((uint)id >= (uint)vocabSize) throw ApiException.BadRequest($"token id {id} in {name} is outside the vocabulary [0, {vocabSize})", name.Split('[')[0]);
             ids[i++] = id;
         }
         return ids;
     }
 
-    public static ApiException Wrong(string name, JsonElement v, string expected)
+    public static ApiException Wrong(string name, JsonElement v, string expected, string? param = null)
     {
         var raw = v.GetRawText();
-        return ApiException.BadRequest($"{name} must be {expected}, not {(raw.Length > 40 ? raw[..40] + "…" : raw)}", name);
+        return ApiException.BadRequest($"{name} must be {expected}, not {(raw.Length > 40 ? raw[..40] + "…" : raw)}", param ?? name);
     }
 }

@@ -8,6 +8,9 @@ internal static class RequestBody
 {
     public static async Task<JsonDocument> ReadAsync(HttpContext ctx)
     {
+        // JSON, or no Content-Type at all; a form, text or anything else is refused as OpenAI's API refuses it
+        if (ctx.Request.ContentType is { Length: > 0 } type && !IsJson(type))
+            throw new ApiException(415, $"Content-Type '{type}' is not supported; send the body as application/json (curl: -H 'Content-Type: application/json')");
         JsonDocument doc;
         try
         {
@@ -24,5 +27,11 @@ internal static class RequestBody
             throw ApiException.BadRequest($"the request body must be a JSON object, not {kind}");
         }
         return doc;
+    }
+
+    private static bool IsJson(string contentType)
+    {
+        var media = contentType.Split(';')[0].Trim();
+        return media.Equals("application/json", StringComparison.OrdinalIgnoreCase) || media.EndsWith("+json", StringComparison.OrdinalIgnoreCase);
     }
 }

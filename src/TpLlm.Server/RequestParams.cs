@@ -3,7 +3,8 @@ using TpLlm.Sampling;
 namespace TpLlm.Server;
 
 /// <summary>The fields completions and chat completions share: model, sampling (penalties included), stop, streaming, n (choices per prompt).</summary>
-internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, int[] StopTokenIds, bool Stream, bool IncludeUsage, bool IgnoreEos, int N, ResponseFormat Format)
+internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, int[] StopTokenIds, bool Stream, bool IncludeUsage, bool IgnoreEos, int N, ResponseFormat Format,
+    bool SkipSpecialTokens)
 {
     /// <summary>Most choices one request may ask for (n × prompts).</summary>
     public const int MaxChoices = 64;
@@ -38,7 +39,8 @@ internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, int
             includeUsage = new JsonFields(so).Bool("include_usage") ?? false;
         }
         int[] stopIds = f.Get("stop_token_ids") is { } ids ? JsonFields.TokenIds(ids, "stop_token_ids", vocabSize) : []; // vLLM's
-        return new RequestParams(sampling, f.Stop(), stopIds, stream, includeUsage, f.Bool("ignore_eos") ?? false, n, ReadFormat(f));
+        return new RequestParams(sampling, f.Stop(), stopIds, stream, includeUsage, f.Bool("ignore_eos") ?? false, n, ReadFormat(f),
+            f.Bool("skip_special_tokens") ?? true); // vLLM's
     }
 
     // response_format: {"type": "text"} or {"type": "json_object"} (OpenAI's JSON mode)
@@ -57,11 +59,11 @@ internal sealed record RequestParams(SamplingParams Sampling, string[] Stop, int
         };
     }
 
-    /// <summary>A 400 (model_not_found) when the body names a model other than <paramref name="modelId"/>.</summary>
+    /// <summary>A 404 (model_not_found, as OpenAI and vLLM answer) when the body names a model other than <paramref name="modelId"/>.</summary>
     public static void CheckModel(JsonFields f, string modelId)
     {
         if (f.String("model") is { } model && model != modelId)
-            throw ApiException.BadRequest($"model '{model}' does not exist; this server serves '{modelId}' (see GET /v1/models)", "model", "model_not_found");
+            throw new ApiException(404, $"The model '{model}' does not exist; this server serves '{modelId}' (see GET /v1/models)", "model", code: "model_not_found");
     }
 
     // {"token id": bias in [-100, 100], …}

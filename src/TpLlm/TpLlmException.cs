@@ -11,5 +11,5 @@ public class TpLlmException : Exception
     public TpLlmException(string message) : base(message) { }
 
     /// <summary>Creates an exception with a message and the exception that caused it.</summary>
-    public TpLlmException(string message, Exception inner) : base(message, inner) { }
+    public TpLlmException(string message, Exception? inner) : base(message, inner) { }
 }

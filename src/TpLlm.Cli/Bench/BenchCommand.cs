@@ -38,7 +38,7 @@ public static class BenchCommand
         var ts = new Option<string>("--t") { Description = "token counts", DefaultValueFactory = _ => "1,4,16,64" };
         var tps = new Option<string>("--tp") { Description = "tensor-parallel sizes", DefaultValueFactory = _ => "1,2,4" };
         var strategies = new Option<string>("--strategies") { Description = string.Join(", ", LmHeadBench.Strategies), DefaultValueFactory = _ => string.Join(",", LmHeadBench.Strategies) };
-        var chart = new Option<string?>("--chart") { Description = "PNG chart of ms vs T per strategy (default: bench-lm-head.png; \"\" for none)", DefaultValueFactory = _ => "bench-lm-head.png" };
+        var chart = new Option<string?>("--chart") { Description = "write a PNG chart of ms vs T per strategy to this file (default: no chart)" };
         var runs = new Option<int>("--runs") { Description = "timed runs per measurement, after a warm-up (default: as many as fit in 0.4 s, 5 to 50); more runs give steadier medians on a shared machine" };
         var cmd = new Command("lm-head", "time the LM head at real shapes with synthetic bf16 weights") { json, shapes, ts, tps, strategies, chart, runs };
         cmd.SetAction(r =>

@@ -27,13 +27,14 @@ public static class GenerateBench
         var decode = new Option<int>("--decode-tokens") { Description = "tokens to decode", DefaultValueFactory = _ => 64 };
         var layers = new Option<int>("--layers") { Description = "decoder layers (16 for Llama-3.2-1B)", DefaultValueFactory = _ => 16 };
         var runs = new Option<int>("--runs") { Description = "timed generations per tp; the median (by decode speed) is reported, with the spread", DefaultValueFactory = _ => 3 };
-        var cmd = new Command("generate", "end-to-end prefill and decode tokens/s on a synthetic Llama-3.2-1B-shaped model") { json, tps, prompt, decode, layers, runs };
+        var model = new Option<string?>("--model", "-m") { Description = "a model folder to measure (default: a synthetic Llama-3.2-1B-shaped one with random weights, written to the temp folder once)" };
+        var cmd = new Command("generate", "end-to-end prefill and decode tokens/s on a synthetic Llama-3.2-1B-shaped model, or on --model") { json, tps, prompt, decode, layers, runs, model };
         cmd.SetAction(r =>
         {
             int promptTokens = r.GetValue(prompt), decodeTokens = r.GetValue(decode), nLayers = r.GetValue(layers), nRuns = r.GetValue(runs);
             if (promptTokens < 1 || decodeTokens < 1 || nLayers < 1 || nRuns < 1) throw new TpLlmException("--prompt-tokens, --decode-tokens, --layers and --runs must be ≥ 1");
-            var dir = Path.Combine(Path.GetTempPath(), $"tpllm-bench-1b-{nLayers}");
-            SyntheticCheckpoint.Write(dir, nLayers);
+            var dir = r.GetValue(model) ?? Path.Combine(Path.GetTempPath(), $"tpllm-bench-1b-{nLayers}");
+            if (r.GetValue(model) is null) SyntheticCheckpoint.Write(dir, nLayers);
             var err = StdOut.Err;
             var roof = Roofline.Measure(Environment.ProcessorCount);
             err.WriteLine($"measured: read bandwidth {roof.ReadGBps:F1} GB/s, f32 FMA peak {roof.PeakGflops:F0} GFLOP/s");

@@ -64,16 +64,20 @@ public sealed class ChatTemplate
         var configPath = Path.Combine(folder, "tokenizer_config.json");
         string? source = null, bos = null, eos = null;
         string origin = "fallback";
-        if (File.Exists(configPath))
+        if (IO.InputFile.Exists(configPath))
         {
-            (source, bos, eos) = JsonInput.Read(configPath, File.ReadAllBytes(configPath), 64, root => ReadConfig(configPath, root),
+            (source, bos, eos) = JsonInput.ReadFile(configPath, JsonInput.MaxConfigBytes, 64, root => ReadConfig(configPath, root),
                 (m, e) => new ChatTemplateException(m, e));
             if (source is not null) origin = configPath + " (chat_template)";
         }
         var jinjaPath = Path.Combine(folder, "chat_template.jinja");
-        if (File.Exists(jinjaPath)) { source = File.ReadAllText(jinjaPath); origin = jinjaPath; }
+        if (IO.InputFile.Exists(jinjaPath)) { source = ReadSource(jinjaPath); origin = jinjaPath; }
         return new ChatTemplate(source ?? FallbackSource, origin, bos ?? "", eos ?? "");
     }
+
+    /// <summary>A template file's text (a regular file of at most 16 MiB, UTF-8).</summary>
+    public static string ReadSource(string path) =>
+        System.Text.Encoding.UTF8.GetString(IO.InputFile.ReadAll(path, JsonInput.MaxConfigBytes, m => new ChatTemplateException(m)));
 
     private static (string?, string?, string?) ReadConfig(string path, JsonElement root)
     {

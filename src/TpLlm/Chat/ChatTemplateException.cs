@@ -7,5 +7,5 @@ public sealed class ChatTemplateException : TpLlmException
     public ChatTemplateException(string message) : base(message) { }
 
     /// <summary>Creates the exception with its cause.</summary>
-    public ChatTemplateException(string message, Exception inner) : base(message, inner) { }
+    public ChatTemplateException(string message, Exception? inner) : base(message, inner) { }
 }

@@ -38,9 +38,9 @@ public sealed class Checkpoint : IDisposable
     {
         if (!Directory.Exists(folder)) throw new CheckpointException($"{folder}: model folder not found");
         var indexPath = Path.Combine(folder, IndexFileName);
-        if (File.Exists(indexPath)) return new Checkpoint(folder, ReadIndex(indexPath, folder));
+        if (IO.InputFile.Exists(indexPath)) return new Checkpoint(folder, ReadIndex(indexPath, folder));
         var single = Path.Combine(folder, SingleFileName);
-        if (!File.Exists(single))
+        if (!IO.InputFile.Exists(single))
             throw new CheckpointException($"{folder}: neither {IndexFileName} nor {SingleFileName} found");
         var ck = new Checkpoint(folder, new Dictionary<string, string>(StringComparer.Ordinal));
         var file = ck.OpenFile(SingleFileName);
@@ -49,7 +49,7 @@ public sealed class Checkpoint : IDisposable
     }
 
     private static Dictionary<string, string> ReadIndex(string indexPath, string folder) =>
-        JsonInput.Read(indexPath, File.ReadAllBytes(indexPath), 16, root => ReadWeightMap(indexPath, folder, root), (m, e) => new CheckpointException(m, e));
+        JsonInput.ReadFile(indexPath, JsonInput.MaxIndexBytes, 16, root => ReadWeightMap(indexPath, folder, root), (m, e) => new CheckpointException(m, e));
 
     private static Dictionary<string, string> ReadWeightMap(string indexPath, string folder, JsonElement root)
     {

@@ -7,5 +7,5 @@ public sealed class CheckpointException : TpLlmException
     public CheckpointException(string message) : base(message) { }
 
     /// <summary>Creates the exception with its cause.</summary>
-    public CheckpointException(string message, Exception inner) : base(message, inner) { }
+    public CheckpointException(string message, Exception? inner) : base(message, inner) { }
 }

@@ -46,7 +46,8 @@ public sealed unsafe class SafetensorsFile : IDisposable
     public SafetensorsFile(string path)
     {
         Path = path;
-        if (!File.Exists(path)) throw new CheckpointException($"{path}: safetensors file not found");
+        if (!IO.InputFile.Exists(path)) throw new CheckpointException($"{path}: safetensors file not found");
+        IO.InputFile.RequireRegular(path, m => new CheckpointException(m)); // a FIFO would hang the open, a device has no end
         // the length of what the path names, through symbolic links: a Hugging Face cache snapshot is a folder of
         // links to blobs, and FileInfo.Length of a link is the length of the link itself
         try

@@ -7,7 +7,7 @@ internal static class SafetensorsHeader
 {
     public static (Dictionary<string, TensorInfo>, IReadOnlyDictionary<string, string>) Parse(
         string path, ReadOnlySpan<byte> header, long dataLength) =>
-        JsonInput.Read(path, header, 16, root => ParseRoot(path, root, dataLength), (m, e) => new CheckpointException(m, e));
+        JsonInput.Read(path, header.ToArray(), 16, root => ParseRoot(path, root, dataLength), (m, e) => new CheckpointException(m, e));
 
     private static (Dictionary<string, TensorInfo>, IReadOnlyDictionary<string, string>) ParseRoot(string path, JsonElement root, long dataLength)
     {

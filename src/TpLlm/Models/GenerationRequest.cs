@@ -36,23 +36,35 @@ public sealed record GenerationRequest
     public ResponseFormat ResponseFormat { get; init; }
 
     /// <summary>
-    /// Throws a <see cref="TpLlmException"/> unless the request fits a model of
-    /// <paramref name="vocabSize"/> ids and a context of <paramref name="context"/> tokens;
-    /// <paramref name="name"/> ("prompt 2", "the prompt") names it in the message.
+    /// Throws an <see cref="InvalidRequestException"/> naming the field at fault unless the request can run on a
+    /// model of <paramref name="vocabSize"/> ids and a context of <paramref name="context"/> tokens. With
+    /// <paramref name="maxTokensMustFit"/> (the OpenAI API's rule) the prompt and <see cref="MaxNewTokens"/> must fit
+    /// the context together; otherwise generation may stop early with <see cref="FinishReason.ContextFull"/>.
+    /// Numbers from a request are added in 64 bits, so no sum overflows.
     /// </summary>
-    public void Validate(int context, int vocabSize, string name)
+    public GenerationRequest Validate(int context, int vocabSize, bool maxTokensMustFit = false)
     {
-        Sampling.Validate(vocabSize);
-        if (PromptIds.Length == 0) throw new TpLlmException($"{name} is empty; give at least one token");
-        if (PromptIds.Length >= context)
-            throw new TpLlmException($"{name} has {PromptIds.Length} tokens; the context holds {context}, so at most {context - 1} leave room for one new token");
-        if (MaxNewTokens < (PromptLogprobs is null ? 1 : 0))
-            throw new TpLlmException($"max new tokens {MaxNewTokens} must be ≥ {(PromptLogprobs is null ? "1 (0 only when scoring the prompt)" : "0")}");
-        if (PromptLogprobs is < 0 or > 20) throw new TpLlmException($"prompt logprobs {PromptLogprobs} is outside [0, 20]");
-        if (Sampling.MinTokens > MaxNewTokens) throw new TpLlmException($"min tokens {Sampling.MinTokens} exceed max new tokens {MaxNewTokens}");
+        long prompt = PromptIds.Length;
+        if (prompt == 0) throw new InvalidRequestException("prompt", "{field} is empty; give at least one token");
         foreach (var id in PromptIds)
-            if ((uint)id >= (uint)vocabSize) throw new TpLlmException($"token id {id} in {name} is outside the vocabulary [0, {vocabSize})");
+            if ((uint)id >= (uint)vocabSize) throw new InvalidRequestException("prompt", $"token id {id} in {{field}} is outside the vocabulary [0, {vocabSize})");
+        if (prompt >= context)
+            throw new InvalidRequestException("prompt",
+                $"This model's maximum context length is {context} tokens. However, you requested {prompt} tokens in the {{field}}, which leaves no room for a new token. "
+                + "Please reduce the length of the {field}.", "context_length_exceeded");
+        if (maxTokensMustFit && prompt + MaxNewTokens > context)
+            throw new InvalidRequestException("prompt",
+                $"This model's maximum context length is {context} tokens. However, you requested {prompt + MaxNewTokens} tokens ({prompt} in the {{field}}, "
+                + $"{MaxNewTokens} in the completion). Please reduce the length of the {{field}} or {{name:max_tokens}}.", "context_length_exceeded");
+        if (MaxNewTokens < (PromptLogprobs is null ? 1 : 0))
+            throw new InvalidRequestException("max_tokens", $"{{field}} {MaxNewTokens} must be ≥ {(PromptLogprobs is null ? "1 (0 only when scoring the prompt)" : "0")}");
+        if (PromptLogprobs is < 0 or > 20) throw new InvalidRequestException("prompt_logprobs", $"{{field}} {PromptLogprobs} is outside [0, 20]");
+        if (TopLogprobs is < 0 or > 20) throw new InvalidRequestException("top_logprobs", $"{{field}} {TopLogprobs} is outside [0, 20]");
+        Sampling.Validate(vocabSize);
+        if (Sampling.MinTokens > MaxNewTokens)
+            throw new InvalidRequestException("min_tokens", $"{{field}} {Sampling.MinTokens} exceeds {{name:max_tokens}} {MaxNewTokens}");
         foreach (var id in StopTokenIds)
-            if ((uint)id >= (uint)vocabSize) throw new TpLlmException($"stop token id {id} is outside the vocabulary [0, {vocabSize})");
+            if ((uint)id >= (uint)vocabSize) throw new InvalidRequestException("stop_token_ids", $"{{field}}: {id} is outside the vocabulary [0, {vocabSize})");
+        return this;
     }
 }

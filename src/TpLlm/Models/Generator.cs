@@ -43,6 +43,9 @@ public sealed class Generator
     /// </summary>
     public IReadOnlyList<byte[]?>? TokenBytes { get; init; }
 
+    /// <summary>Timings of the last <see cref="Generate"/>: the prefill step (every prompt, and its first token) and the decode steps after it.</summary>
+    public GenerationStats LastStats { get; private set; }
+
     /// <summary>Creates a generator; ids at or above <paramref name="samplableVocab"/> (e.g. past the tokenizer) are never picked.</summary>
     public Generator(LlamaModel model, int samplableVocab, IEnumerable<int> eosIds)
     {
@@ -60,13 +63,24 @@ public sealed class Generator
         if (B > _model.Cache.Slots) throw new TpLlmException($"{B} prompts but the model was loaded for at most {_model.Cache.Slots} sequences at once");
         for (int i = 0; i < B; i++)
         {
-            requests[i].Validate(ctx, _model.Config.VocabSize, $"prompt {i}");
+            try
+            {
+                requests[i].Validate(ctx, _model.Config.VocabSize);
+            }
+            catch (InvalidRequestException e) when (B > 1)
+            {
+                throw e.For($"prompt {i}");
+            }
             if (requests[i].PromptLogprobs is not null) throw new TpLlmException($"prompt {i}: prompt logprobs are computed by ContinuousBatcher (tpllm serve), not by Generator");
         }
         var outputs = requests.Select(r => new List<int>(Math.Min(r.MaxNewTokens, ctx))).ToArray();
         var logprobs = requests.Select(r => r.WantLogprobs || r.TopLogprobs > 0 ? new List<TokenLogprobs>() : null).ToArray();
         var reasons = new FinishReason?[B];
-        var rngs = requests.Select(r => new SplitMix64(r.Sampling.Seed)).ToArray();
+        // every rank draws the same random numbers: rank 0's seeds (a process that picked its own, e.g. from its clock, would
+        // otherwise sample a different token)
+        var seeds = requests.Select(r => r.Sampling.Seed).ToArray();
+        if (_model.Comm.Size > 1) _model.Comm.Broadcast<ulong>(seeds, 0);
+        var rngs = seeds.Select(s => new SplitMix64(s)).ToArray();
         var positions = requests.Select(r => r.PromptIds.Length).ToArray();
         var stop = new int[1];
         // per-step buffers, made once: live sequence indices, their chunks, params, random streams
@@ -86,6 +100,7 @@ public sealed class Generator
             json?.Begin(i, requests[i].ResponseFormat == ResponseFormat.JsonObject, requests[i].Sampling.MinTokens, requests[i].IgnoreEos, requests[i].StopTokenIds);
         ReadOnlySpan<int> tokens = prompt; // prefill: every prompt in one forward pass
         int n = B;
+        long start = System.Diagnostics.Stopwatch.GetTimestamp(), prefillEnd = 0;
         while (n > 0)
         {
             _model.Forward(tokens, chunks.AsSpan(0, n), hidden);
@@ -109,6 +124,7 @@ public sealed class Generator
                 if (stop[0] == 1)
                     for (int j = 0; j < n; j++) reasons[live[j]] ??= FinishReason.Cancelled;
             }
+            if (prefillEnd == 0) prefillEnd = System.Diagnostics.Stopwatch.GetTimestamp();
             // next step: one token for each sequence still running (compacted in place)
             int m = 0;
             for (int j = 0; j < n; j++)
@@ -125,6 +141,8 @@ public sealed class Generator
             tokens = step.AsSpan(0, m);
         }
         for (int i = 0; i < B; i++) _model.Cache.SetLength(i, 0);
+        LastStats = new GenerationStats(prompt.Length, System.Diagnostics.Stopwatch.GetElapsedTime(start, prefillEnd),
+            outputs.Sum(o => o.Count) - B, System.Diagnostics.Stopwatch.GetElapsedTime(prefillEnd));
         return Enumerable.Range(0, B).Select(i => new GenerationResult(outputs[i].ToArray(), reasons[i]!.Value, logprobs[i]?.ToArray())).ToArray();
     }
 

@@ -52,12 +52,12 @@ public sealed record ModelConfig
     {
         if (!Directory.Exists(folder)) throw new ModelConfigException($"{folder}: model folder not found");
         var path = Path.Combine(folder, "config.json");
-        if (!File.Exists(path)) throw new ModelConfigException($"{path}: config.json not found");
-        var config = Parse(path, File.ReadAllBytes(path));
+        if (!IO.InputFile.Exists(path)) throw new ModelConfigException($"{path}: config.json not found");
+        var config = Parse(path, IO.InputFile.ReadAll(path, JsonInput.MaxConfigBytes, m => new ModelConfigException(m)));
         var genPath = Path.Combine(folder, "generation_config.json");
-        if (File.Exists(genPath))
+        if (IO.InputFile.Exists(genPath))
         {
-            var eos = JsonInput.Read(genPath, File.ReadAllBytes(genPath), 64,
+            var eos = JsonInput.ReadFile(genPath, JsonInput.MaxConfigBytes, 64,
                 r => r.ValueKind == JsonValueKind.Object ? ReadIds(genPath, r, "eos_token_id") : throw new ModelConfigException($"{genPath}: expected a JSON object"),
                 (m, e) => new ModelConfigException(m, e));
             if (eos.Length > 0) config = config with { EosTokenIds = eos };

@@ -7,5 +7,5 @@ public sealed class ModelConfigException : TpLlmException
     public ModelConfigException(string message) : base(message) { }
 
     /// <summary>Creates the exception with its cause.</summary>
-    public ModelConfigException(string message, Exception inner) : base(message, inner) { }
+    public ModelConfigException(string message, Exception? inner) : base(message, inner) { }
 }

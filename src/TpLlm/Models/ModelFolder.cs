@@ -33,7 +33,7 @@ public sealed class ModelFolder : IDisposable
         var checkpoint = Checkpoint.Open(path);
         try
         {
-            bool hasTokenizer = File.Exists(System.IO.Path.Combine(path, "tokenizer.json"));
+            bool hasTokenizer = IO.InputFile.Exists(System.IO.Path.Combine(path, "tokenizer.json"));
             var tokenizer = hasTokenizer || requireTokenizer ? HfTokenizer.Load(path) : null;
             return new ModelFolder(path, config, checkpoint, tokenizer);
         }

@@ -45,21 +45,22 @@ public sealed record SamplingParams
     /// <summary>Seed of the sequence's random stream.</summary>
     public ulong Seed { get; init; }
 
-    /// <summary>Throws a <see cref="TpLlmException"/> naming the option and its allowed range (logit-bias ids: [0, <paramref name="vocabSize"/>)).</summary>
+    /// <summary>Throws an <see cref="InvalidRequestException"/> naming the field and its allowed range (logit-bias ids: [0, <paramref name="vocabSize"/>)).</summary>
     public SamplingParams Validate(int vocabSize = int.MaxValue)
     {
-        if (!(Temperature >= 0) || float.IsInfinity(Temperature)) throw new TpLlmException($"--temperature {Temperature} is outside [0, ∞) (0 = greedy)");
-        if (TopK < 0) throw new TpLlmException($"--top-k {TopK} is negative; allowed: 0 (off) or ≥ 1");
-        if (!(TopP > 0 && TopP <= 1)) throw new TpLlmException($"--top-p {TopP} is outside (0, 1]");
-        if (!(MinP >= 0 && MinP <= 1)) throw new TpLlmException($"--min-p {MinP} is outside [0, 1]");
-        if (!(PresencePenalty >= -2 && PresencePenalty <= 2)) throw new TpLlmException($"--presence-penalty {PresencePenalty} is outside [-2, 2]");
-        if (!(FrequencyPenalty >= -2 && FrequencyPenalty <= 2)) throw new TpLlmException($"--frequency-penalty {FrequencyPenalty} is outside [-2, 2]");
-        if (!(RepetitionPenalty > 0) || float.IsInfinity(RepetitionPenalty)) throw new TpLlmException($"--repetition-penalty {RepetitionPenalty} is outside (0, ∞) (1 = off)");
-        if (MinTokens < 0) throw new TpLlmException($"--min-tokens {MinTokens} is negative");
+        static InvalidRequestException Bad(string field, string rest) => new(field, "{field} " + rest);
+        if (!(Temperature >= 0) || float.IsInfinity(Temperature)) throw Bad("temperature", $"{Temperature} is outside [0, ∞) (0 = greedy)");
+        if (TopK < 0) throw Bad("top_k", $"{TopK} is negative; allowed: 0 (off) or ≥ 1");
+        if (!(TopP > 0 && TopP <= 1)) throw Bad("top_p", $"{TopP} is outside (0, 1]");
+        if (!(MinP >= 0 && MinP <= 1)) throw Bad("min_p", $"{MinP} is outside [0, 1]");
+        if (!(PresencePenalty >= -2 && PresencePenalty <= 2)) throw Bad("presence_penalty", $"{PresencePenalty} is outside [-2, 2]");
+        if (!(FrequencyPenalty >= -2 && FrequencyPenalty <= 2)) throw Bad("frequency_penalty", $"{FrequencyPenalty} is outside [-2, 2]");
+        if (!(RepetitionPenalty > 0) || float.IsInfinity(RepetitionPenalty)) throw Bad("repetition_penalty", $"{RepetitionPenalty} is outside (0, ∞) (1 = off)");
+        if (MinTokens < 0) throw Bad("min_tokens", $"{MinTokens} is negative");
         foreach (var (id, bias) in LogitBias ?? new Dictionary<int, float>())
         {
-            if ((uint)id >= (uint)vocabSize) throw new TpLlmException($"--logit-bias token id {id} is outside the vocabulary [0, {vocabSize})");
-            if (!(bias >= -100 && bias <= 100)) throw new TpLlmException($"--logit-bias {bias} for token {id} is outside [-100, 100]");
+            if ((uint)id >= (uint)vocabSize) throw Bad("logit_bias", $"token id {id} is outside the vocabulary [0, {vocabSize})");
+            if (!(bias >= -100 && bias <= 100)) throw Bad("logit_bias", $"{bias} for token {id} is outside [-100, 100]");
         }
         return this;
     }

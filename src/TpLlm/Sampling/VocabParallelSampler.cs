@@ -163,8 +163,12 @@ public sealed class VocabParallelSampler
                     if (running > goal) break;
                 }
         }
-        _d[0] = id;
-        _comm.AllReduce(_d.AsSpan(0, 1), ReduceOp.Max);
+        // the owner claims the token; the claim count checks that every rank drew the same number (the same seed)
+        Grow(ref _d, 2);
+        (_d[0], _d[1]) = id >= 0 ? (id, 1) : (0, 0);
+        _comm.AllReduce(_d.AsSpan(0, 2), ReduceOp.Sum);
+        if (_d[1] != 1)
+            throw new TpLlmException($"{_d[1]} ranks claimed the sampled token instead of one: the ranks sampled with different random numbers (different seeds?)");
         return (int)_d[0];
     }
 

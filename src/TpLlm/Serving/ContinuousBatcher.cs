@@ -555,7 +555,7 @@ public sealed class ContinuousBatcher : IDisposable
     {
         try
         {
-            r.Validate(ctx, _folder.Config.VocabSize, "the prompt");
+            r.Validate(ctx, _folder.Config.VocabSize);
             if (r.ResponseFormat == ResponseFormat.JsonObject && _folder.Tokenizer is null)
                 throw new TpLlmException($"{_folder.Path}: JSON output needs the model's tokenizer.json to know each token's text");
             return null;

@@ -83,39 +83,40 @@ public sealed class InferenceEngine : IDisposable
     {
         if (!File.Exists(path)) throw new ChatTemplateException($"--chat-template {path}: file not found");
         var model = ChatTemplate.ForFolder(folder);
-        return ChatTemplate.Parse(File.ReadAllText(path), path, model.BosToken, model.EosToken);
+        return ChatTemplate.Parse(ChatTemplate.ReadSource(path), path, model.BosToken, model.EosToken);
     }
 
     /// <summary>Tokenizes a completion prompt with the tokenizer's special tokens around it (Llama's <c>&lt;s&gt;</c>), as vLLM does.</summary>
-    public int[] Encode(string text) => Tokenizer.Encode(text, addSpecialTokens: true);
+    public int[] Encode(string text) => Tokenizer.Encode(CheckLength(text, "prompt"), addSpecialTokens: true);
 
     /// <summary>Renders the conversation with the chat template (which writes its own special tokens) and tokenizes it.</summary>
-    public int[] EncodeChat(IReadOnlyList<ChatTurn> messages) => Tokenizer.Encode(ChatTemplate.Render(messages, addGenerationPrompt: true));
+    public int[] EncodeChat(IReadOnlyList<ChatTurn> messages) => Tokenizer.Encode(CheckLength(ChatTemplate.Render(messages, addGenerationPrompt: true), "prompt"));
+
+    // A text far longer than the context could hold is refused before it is tokenized (which for megabytes takes seconds
+    // of CPU that every running request would wait for): no token stands for more than MaxTokenBytes bytes.
+    private string CheckLength(string text, string field)
+    {
+        long bytes = System.Text.Encoding.UTF8.GetByteCount(text), atLeast = bytes / Tokenizer.MaxTokenBytes;
+        if (atLeast >= MaxContext)
+            throw new InvalidRequestException(field,
+                $"This model's maximum context length is {MaxContext} tokens. However, the {{field}} has {bytes} bytes of text, at least {atLeast} tokens. "
+                + "Please reduce the length of the {field}.", "context_length_exceeded");
+        return text;
+    }
 
     /// <summary>
-    /// Throws a <see cref="TpLlmException"/> naming the problem when the request cannot run: empty
-    /// prompt, prompt or prompt + max tokens over the context, bad sampling values.
+    /// Throws an <see cref="InvalidRequestException"/> naming the field at fault when the request cannot run
+    /// (<see cref="GenerationRequest.Validate"/>: prompt and max tokens must fit the context together).
     /// </summary>
-    public void Validate(TextRequest r)
+    public void Validate(TextRequest r) => ToGeneration(r);
+
+    // the request the batcher runs: without max_tokens, the rest of the context
+    private GenerationRequest ToGeneration(TextRequest r) => new GenerationRequest
     {
-        r.Sampling.Validate(Folder.Config.VocabSize);
-        if (r.PromptIds.Length == 0) throw new TpLlmException("the prompt is empty; give at least one token");
-        if (r.MaxTokens < (r.PromptLogprobs is null ? 1 : 0))
-            throw new TpLlmException($"max_tokens {r.MaxTokens} must be ≥ {(r.PromptLogprobs is null ? "1 (0 only when scoring the prompt)" : "0")}");
-        if (r.PromptLogprobs is < 0 or > 20) throw new TpLlmException($"prompt_logprobs {r.PromptLogprobs} is outside [0, 20]");
-        if (r.Sampling.MinTokens > (r.MaxTokens ?? MaxContext - r.PromptIds.Length))
-            throw new TpLlmException($"min_tokens {r.Sampling.MinTokens} exceed max_tokens {r.MaxTokens ?? MaxContext - r.PromptIds.Length}");
-        if (r.TopLogprobs is < 0 or > 20) throw new TpLlmException($"top_logprobs {r.TopLogprobs} is outside [0, 20]");
-        int ctx = MaxContext;
-        if (r.PromptIds.Length >= ctx)
-            throw new TpLlmException($"the prompt has {r.PromptIds.Length} tokens but the model's context holds {ctx}; at most {ctx - 1} prompt tokens leave room for one new token");
-        if (r.PromptIds.Length + r.MaxTokens > ctx)
-            throw new TpLlmException($"the model's context holds {ctx} tokens, but {r.PromptIds.Length + r.MaxTokens} were requested ({r.PromptIds.Length} in the prompt, {r.MaxTokens} in max_tokens); lower max_tokens to at most {ctx - r.PromptIds.Length}");
-        foreach (var id in r.PromptIds)
-            if ((uint)id >= (uint)Folder.Config.VocabSize) throw new TpLlmException($"token id {id} in the prompt is outside the vocabulary [0, {Folder.Config.VocabSize})");
-        foreach (var id in r.StopTokenIds)
-            if ((uint)id >= (uint)Folder.Config.VocabSize) throw new TpLlmException($"stop_token_ids: {id} is outside the vocabulary [0, {Folder.Config.VocabSize})");
-    }
+        PromptIds = r.PromptIds, MaxNewTokens = r.MaxTokens ?? Math.Max(0, MaxContext - r.PromptIds.Length), Sampling = r.Sampling,
+        TopLogprobs = r.TopLogprobs ?? 0, WantLogprobs = r.TopLogprobs is not null, IgnoreEos = r.IgnoreEos, StopTokenIds = r.StopTokenIds,
+        ResponseFormat = r.ResponseFormat, PromptLogprobs = r.PromptLogprobs,
+    }.Validate(MaxContext, Folder.Config.VocabSize, maxTokensMustFit: true);
 
     /// <summary>
     /// Generates; <paramref name="onDelta"/> (called on the engine's thread — keep it quick) sees
@@ -124,8 +125,8 @@ public sealed class InferenceEngine : IDisposable
     /// </summary>
     public async Task<TextResult> GenerateAsync(TextRequest r, Action<TextDelta>? onDelta = null, CancellationToken ct = default)
     {
-        Validate(r);
-        var decoder = Tokenizer.NewStreamingDecoder();
+        var request = ToGeneration(r);
+        var decoder = Tokenizer.NewStreamingDecoder(r.SkipSpecialTokens);
         var matcher = new StopMatcher(r.Stop);
         var tokens = new List<GeneratedToken>();
         var pending = new List<GeneratedToken>();
@@ -157,12 +158,6 @@ public sealed class InferenceEngine : IDisposable
             onDelta?.Invoke(new TextDelta("", []) { Prompt = prompt });
         }
 
-        var request = new GenerationRequest
-        {
-            PromptIds = r.PromptIds, MaxNewTokens = r.MaxTokens ?? MaxContext - r.PromptIds.Length, Sampling = r.Sampling,
-            TopLogprobs = r.TopLogprobs ?? 0, WantLogprobs = perToken, IgnoreEos = r.IgnoreEos, StopTokenIds = r.StopTokenIds,
-            ResponseFormat = r.ResponseFormat, PromptLogprobs = r.PromptLogprobs,
-        };
         var result = await Batcher.Submit(request, OnToken, stop.Token, r.PromptLogprobs is null ? null : OnPrompt).ConfigureAwait(false);
         if (result.Reason == FinishReason.Cancelled && !matcher.Stopped)
         {

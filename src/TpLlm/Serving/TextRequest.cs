@@ -29,6 +29,9 @@ public sealed record TextRequest
     /// </summary>
     public int? PromptLogprobs { get; init; }
 
+    /// <summary>Special tokens (such as <c>&lt;|endoftext|&gt;</c> under <see cref="IgnoreEos"/>) add no text (vLLM's <c>skip_special_tokens</c>, on by default).</summary>
+    public bool SkipSpecialTokens { get; init; } = true;
+
     /// <summary>Keep going after an end-of-sequence token.</summary>
     public bool IgnoreEos { get; init; }
 

@@ -20,7 +20,7 @@ public sealed class HfTokenizer
     private readonly BpeTokenizer? _bpe;
     private readonly SentencePieceBpe? _sp;
     private readonly string?[] _idToToken;
-    private readonly bool[] _isAdded;
+    private readonly bool[] _isAdded, _isSpecial;
     private readonly string[] _addedLongestFirst;
     private readonly HashSet<char> _addedFirstChars; // only where one of these stands can an added token start
     private readonly int[] _prefix, _suffix; // the post-processor's special tokens around a single text (e.g. <s>)
@@ -34,8 +34,9 @@ public sealed class HfTokenizer
     /// <summary>The ids the post-processor puts before and after a text (<c>add_special_tokens</c>), e.g. <c>&lt;s&gt;</c>.</summary>
     public (IReadOnlyList<int> Before, IReadOnlyList<int> After) SpecialTokensAround => (_prefix, _suffix);
 
-    private HfTokenizer(BpeTokenizer? bpe, SentencePieceBpe? sp, string?[] idToToken, bool[] isAdded, Dictionary<string, int> added, int[] prefix, int[] suffix)
+    private HfTokenizer(BpeTokenizer? bpe, SentencePieceBpe? sp, string?[] idToToken, bool[] isAdded, bool[] isSpecial, Dictionary<string, int> added, int[] prefix, int[] suffix)
     {
+        _isSpecial = isSpecial;
         _bpe = bpe;
         _sp = sp;
         _idToToken = idToToken;
@@ -46,6 +47,7 @@ public sealed class HfTokenizer
         _prefix = prefix;
         _suffix = suffix;
         _textTokenBytes = new(BuildTextTokenBytes); // thread-safe: ranks on threads share the tokenizer
+        _maxTokenBytes = new(() => Enumerable.Range(0, _idToToken.Length).Where(id => _idToToken[id] is not null).Select(id => TokenBytes(id).Length).DefaultIfEmpty(1).Max());
     }
 
     /// <summary>Loads <c>tokenizer.json</c> from <paramref name="folder"/>.</summary>
@@ -53,8 +55,8 @@ public sealed class HfTokenizer
     public static HfTokenizer Load(string folder)
     {
         var path = Path.Combine(folder, "tokenizer.json");
-        if (!File.Exists(path)) throw new TokenizerException($"{path}: tokenizer file not found (pass token ids with --ids instead)");
-        return JsonInput.Read(path, File.ReadAllBytes(path), 64, root =>
+        if (!IO.InputFile.Exists(path)) throw new TokenizerException($"{path}: tokenizer file not found (pass token ids with --ids instead)");
+        return JsonInput.ReadFile(path, JsonInput.MaxTokenizerBytes, 64, root =>
         {
             try
             {
@@ -97,6 +99,7 @@ public sealed class HfTokenizer
                     _ => throw new TokenizerException($"{path}: merge {m} is neither \"a b\" nor [\"a\", \"b\"]"),
                 });
         var added = new Dictionary<string, int>(StringComparer.Ordinal);
+        var special = new HashSet<int>();
         if (root.TryGetProperty("added_tokens", out var addedEl) && addedEl.ValueKind == JsonValueKind.Array)
             foreach (var a in addedEl.EnumerateArray())
             {
@@ -105,10 +108,13 @@ public sealed class HfTokenizer
                 int id = a.GetProperty("id").GetInt32();
                 if (id < 0 || id > 10_000_000) throw new TokenizerException($"{path}: added token '{content}' has id {id} outside [0, 10000000]");
                 added[content] = id;
+                if (a.TryGetProperty("special", out var sp) && sp.ValueKind == JsonValueKind.True) special.Add(id);
                 maxId = Math.Max(maxId, id);
             }
         var idToToken = new string?[maxId + 1];
         var isAdded = new bool[maxId + 1];
+        var isSpecial = new bool[maxId + 1];
+        foreach (var id in special) isSpecial[id] = true;
         foreach (var (s, id) in vocab) idToToken[id] = s;
         foreach (var (s, id) in added)
         {
@@ -117,7 +123,7 @@ public sealed class HfTokenizer
         }
         var (prefix, suffix) = PostProcessorTokens(path, root);
         if (!byteLevel)
-            return new HfTokenizer(null, SentencePieceBpe.Create(path, root, model, vocab, merges), idToToken, isAdded, added, prefix, suffix);
+            return new HfTokenizer(null, SentencePieceBpe.Create(path, root, model, vocab, merges), idToToken, isAdded, isSpecial, added, prefix, suffix);
         var regex = new Regex(SplitPattern(root) ?? Gpt2Pattern, RegexOptions.Compiled);
         var options = new BpeOptions(vocab.Where(kv => !added.ContainsKey(kv.Key)))
         {
@@ -126,7 +132,7 @@ public sealed class HfTokenizer
             SpecialTokens = added.Count > 0 ? added : null,
             PreTokenizer = new RegexPreTokenizer(regex, added.Count > 0 ? added : null),
         };
-        return new HfTokenizer(BpeTokenizer.Create(options), null, idToToken, isAdded, added, prefix, suffix);
+        return new HfTokenizer(BpeTokenizer.Create(options), null, idToToken, isAdded, isSpecial, added, prefix, suffix);
     }
 
     // TemplateProcessing's "single": the special tokens before and after sequence A
@@ -195,10 +201,21 @@ public sealed class HfTokenizer
         _sp!.Encode(text[start..], start == 0, ids);
     }
 
-    /// <summary>Decodes ids to text (all at once).</summary>
-    public string Decode(IEnumerable<int> ids)
+    /// <summary>
+    /// True for special tokens (added tokens marked <c>special</c>, such as <c>&lt;|endoftext|&gt;</c> or
+    /// <c>&lt;|eot_id|&gt;</c>): what vLLM's <c>skip_special_tokens</c> leaves out of the text.
+    /// </summary>
+    public bool IsSpecial(int id) => (uint)id < (uint)_isSpecial.Length && _isSpecial[id];
+
+    /// <summary>The most bytes one token stands for: a text of n UTF-8 bytes has at least n / this many tokens.</summary>
+    public int MaxTokenBytes => _maxTokenBytes.Value;
+
+    private readonly Lazy<int> _maxTokenBytes;
+
+    /// <summary>Decodes ids to text (all at once); with <paramref name="skipSpecialTokens"/>, special tokens add no text.</summary>
+    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false)
     {
-        var d = NewStreamingDecoder();
+        var d = NewStreamingDecoder(skipSpecialTokens);
         var sb = new StringBuilder();
         foreach (var id in ids) sb.Append(d.Add(id));
         sb.Append(d.Flush());
@@ -209,7 +226,8 @@ public sealed class HfTokenizer
     }
 
     /// <summary>A decoder that turns ids into text as they arrive, holding back incomplete UTF-8 sequences.</summary>
-    public StreamingDecoder NewStreamingDecoder() => new(this);
+    /// <param name="skipSpecialTokens">Special tokens add no text (vLLM's default for generated text).</param>
+    public StreamingDecoder NewStreamingDecoder(bool skipSpecialTokens = false) => new(this, skipSpecialTokens);
 
     /// <summary>The bytes token <paramref name="id"/> stands for (UTF-8 text for added tokens).</summary>
     public byte[] TokenBytes(int id)

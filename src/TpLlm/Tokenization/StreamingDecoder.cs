@@ -13,11 +13,18 @@ public sealed class StreamingDecoder
     private readonly List<byte> _bytes = new(64);
     private char[] _chars = new char[64];
 
-    internal StreamingDecoder(HfTokenizer tokenizer) => _tokenizer = tokenizer;
+    private readonly bool _skipSpecial;
 
-    /// <summary>Adds one token; returns the text completed by it (possibly empty).</summary>
+    internal StreamingDecoder(HfTokenizer tokenizer, bool skipSpecialTokens)
+    {
+        _tokenizer = tokenizer;
+        _skipSpecial = skipSpecialTokens;
+    }
+
+    /// <summary>Adds one token; returns the text completed by it (possibly empty; always empty for a skipped special token).</summary>
     public string Add(int id)
     {
+        if (_skipSpecial && _tokenizer.IsSpecial(id)) return "";
         _bytes.Clear();
         _tokenizer.AppendBytes(id, _bytes);
         return Convert(flush: false);

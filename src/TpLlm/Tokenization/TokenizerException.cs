@@ -7,5 +7,5 @@ public sealed class TokenizerException : TpLlmException
     public TokenizerException(string message) : base(message) { }
 
     /// <summary>Creates the exception with its cause.</summary>
-    public TokenizerException(string message, Exception inner) : base(message, inner) { }
+    public TokenizerException(string message, Exception? inner) : base(message, inner) { }
 }

@@ -9,6 +9,9 @@ internal static class CliProcess
 
     public static Result Run(params string[] args) => Start([], null, args);
 
+    /// <summary>Runs tpllm with <paramref name="workingDirectory"/> as the current directory.</summary>
+    public static Result RunIn(string workingDirectory, params string[] args) => Start([], null, args, workingDirectory);
+
     /// <summary>Runs tpllm on <paramref name="np"/> MPI processes (as root: --allow-run-as-root; more ranks than cores: --oversubscribe).</summary>
     public static Result Mpi(int np, IDictionary<string, string>? env, params string[] args) =>
         Start(["mpirun", "--allow-run-as-root", "--oversubscribe", "-np", np.ToString()], env, args);
@@ -16,10 +19,10 @@ internal static class CliProcess
     /// <summary>Runs tpllm with extra environment variables.</summary>
     public static Result Start(IDictionary<string, string> env, params string[] args) => Start([], env, args);
 
-    private static Result Start(string[] launcher, IDictionary<string, string>? env, string[] args)
+    private static Result Start(string[] launcher, IDictionary<string, string>? env, string[] args, string? workingDirectory = null)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "tpllm.dll");
-        var psi = new ProcessStartInfo(launcher.Length > 0 ? launcher[0] : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Paths.Root };
+        var psi = new ProcessStartInfo(launcher.Length > 0 ? launcher[0] : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workingDirectory ?? Paths.Root };
         foreach (var a in launcher.Skip(1)) psi.ArgumentList.Add(a);
         if (launcher.Length > 0) psi.ArgumentList.Add("dotnet");
         psi.ArgumentList.Add(dll);

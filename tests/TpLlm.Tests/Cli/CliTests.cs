@@ -113,11 +113,11 @@ public class CliTests
         File.Copy(Path.Combine(Paths.Llama3Mini, "config.json"), Path.Combine(noWeights, "config.json"));
         yield return [new[] { "generate", "--ids", "1", "--model", noWeights }, "neither model.safetensors.index.json nor model.safetensors found"];
         yield return [new[] { "generate", "hi", "--tp", "5" }, "--tp 5 is outside [1, 4]"];
-        yield return [new[] { "generate", "--ids", "1,50257", "--greedy" }, "token id 50257 in prompt 0 is outside the vocabulary [0, 50257)"];
+        yield return [new[] { "generate", "--ids", "1,50257", "--greedy" }, "token id 50257 in prompt is outside the vocabulary [0, 50257)"];
         yield return [new[] { "logits", "--model", Paths.Llama3Mini, "--ids", "99999", "--out", "/tmp/x.safetensors" }, "token id 99999 is outside the vocabulary"];
         yield return [new[] { "generate", "" }, "the prompt is empty"];
         yield return [new[] { "generate" }, "no prompt"];
-        yield return [new[] { "generate", string.Join(" ", Enumerable.Repeat("fortune", 600)) }, "the context holds 512"];
+        yield return [new[] { "generate", string.Join(" ", Enumerable.Repeat("fortune", 600)) }, "This model's maximum context length is 512 tokens"];
         yield return [new[] { "generate", "hi", "--temperature", "-1" }, "--temperature -1 is outside [0, ∞)"];
         yield return [new[] { "generate", "hi", "--top-p", "1.5" }, "--top-p 1.5 is outside (0, 1]"];
         yield return [new[] { "generate", "hi", "--top-k", "-2" }, "--top-k -2 is negative"];
@@ -200,7 +200,7 @@ public class CliFaultTests
     }
 
     // links to every file of the model folder but config.json, which gets max_position_embeddings = contextLength
-    private static string LongContextCopy(string folder, int contextLength)
+    internal static string LongContextCopy(string folder, int contextLength)
     {
         string dir = Paths.TempDir();
         foreach (var file in Directory.GetFiles(folder))
@@ -218,7 +218,7 @@ public class CliFaultTests
     }
 
     [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
+    internal static extern int Kill(int pid, int signal);
 }
 
 public class CliOutputTests
@@ -237,7 +237,95 @@ public class CliOutputTests
         var lines = File.ReadAllLines(file);
         Assert.Contains("{\"tokens\":[257,582,284,465,1751],\"finish_reason\":\"MaxTokens\"}", lines);
         Assert.Contains(lines, l => l.StartsWith("tpllm: loaded", StringComparison.Ordinal));
-        Assert.Contains(lines, l => l.StartsWith("tpllm: 5 tokens in", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("tpllm: 5 tokens; prefill 3 tokens in ", StringComparison.Ordinal));
         Assert.DoesNotContain('\u001b', File.ReadAllText(file)); // no terminal escape codes
+    }
+}
+
+/// <summary>What a new user and a hostile input hit: every failure is one line and exit 1, nothing a stack trace.</summary>
+public class CliHardeningTests
+{
+    [Fact]
+    public void Ids_on_a_folder_without_a_tokenizer_print_the_new_ids()
+    {
+        var dir = Paths.TempDir();
+        foreach (var f in Directory.GetFiles(Paths.FortuneLlama).Where(f => !f.EndsWith("tokenizer.json", StringComparison.Ordinal)))
+            File.CreateSymbolicLink(Path.Combine(dir, Path.GetFileName(f)), f);
+        // used to crash with IndexOutOfRangeException (exit 134) after generating
+        var r = CliProcess.Run("generate", "--model", dir, "--ids", "32,1110,1231", "-n", "5", "--greedy");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var json = CliProcess.Run("generate", "--model", dir, "--ids", "32,1110,1231", "-n", "5", "--greedy", "--json");
+        var tokens = JsonDocument.Parse(json.Stdout).RootElement.GetProperty("tokens").EnumerateArray().Select(e => e.GetInt32());
+        Assert.Equal(string.Join(",", tokens), r.Stdout.Trim());
+        Assert.Contains("no tokenizer.json", r.Stderr);
+    }
+
+    [Fact]
+    public void Generate_reports_prefill_and_decode_separately()
+    {
+        var r = CliProcess.Run("generate", "--ids", "32,1110,1231", "-n", "8", "--greedy", "--ignore-eos", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Matches(@"prefill 3 tokens in \d+\.\d\d s \(\d+\.\d tokens/s\); decode 7 tokens in \d+\.\d\d s \(\d+\.\d tokens/s\)", r.Stderr);
+    }
+
+    [Fact]
+    public void Special_tokens_are_no_text_under_ignore_eos()
+    {
+        // the greedy continuation of "A day without" passes <|endoftext|> (transformers' reference)
+        var r = CliProcess.Run("generate", "A day without", "-n", "30", "--greedy", "--ignore-eos");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("Tao Te Ching", r.Stdout);
+        Assert.DoesNotContain("<|endoftext|>", r.Stdout);
+    }
+
+    [Fact]
+    public void A_bad_host_and_a_taken_port_are_one_line_errors_before_loading()
+    {
+        var host = CliProcess.Run("serve", "--host", "999.1.1.1", "--port", "0");
+        Assert.Equal(1, host.ExitCode);
+        Assert.Contains("--host '999.1.1.1' is not an IP address", host.Stderr);
+        var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        try
+        {
+            int port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+            var r = CliProcess.Run("serve", "--host", "127.0.0.1", "--port", port.ToString());
+            Assert.Equal(1, r.ExitCode);
+            Assert.Contains($"--port {port}: cannot listen there", r.Stderr);
+            Assert.DoesNotContain("loaded", r.Stderr); // refused before the model was loaded
+            Assert.DoesNotContain("   at ", r.Stderr); // no stack trace
+            Assert.Single(r.Stderr.Trim().Split('\n'));
+        }
+        finally
+        {
+            taken.Stop();
+        }
+    }
+
+    [Fact]
+    public void An_unexpected_exception_is_one_line_and_exit_1()
+    {
+        var root = new System.CommandLine.RootCommand();
+        var boom = new System.CommandLine.Command("boom");
+        boom.SetAction(new Func<System.CommandLine.ParseResult, int>(_ => throw new InvalidOperationException("the sky fell")));
+        root.Subcommands.Add(boom);
+        Assert.Equal(1, TpLlm.Cli.CliRunner.Invoke(root, ["boom"]));
+        Assert.Equal("unexpected InvalidOperationException: the sky fell (TPLLM_DEBUG=1 shows where)", TpLlm.Cli.CliRunner.Describe(new InvalidOperationException("the sky fell")));
+        // a request error names the CLI's option, not the API's field
+        Assert.Equal("--max-new-tokens 0 must be ≥ 1 (0 only when scoring the prompt)",
+            TpLlm.Cli.CliRunner.Describe(Assert.Throws<InvalidRequestException>(() => new TpLlm.Models.GenerationRequest { PromptIds = [1], MaxNewTokens = 0 }.Validate(512, 100))));
+    }
+
+    [Fact]
+    public void Bench_lm_head_writes_a_chart_only_where_asked()
+    {
+        var dir = Paths.TempDir();
+        var r = CliProcess.RunIn(dir, "bench", "lm-head", "--shapes", "64x100", "--t", "1", "--tp", "1", "--runs", "5");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Empty(Directory.GetFiles(dir)); // used to write bench-lm-head.png into the current directory
+        var chart = Path.Combine(dir, "c.png");
+        r = CliProcess.RunIn(dir, "bench", "lm-head", "--shapes", "64x100", "--t", "1", "--tp", "1", "--runs", "5", "--chart", chart);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Equal([chart], Directory.GetFiles(dir));
     }
 }

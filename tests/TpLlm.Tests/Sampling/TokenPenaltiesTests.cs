@@ -105,11 +105,13 @@ public class TokenPenaltiesTests
     [Fact]
     public void Out_of_range_penalties_are_refused_with_the_option_and_value()
     {
-        Assert.Contains("--presence-penalty 2.5", Assert.Throws<TpLlmException>(() => new SamplingParams { PresencePenalty = 2.5f }.Validate()).Message);
-        Assert.Contains("--frequency-penalty -3", Assert.Throws<TpLlmException>(() => new SamplingParams { FrequencyPenalty = -3f }.Validate()).Message);
-        Assert.Contains("--repetition-penalty 0", Assert.Throws<TpLlmException>(() => new SamplingParams { RepetitionPenalty = 0f }.Validate()).Message);
-        Assert.Contains("--min-tokens -1", Assert.Throws<TpLlmException>(() => new SamplingParams { MinTokens = -1 }.Validate()).Message);
-        Assert.Contains("--repetition-penalty NaN", Assert.Throws<TpLlmException>(() => new SamplingParams { RepetitionPenalty = float.NaN }.Validate()).Message);
+        static string Cli(SamplingParams p) => Assert.Throws<InvalidRequestException>(() => p.Validate()).MessageNaming(TpLlm.Cli.CliRunner.OptionName);
+        Assert.Contains("--presence-penalty 2.5", Cli(new SamplingParams { PresencePenalty = 2.5f }));
+        Assert.Contains("--frequency-penalty -3", Cli(new SamplingParams { FrequencyPenalty = -3f }));
+        Assert.Contains("--repetition-penalty 0", Cli(new SamplingParams { RepetitionPenalty = 0f }));
+        Assert.Contains("--min-tokens -1", Cli(new SamplingParams { MinTokens = -1 }));
+        Assert.Contains("--repetition-penalty NaN", Cli(new SamplingParams { RepetitionPenalty = float.NaN }));
+        Assert.Contains("presence_penalty 2.5", Assert.Throws<InvalidRequestException>(() => new SamplingParams { PresencePenalty = 2.5f }.Validate()).Message);
     }
 
     [Fact]

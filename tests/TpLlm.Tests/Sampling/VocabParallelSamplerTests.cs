@@ -164,14 +164,16 @@ public class VocabParallelSamplerTests
     }
 
     [Theory]
-    [InlineData(-0.5f, 0, 1f, 0f, "--temperature")]
-    [InlineData(1f, -1, 1f, 0f, "--top-k")]
-    [InlineData(1f, 0, 0f, 0f, "--top-p")]
-    [InlineData(1f, 0, 1.5f, 0f, "--top-p")]
-    [InlineData(1f, 0, 1f, 2f, "--min-p")]
-    public void Bad_sampling_parameters_name_the_option(float t, int k, float topP, float minP, string option)
+    [InlineData(-0.5f, 0, 1f, 0f, "temperature", "--temperature")]
+    [InlineData(1f, -1, 1f, 0f, "top_k", "--top-k")]
+    [InlineData(1f, 0, 0f, 0f, "top_p", "--top-p")]
+    [InlineData(1f, 0, 1.5f, 0f, "top_p", "--top-p")]
+    [InlineData(1f, 0, 1f, 2f, "min_p", "--min-p")]
+    public void Bad_sampling_parameters_name_the_field_and_the_cli_option(float t, int k, float topP, float minP, string field, string option)
     {
-        var e = Assert.Throws<TpLlmException>(() => new SamplingParams { Temperature = t, TopK = k, TopP = topP, MinP = minP }.Validate());
-        Assert.Contains(option, e.Message);
+        var e = Assert.Throws<InvalidRequestException>(() => new SamplingParams { Temperature = t, TopK = k, TopP = topP, MinP = minP }.Validate());
+        Assert.Equal(field, e.Field);
+        Assert.StartsWith(field + " ", e.Message);
+        Assert.StartsWith(option + " ", e.MessageNaming(TpLlm.Cli.CliRunner.OptionName));
     }
 }

@@ -17,17 +17,28 @@ public class ChunkedPrefillTests
         await engine.Ready;
         int aTokens = 0, aAtSubmit = -1, aAtFirstToken = -1;
         var started = new TaskCompletionSource();
-        var a = engine.Submit(new GenerationRequest { PromptIds = tok.Encode("A day without"), MaxNewTokens = 60, IgnoreEos = true }, (_, _) =>
+        using var stopA = new CancellationTokenSource();
+        // a runs until b is done, however slowly this machine runs the test
+        var a = engine.Submit(new GenerationRequest { PromptIds = tok.Encode("A day without"), MaxNewTokens = 400, IgnoreEos = true }, (_, _) =>
         {
             aTokens++;
             started.TrySetResult();
-        });
+        }, stopA.Token);
         await started.Task;
+        // b is submitted while the engine waits between two steps, so the count of a's tokens before b's first one is
+        // counted in steps, not in this thread's luck with the scheduler
+        using var paused = new SemaphoreSlim(0);
+        using var resume = new ManualResetEventSlim(false);
+        engine.AfterStep = () => { paused.Release(); resume.Wait(); };
+        await paused.WaitAsync();
+        engine.AfterStep = null;
         var longPrompt = Enumerable.Range(0, 100).Select(i => tok.Encode(" fortune")[0] + i % 7).ToArray();
         var bRequest = new GenerationRequest { PromptIds = longPrompt, MaxNewTokens = 3, IgnoreEos = true };
         aAtSubmit = Volatile.Read(ref aTokens);
         var b = engine.Submit(bRequest, (_, _) => { if (aAtFirstToken < 0) aAtFirstToken = aTokens; });
+        resume.Set();
         var result = await b;
+        stopA.Cancel();
         await a;
         int between = aAtFirstToken - aAtSubmit;
         if (atLeast > 0) Assert.True(between >= atLeast, $"the running sequence got {between} tokens while 100 prompt tokens were prefilled {maxPrefillTokens} a step");

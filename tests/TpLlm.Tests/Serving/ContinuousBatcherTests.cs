@@ -77,8 +77,9 @@ public class ContinuousBatcherTests
         var cancelled = await endless;
         Assert.Equal(FinishReason.Cancelled, cancelled.Reason);
         Assert.InRange(cancelled.Tokens.Length, 5, 6);
-        var e = await Assert.ThrowsAsync<TpLlmException>(() => tooLong);
-        Assert.Contains("the prompt has 600 tokens; the context holds 512", e.Message);
+        var e = await Assert.ThrowsAsync<InvalidRequestException>(() => tooLong);
+        Assert.Contains("maximum context length is 512 tokens. However, you requested 600 tokens in the prompt", e.Message);
+        Assert.Equal("context_length_exceeded", e.Code);
         var nextResult = await next;
         Assert.Equal(new[] { 407, 691, 4961, 284 }, nextResult.Tokens);
     }

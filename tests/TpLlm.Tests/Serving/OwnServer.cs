@@ -19,9 +19,9 @@ public sealed class OwnServer : IAsyncDisposable
     public string Url { get; }
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
 
-    public static async Task<OwnServer> StartAsync(int maxBatch, int tp = 2)
+    public static async Task<OwnServer> StartAsync(int maxBatch, int tp = 2, string? modelId = null)
     {
-        var (engine, app, url) = await ServerFixture.StartAsync(maxBatch, tp);
+        var (engine, app, url) = await ServerFixture.StartAsync(maxBatch, tp, modelId);
         return new OwnServer(engine, app, url);
     }
 

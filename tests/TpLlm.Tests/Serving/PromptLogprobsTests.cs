@@ -63,9 +63,9 @@ public class PromptLogprobsTests
         using var folder = ModelFolder.Open(Paths.FortuneLlama);
         using var engine = new ContinuousBatcher(folder, 1, maxBatch: 1, new ModelOptions { ComputeThreads = 1 });
         await engine.Ready;
-        var e = await Assert.ThrowsAsync<TpLlmException>(() => engine.Submit(new GenerationRequest { PromptIds = [1, 2], MaxNewTokens = 0 }));
-        Assert.Contains("max new tokens 0 must be ≥ 1 (0 only when scoring the prompt)", e.Message);
-        e = await Assert.ThrowsAsync<TpLlmException>(() => engine.Submit(new GenerationRequest { PromptIds = [1, 2], PromptLogprobs = 21 }));
-        Assert.Contains("prompt logprobs 21 is outside [0, 20]", e.Message);
+        var e = await Assert.ThrowsAsync<InvalidRequestException>(() => engine.Submit(new GenerationRequest { PromptIds = [1, 2], MaxNewTokens = 0 }));
+        Assert.Contains("max_tokens 0 must be ≥ 1 (0 only when scoring the prompt)", e.Message);
+        e = await Assert.ThrowsAsync<InvalidRequestException>(() => engine.Submit(new GenerationRequest { PromptIds = [1, 2], PromptLogprobs = 21 }));
+        Assert.Contains("prompt_logprobs 21 is outside [0, 20]", e.Message);
     }
 }

@@ -20,11 +20,11 @@ public sealed class ServerFixture : IAsyncLifetime
 
     public static Task<(InferenceEngine, WebApplication, string)> StartAsync(int maxBatch) => StartAsync(maxBatch, 2);
 
-    public static async Task<(InferenceEngine, WebApplication, string)> StartAsync(int maxBatch, int tp)
+    public static async Task<(InferenceEngine, WebApplication, string)> StartAsync(int maxBatch, int tp, string? modelId = null)
     {
         var engine = await InferenceEngine.StartAsync(new EngineOptions
         {
-            ModelPath = Paths.FortuneLlama, Tp = tp, MaxBatch = maxBatch, Model = new ModelOptions { ComputeThreads = 1 },
+            ModelPath = Paths.FortuneLlama, Tp = tp, MaxBatch = maxBatch, Model = new ModelOptions { ComputeThreads = 1 }, ModelId = modelId,
         });
         var app = OpenAiServer.Build(engine, "127.0.0.1", 0);
         await app.StartAsync();

@@ -50,8 +50,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
             long t = Volatile.Read(ref _enteredAt);
             if (t != 0 && Stopwatch.GetElapsedTime(t) > Timeout)
             {
-                Console.Error.WriteLine($"error: {_current}: rank {Rank} of {Size} waited {Timeout.TotalSeconds:0.#} s for the other ranks (collective timeout); aborting the job");
-                Console.Error.Flush();
+                IO.StdStreams.Err.WriteLine($"error: {_current}: rank {Rank} of {Size} waited {Timeout.TotalSeconds:0.#} s for the other ranks (collective timeout); aborting the job");
                 MpiRuntime.AbortAll(3);
             }
         }
@@ -157,8 +156,7 @@ public sealed unsafe class MpiCommunicator : ICommunicator
     /// <summary>Ends every process of the job: over MPI, one failed rank cannot be survived.</summary>
     public void Abort(Exception cause)
     {
-        Console.Error.WriteLine($"error: rank {Rank} failed: {cause.Message}");
-        Console.Error.Flush();
+        IO.StdStreams.Err.WriteLine($"error: rank {Rank} failed: {cause.Message}");
         MpiRuntime.AbortAll(1);
     }
 

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace TpLlm.Cli;
+namespace TpLlm.IO;
 
 /// <summary>
 /// A write-only stream over a file descriptor that calls <c>write(2)</c> and never seeks: output
