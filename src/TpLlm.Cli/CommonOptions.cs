@@ -16,7 +16,7 @@ public sealed class CommonOptions
     /// <summary>--head.</summary>
     public Option<LmHeadStrategy> Head { get; } = new("--head") { Description = "LM head split: ColumnParallel (vocab) or RowParallel (hidden)", DefaultValueFactory = _ => LmHeadStrategy.ColumnParallel };
     /// <summary>--quantize.</summary>
-    public Option<string> Quantize { get; } = new("--quantize") { Description = "weight-only quantization of the decoder's linear layers: none or int8 (the LM head and embeddings never are)", DefaultValueFactory = _ => "none" };
+    public Option<string> Quantize { get; } = new("--quantize") { Description = "quantize the decoder's linear layers while loading: none, int8 or q4 (one f16 scale per 32 weights; the LM head and embeddings never are)", DefaultValueFactory = _ => "none" };
     /// <summary>--threads.</summary>
     public Option<int> Threads { get; } = new("--threads") { Description = "kernel threads per rank (0 = cores / tp)", DefaultValueFactory = _ => 0 };
     /// <summary>--context.</summary>
@@ -38,18 +38,20 @@ public sealed class CommonOptions
         if (tp < 1) throw new TpLlmException($"--tp {tp} must be ≥ 1");
         int align = r.GetValue(Align);
         if (align < 1) throw new TpLlmException($"--align {align} must be ≥ 1");
-        var q = r.GetValue(Quantize);
-        if (q is not ("none" or "int8")) throw new TpLlmException($"--quantize '{q}' is not supported (allowed: none, int8)");
+        var quantization = QuantizationOf(r);
         int threads = r.GetValue(Threads);
         if (threads < 0) throw new TpLlmException($"--threads {threads} must be ≥ 0");
         int context = r.GetValue(Context);
         if (context < 0) throw new TpLlmException($"--context {context} must be ≥ 0");
         return new ModelOptions
         {
-            VocabAlign = align, QuantizeInt8 = q == "int8", HeadStrategy = r.GetValue(Head), MaxSequences = maxSequences,
+            VocabAlign = align, Quantization = quantization, HeadStrategy = r.GetValue(Head), MaxSequences = maxSequences,
             ComputeThreads = threads, MaxContext = context,
         };
     }
+
+    /// <summary>The format <c>--quantize</c> names (null: none).</summary>
+    public Tensors.IWeightFormat? QuantizationOf(ParseResult r) => Tensors.WeightFormats.ForQuantize(r.GetValue(Quantize)!);
 
     /// <summary>Parses <c>--logit-bias</c>: comma-separated <c>id=bias</c> pairs (null when absent).</summary>
     public static Dictionary<int, float>? ParseBias(string? text)

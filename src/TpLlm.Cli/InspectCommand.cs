@@ -24,7 +24,8 @@ public static class InspectCommand
             string headTensor = LmHeadLoader.SourceTensor(ck, c.TieWordEmbeddings);
             bool tied = headTensor == LmHeadLoader.EmbeddingName;
             StdOut.Out.WriteLine($"model {folder.Path}: {c.ModelType}, H={c.HiddenSize}, I={c.IntermediateSize}, layers={c.NumLayers}, heads={c.NumHeads}/{c.NumKvHeads} (head_dim {c.HeadDim}), V={c.VocabSize}, tied={c.TieWordEmbeddings}");
-            var plans = Enumerable.Range(0, tp).Select(rank => ShardPlan.For(c, tp, rank, align)).ToArray();
+            var quant = common.QuantizationOf(r);
+            var plans = Enumerable.Range(0, tp).Select(rank => ShardPlan.For(c, tp, rank, align, quant?.GroupSize ?? 1)).ToArray();
             var v = plans[0].Vocab;
             StdOut.Out.WriteLine($"tp={tp}: V_pad = roundUp({v.VocabSize}, {tp}·{align}) = {v.PaddedVocabSize}, {v.ShardSize} vocab rows per rank; LM head {head}, reads '{headTensor}'{(tied ? " (shared with the embedding shard)" : "")}");
             int d = c.HeadDim;

@@ -13,6 +13,9 @@ internal static class Paths
 
     public static string Llama3Reference => Path.Combine(Llama3Mini, "reference.safetensors");
 
+    /// <summary>Text fortune-llama was trained on, for perplexity (with llama.cpp's figures in its README).</summary>
+    public static string EvalText => Path.Combine(Root, "tests", "fixtures", "eval", "fortunes-computers.txt");
+
     private static string FindRoot()
     {
         var dir = AppContext.BaseDirectory;

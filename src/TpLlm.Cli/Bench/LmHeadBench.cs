@@ -120,7 +120,7 @@ public static class LmHeadBench
 
     private static WeightMatrix Random(int rows, int cols, int seed, int realRows = -1)
     {
-        var w = new WeightMatrix(rows, cols, WeightFormat.BF16);
+        var w = new Tensors.Formats.Bf16.Bf16Matrix(rows, cols);
         var rng = new Random(seed);
         Span<ushort> pattern = stackalloc ushort[4096];
         for (int i = 0; i < pattern.Length; i++) pattern[i] = Bf16.FromF32((float)(rng.NextDouble() - 0.5) * 0.1f);

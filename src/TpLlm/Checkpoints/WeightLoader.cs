@@ -3,17 +3,23 @@ using TpLlm.Tensors;
 namespace TpLlm.Checkpoints;
 
 /// <summary>
-/// Copies one rank's slice of a checkpoint tensor out of the memory map into a
-/// <see cref="WeightMatrix"/>: rows for column-parallel weights, columns for row-parallel ones.
-/// Only the slice is touched; nothing of full size is allocated. BF16 stays BF16; F16 and F32
-/// are widened exactly to F32.
+/// Copies one rank's slice of a checkpoint tensor out of the memory map into a <see cref="WeightMatrix"/> of the
+/// format asked for: rows for column-parallel weights, columns for row-parallel ones. Only the slice is touched and
+/// each row goes straight into the matrix (a quantized format quantizes it there), so nothing of full size — nor a
+/// full-precision copy of the shard — is allocated. By default the checkpoint's precision is kept
+/// (<see cref="WeightFormats.Native"/>: BF16 stays BF16, F16 and F32 are widened exactly to F32).
 /// </summary>
 public sealed class WeightLoader
 {
     private readonly Checkpoint _checkpoint;
+    private readonly int _threads;
 
-    /// <summary>Loads from <paramref name="checkpoint"/>.</summary>
-    public WeightLoader(Checkpoint checkpoint) => _checkpoint = checkpoint;
+    /// <summary>Loads from <paramref name="checkpoint"/>, filling a matrix's rows on <paramref name="threads"/> threads.</summary>
+    public WeightLoader(Checkpoint checkpoint, int threads = 1)
+    {
+        _checkpoint = checkpoint;
+        _threads = Math.Max(1, threads);
+    }
 
     /// <summary>The checkpoint read from.</summary>
     public Checkpoint Checkpoint => _checkpoint;
@@ -23,19 +29,19 @@ public sealed class WeightLoader
     /// shape must be [<paramref name="expectedRows"/>, <paramref name="expectedCols"/>]. Rows at or
     /// beyond <paramref name="expectedRows"/> are padding and stay zero.
     /// </summary>
-    public WeightMatrix LoadRows(string name, int rowStart, int rows, int expectedRows, int expectedCols) =>
-        LoadStacked([new RowSlice(name, rowStart, rows, expectedRows)], expectedCols);
+    public WeightMatrix LoadRows(string name, int rowStart, int rows, int expectedRows, int expectedCols, IWeightFormat? format = null) =>
+        LoadStacked([new RowSlice(name, rowStart, rows, expectedRows)], expectedCols, format);
 
     /// <summary>
     /// Several row slices stacked into one matrix (fused q/k/v or gate/up): slice i fills the
     /// next <see cref="RowSlice.Rows"/> rows; rows past a tensor's end are padding and stay zero.
-    /// The result is BF16 when every tensor is BF16, else F32.
+    /// The matrix is in <paramref name="format"/> (default: the checkpoint's precision — BF16 when every tensor is BF16, else F32).
     /// </summary>
-    public WeightMatrix LoadStacked(IReadOnlyList<RowSlice> slices, int expectedCols)
+    public WeightMatrix LoadStacked(IReadOnlyList<RowSlice> slices, int expectedCols, IWeightFormat? format = null)
     {
         var sources = slices.Select(s => Require2D(s.Name, s.ExpectedRows, expectedCols)).ToArray();
-        var format = sources.All(s => s.Item2.DType == DType.BF16) ? WeightFormat.BF16 : WeightFormat.F32;
-        var w = new WeightMatrix(slices.Sum(s => s.Rows), expectedCols, format);
+        var dtype = sources.All(s => s.Item2.DType == DType.BF16) ? DType.BF16 : DType.F32;
+        var w = (format ?? WeightFormats.Native).Create(slices.Sum(s => s.Rows), expectedCols, dtype);
         int dest = 0;
         for (int i = 0; i < slices.Count; i++)
         {
@@ -45,31 +51,34 @@ public sealed class WeightLoader
             int real = Math.Clamp(s.ExpectedRows - s.RowStart, 0, s.Rows);
             int rowBytes = expectedCols * info.DType.Size();
             string where = $"{file.Path}: tensor '{s.Name}'";
-            for (int r = 0; r < real; r++)
-                Convert(info.DType, file.Bytes(info, (long)(s.RowStart + r) * rowBytes, rowBytes), w, dest + r, where);
+            int first = dest;
+            Rows(real, r => w.SetRow(first + r, file.Bytes(info, (long)(s.RowStart + r) * rowBytes, rowBytes), info.DType, where));
             file.Release(info);
             dest += s.Rows;
         }
         return w;
     }
 
+    // fills rows [0, n): on the loader's threads when there are enough rows to share (quantizing is the work)
+    private void Rows(int n, Action<int> fill)
+    {
+        if (_threads == 1 || n < 64) for (int r = 0; r < n; r++) fill(r);
+        else System.Threading.Tasks.Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = _threads }, fill);
+    }
+
     /// <summary>
     /// Columns [colStart, colStart + cols) of every row of the 2-D tensor <paramref name="name"/>
     /// of full shape [<paramref name="expectedRows"/>, <paramref name="expectedCols"/>].
     /// </summary>
-    public WeightMatrix LoadColumns(string name, int colStart, int cols, int expectedRows, int expectedCols)
+    public WeightMatrix LoadColumns(string name, int colStart, int cols, int expectedRows, int expectedCols, IWeightFormat? format = null)
     {
         var (file, info) = Require2D(name, expectedRows, expectedCols);
         if (colStart < 0 || cols < 1 || colStart + cols > expectedCols)
             throw new CheckpointException($"{file.Path}: tensor '{name}': columns [{colStart}, {colStart + cols}) outside its {expectedCols} columns");
-        var w = new WeightMatrix(expectedRows, cols, FormatOf(info.DType));
+        var w = (format ?? WeightFormats.Native).Create(expectedRows, cols, info.DType);
         int es = info.DType.Size();
         string where = $"{file.Path}: tensor '{name}'";
-        for (int r = 0; r < expectedRows; r++)
-        {
-            var src = file.Bytes(info, ((long)r * expectedCols + colStart) * es, cols * es);
-            Convert(info.DType, src, w, r, where);
-        }
+        Rows(expectedRows, r => w.SetRow(r, file.Bytes(info, ((long)r * expectedCols + colStart) * es, cols * es), info.DType, where));
         file.Release(info);
         return w;
     }
@@ -99,15 +108,4 @@ public sealed class WeightLoader
     /// <summary>Rows [RowStart, RowStart + Rows) of tensor Name, whose full row count is ExpectedRows.</summary>
     public readonly record struct RowSlice(string Name, int RowStart, int Rows, int ExpectedRows);
 
-    private static WeightFormat FormatOf(DType t) => t == DType.BF16 ? WeightFormat.BF16 : WeightFormat.F32;
-
-    private static void Convert(DType dtype, ReadOnlySpan<byte> src, WeightMatrix w, int row, string where)
-    {
-        if (w.Format == WeightFormat.BF16)
-        {
-            if (dtype != DType.BF16) throw new CheckpointException($"{where}: dtype {dtype} cannot be stored as BF16 without rounding");
-            w.SetBf16Row(row, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(src));
-        }
-        else ElementConvert.ToF32(dtype, src, w.F32Row(row), where);
-    }
 }

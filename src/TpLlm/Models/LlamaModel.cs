@@ -46,8 +46,12 @@ public sealed class LlamaModel : IDisposable
     public static LlamaModel Load(ModelConfig c, Checkpoint checkpoint, ICommunicator comm, ModelOptions? options = null)
     {
         options ??= new ModelOptions();
-        var plan = ShardPlan.For(c, comm.Size, comm.Rank, options.VocabAlign);
-        var loader = new WeightLoader(checkpoint);
+        var quant = options.Quantization;
+        if (quant is { IsQuantized: false }) throw new TpLlmException($"quantization format '{quant.Name}' is not a quantized format");
+        int kGroup = quant?.GroupSize ?? 1;
+        var plan = ShardPlan.For(c, comm.Size, comm.Rank, options.VocabAlign, kGroup);
+        int threads = options.ComputeThreads > 0 ? options.ComputeThreads : Math.Max(1, Environment.ProcessorCount / comm.Size);
+        var loader = new WeightLoader(checkpoint, threads);
         int H = c.HiddenSize, d = c.HeadDim;
         int context = options.MaxContext > 0 ? options.MaxContext : Math.Min(c.MaxPositionEmbeddings, 4096);
         if (context > c.MaxPositionEmbeddings)
@@ -64,7 +68,7 @@ public sealed class LlamaModel : IDisposable
             : LmHeadLoader.Load(loader, c.TieWordEmbeddings, c.VocabSize, H, comm, options.HeadStrategy, options.VocabAlign);
 
         var rope = new RotaryEmbedding(c.Rope, d, context);
-        var allPlans = Enumerable.Range(0, comm.Size).Select(r => ShardPlan.For(c, comm.Size, r, options.VocabAlign)).ToArray();
+        var allPlans = Enumerable.Range(0, comm.Size).Select(r => ShardPlan.For(c, comm.Size, r, options.VocabAlign, kGroup)).ToArray();
         var layers = new LlamaDecoderLayer[c.NumLayers];
         for (int l = 0; l < c.NumLayers; l++)
         {
@@ -73,24 +77,17 @@ public sealed class LlamaModel : IDisposable
             var qkvW = loader.LoadStacked([
                 new(p + "self_attn.q_proj.weight", plan.HeadStart * d, plan.HeadCount * d, qRows),
                 new(p + "self_attn.k_proj.weight", plan.KvHeadStart * d, plan.KvHeadCount * d, kvRows),
-                new(p + "self_attn.v_proj.weight", plan.KvHeadStart * d, plan.KvHeadCount * d, kvRows)], H);
+                new(p + "self_attn.v_proj.weight", plan.KvHeadStart * d, plan.KvHeadCount * d, kvRows)], H, quant);
             float[]? qkvBias = c.AttentionBias
                 ? [.. loader.LoadVector(p + "self_attn.q_proj.bias", qRows, plan.HeadStart * d, plan.HeadCount * d),
                    .. loader.LoadVector(p + "self_attn.k_proj.bias", kvRows, plan.KvHeadStart * d, plan.KvHeadCount * d),
                    .. loader.LoadVector(p + "self_attn.v_proj.bias", kvRows, plan.KvHeadStart * d, plan.KvHeadCount * d)]
                 : null;
-            var oW = loader.LoadColumns(p + "self_attn.o_proj.weight", plan.HeadStart * d, plan.HeadCount * d, H, qRows);
+            var oW = loader.LoadColumns(p + "self_attn.o_proj.weight", plan.HeadStart * d, plan.HeadCount * d, H, qRows, quant);
             var guW = loader.LoadStacked([
                 new(p + "mlp.gate_proj.weight", plan.MlpStart, plan.MlpCount, c.IntermediateSize),
-                new(p + "mlp.up_proj.weight", plan.MlpStart, plan.MlpCount, c.IntermediateSize)], H);
-            var downW = loader.LoadColumns(p + "mlp.down_proj.weight", plan.MlpStart, plan.MlpCount, H, c.IntermediateSize);
-            if (options.QuantizeInt8)
-            {
-                qkvW = Int8Quantizer.Quantize(qkvW);
-                oW = Int8Quantizer.Quantize(oW);
-                guW = Int8Quantizer.Quantize(guW);
-                downW = Int8Quantizer.Quantize(downW);
-            }
+                new(p + "mlp.up_proj.weight", plan.MlpStart, plan.MlpCount, c.IntermediateSize)], H, quant);
+            var downW = loader.LoadColumns(p + "mlp.down_proj.weight", plan.MlpStart, plan.MlpCount, H, c.IntermediateSize, quant);
             var qkv = new ColumnParallelLinear(qkvW, qkvBias, comm, gatherOutput: false,
                 allPlans.Select(ap => (ap.HeadCount + 2 * ap.KvHeadCount) * d).ToArray());
             var o = new RowParallelLinear(oW, null, comm, inputIsParallel: true, reduceResults: true);
@@ -101,7 +98,6 @@ public sealed class LlamaModel : IDisposable
         }
         var finalNorm = loader.LoadVector("model.norm.weight", H);
         var cache = new KvCache(c.NumLayers, options.MaxSequences, context, plan.KvHeadCount, d);
-        int threads = options.ComputeThreads > 0 ? options.ComputeThreads : Math.Max(1, Environment.ProcessorCount / comm.Size);
         return new LlamaModel(c, plan, comm, embedding, head, layers, finalNorm, cache, new MatMul(threads, options.KernelPath));
     }
 

@@ -1,4 +1,5 @@
 using TpLlm.Parallel;
+using TpLlm.Tensors;
 
 namespace TpLlm.Models;
 
@@ -8,8 +9,11 @@ public sealed record ModelOptions
     /// <summary>Padding alignment of the vocabulary shards (V_pad = roundUp(V, tp · align)).</summary>
     public int VocabAlign { get; init; } = 1;
 
-    /// <summary>Quantize the decoder's linear layers to int8 at load time. The LM head and embeddings never are.</summary>
-    public bool QuantizeInt8 { get; init; }
+    /// <summary>
+    /// The format the decoder's linear layers are quantized to while they load (<see cref="WeightFormats.Quantized"/>);
+    /// null keeps the checkpoint's precision. The LM head and the embeddings never are.
+    /// </summary>
+    public IWeightFormat? Quantization { get; init; }
 
     /// <summary>How the LM head is split.</summary>
     public LmHeadStrategy HeadStrategy { get; init; } = LmHeadStrategy.ColumnParallel;

@@ -16,6 +16,18 @@ public static class BalancedSplit
         return (start, q + (index < rem ? 1 : 0));
     }
 
+    /// <summary>
+    /// The range of <paramref name="index"/> when n items are split in whole groups of <paramref name="group"/> (the
+    /// last group may be short): every range starts on a group boundary.
+    /// </summary>
+    public static (int Start, int Count) OfGroups(int n, int group, int parts, int index)
+    {
+        if (group == 1) return Of(n, parts, index);
+        var (g0, gc) = Of((n + group - 1) / group, parts, index);
+        int start = Math.Min(n, g0 * group);
+        return (start, Math.Min(n, (g0 + gc) * group) - start);
+    }
+
     /// <summary>Every part's count, in order.</summary>
     public static int[] Counts(int n, int parts) => Enumerable.Range(0, parts).Select(i => Of(n, parts, i).Count).ToArray();
 }

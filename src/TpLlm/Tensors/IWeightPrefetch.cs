@@ -8,7 +8,7 @@ namespace TpLlm.Tensors;
 /// </summary>
 internal unsafe interface IWeightPrefetch
 {
-    /// <summary>Called with the weight line about to be read, <c>line + offset</c> (offset in uints, a constant
+    /// <summary>Called with the weight line about to be read, <c>line + offset</c> (offset in bytes, a constant
     /// after inlining, so that it folds into one address with the distance ahead).</summary>
-    static abstract void Ahead(uint* line, int offset);
+    static abstract void Ahead(byte* line, int offset);
 }

@@ -1,10 +1,10 @@
 namespace TpLlm.Tensors;
 
 /// <summary>
-/// One rank's matrix-multiply engine: <c>y[T, N] = x[T, K] · W[N, K]ᵀ</c> for any
-/// <see cref="WeightFormat"/>, spread over the rank's <see cref="ComputePool"/> in slices of
-/// whole 32-row panel pairs. Owns the padded-activation scratch of the row-major formats (grown
-/// only when a larger T arrives) and a dispatch delegate made once, so a call allocates nothing.
+/// One rank's matrix-multiply engine: <c>y[T, N] = x[T, K] · W[N, K]ᵀ</c> for any weight format
+/// (<see cref="WeightMatrix.Multiply"/>), spread over the rank's <see cref="ComputePool"/> in slices of
+/// whole 32-row panel pairs. Owns the zero-padded activation scratch of formats that read wider rows
+/// than K (grown only when a larger T arrives) and a dispatch delegate made once, so a call allocates nothing.
 /// </summary>
 public sealed unsafe class MatMul : IDisposable
 {
@@ -41,17 +41,21 @@ public sealed unsafe class MatMul : IDisposable
     /// <summary>Like <see cref="Run(ReadOnlySpan{float}, int, WeightMatrix, Span{float}, int)"/>, for W's first <paramref name="rows"/> rows only (columns [0, rows) of y).</summary>
     public void Run(ReadOnlySpan<float> x, int T, WeightMatrix w, Span<float> y, int ldy, int rows)
     {
-        int K = w.Cols, Kp = w.Stride;
+        int K = w.Cols, Kp = w.InputStride;
         if (rows < 0 || rows > w.Rows) throw new ArgumentOutOfRangeException(nameof(rows), $"rows = {rows}, the matrix has {w.Rows}");
         if (T < 1) throw new ArgumentOutOfRangeException(nameof(T), $"T = {T}, must be ≥ 1");
         if (x.Length < T * K) throw new ArgumentException($"x has {x.Length} elements, [{T}, {K}] needs {T * K}");
         if (ldy < rows || y.Length < (T - 1) * ldy + rows) throw new ArgumentException($"y has {y.Length} elements with ldy {ldy}, [{T}, {rows}] does not fit");
         if (rows == 0) return;
-        bool padded = w.Format != WeightFormat.BF16;
+        bool padded = Kp != K;
         if (padded)
         {
             if (_packed.Length < T * Kp) _packed = GC.AllocateArray<float>(T * Kp + 16, pinned: true);
-            ActivationPacking.Pad(x, T, K, _packed, Kp);
+            for (int t = 0; t < T; t++)
+            {
+                x.Slice(t * K, K).CopyTo(_packed.AsSpan(t * Kp, K));
+                _packed.AsSpan(t * Kp + K, Kp - K).Clear();
+            }
         }
         fixed (float* px = x)
         fixed (float* pp = _packed)
@@ -68,12 +72,7 @@ public sealed unsafe class MatMul : IDisposable
         var w = _w!;
         var (n0, n1) = ComputePool.Slice(_rows, part, parts, 2 * WeightMatrix.Panel);
         if (n0 >= n1) return;
-        switch (w.Format)
-        {
-            case WeightFormat.BF16: Bf16Gemm.Run(Path, _x, _t, w.Cols, w.Bf16Pointer, n0, n1, _y, _ldy); break;
-            case WeightFormat.F32: DenseGemm.RunF32(_x, _t, w.Stride, w.F32Pointer, n0, n1, _y, _ldy); break;
-            default: DenseGemm.RunInt8(Path, _x, _t, w.Stride, w.Int8Pointer, w.Scales!, n0, n1, _y, _ldy); break;
-        }
+        w.Multiply(Path, _x, _t, n0, n1, _y, _ldy);
     }
 
     /// <inheritdoc />

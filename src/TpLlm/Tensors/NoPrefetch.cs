@@ -7,5 +7,5 @@ internal readonly unsafe struct NoPrefetch : IWeightPrefetch
 {
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Ahead(uint* line, int offset) { }
+    public static void Ahead(byte* line, int offset) { }
 }

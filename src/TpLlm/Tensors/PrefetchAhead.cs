@@ -12,8 +12,8 @@ internal readonly unsafe struct PrefetchAhead : IWeightPrefetch
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Ahead(uint* line, int offset)
+    public static void Ahead(byte* line, int offset)
     {
-        if (Sse.IsSupported) Sse.Prefetch0(line + (offset + Bytes / sizeof(uint)));
+        if (Sse.IsSupported) Sse.Prefetch0(line + (offset + Bytes));
     }
 }

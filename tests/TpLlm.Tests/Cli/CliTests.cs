@@ -129,7 +129,7 @@ public class CliTests
         yield return [new[] { "generate", "hi", "--max-new-tokens", "0" }, "--max-new-tokens 0 must be ≥ 1"];
         yield return [new[] { "generate", "hi", "--response-format", "yaml" }, "Argument 'yaml' not recognized"];
         yield return [new[] { "generate", "--ids", "1,2", "--model", Paths.Llama3Mini, "--response-format", "json_object" }, "--response-format json_object needs the model's tokenizer.json"];
-        yield return [new[] { "generate", "hi", "--quantize", "int4" }, "--quantize 'int4' is not supported (allowed: none, int8)"];
+        yield return [new[] { "generate", "hi", "--quantize", "int4" }, "--quantize 'int4' is not supported (allowed: none, int8, q4)"];
     }
 
     [Theory]

@@ -140,8 +140,10 @@ public class GenerationTests
         }
     }
 
-    [Fact]
-    public void Int8_quantization_leaves_the_lm_head_and_embedding_in_bf16_with_unchanged_logits()
+    [Theory]
+    [InlineData("int8")]
+    [InlineData("q4")]
+    public void Quantization_leaves_the_lm_head_and_embedding_in_bf16_with_unchanged_logits(string format)
     {
         using var reference = new SafetensorsFile(Paths.Llama3Reference);
         using var folder = ModelFolder.Open(Paths.Llama3Mini);
@@ -150,11 +152,11 @@ public class GenerationTests
         var (plain, quant) = ThreadRanks.Run(2, comm =>
         {
             using var a = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
-            using var b = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, QuantizeInt8 = true });
-            Assert.Equal(WeightFormat.Int8, b.Layers[0].Mlp.Down.Weight.Format);
-            Assert.Equal(WeightFormat.Int8, b.Layers[1].Attention.Qkv.Weight.Format);
-            Assert.Equal(WeightFormat.BF16, b.Head.Weight.Format);
-            Assert.Equal(WeightFormat.BF16, b.Embedding.Weight.Format);
+            using var b = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, Quantization = WeightFormats.ForQuantize(format) });
+            foreach (var l in b.Layers)
+                Assert.All([l.Mlp.Down.Weight, l.Mlp.GateUp.Weight, l.Attention.Qkv.Weight, l.Attention.O.Weight], w => Assert.Equal(format, w.Format.Name));
+            Assert.Equal("bf16", b.Head.Weight.Format.Name);
+            Assert.Equal("bf16", b.Embedding.Weight.Format.Name);
             var la = new float[T * 50257];
             var lb = new float[T * 50257];
             a.Head.Forward(a.MatMul, hidden, T, la);
@@ -174,7 +176,7 @@ public class GenerationTests
         int T = ids.Length, V = 50257;
         var logits = ThreadRanks.Run(1, comm =>
         {
-            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { QuantizeInt8 = true, ComputeThreads = 1 });
+            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { Quantization = WeightFormats.ForQuantize("int8"), ComputeThreads = 1 });
             var h = new float[T * 128];
             m.Forward(ids, [new SequenceChunk(0, 0, T)], h, allPositions: true);
             var l = new float[T * V];
@@ -222,8 +224,8 @@ public class GenerationTests
         int T = hidden.Length / 64;
         var logits = ThreadRanks.Run(2, comm =>
         {
-            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, QuantizeInt8 = true });
-            Assert.Equal(WeightFormat.BF16, m.Head.Weight.Format);
+            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, Quantization = WeightFormats.ForQuantize("q4") });
+            Assert.Equal("bf16", m.Head.Weight.Format.Name);
             var l = new float[T * 50257];
             m.Head.Forward(m.MatMul, hidden, T, l);
             return l;

@@ -8,9 +8,8 @@ public class ParallelLinearTests
 {
     private static WeightMatrix Random(int rows, int cols, int seed, int rowStart = 0, int colStart = 0, int fullCols = -1)
     {
-        var w = new WeightMatrix(rows, cols, WeightFormat.F32);
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++) w.F32Row(r)[c] = Value(seed, rowStart + r, colStart + c);
+        var w = new TpLlm.Tensors.Formats.F32.F32Matrix(rows, cols);
+        for (int r = 0; r < rows; r++) w.SetRow(r, Enumerable.Range(0, cols).Select(c => Value(seed, rowStart + r, colStart + c)).ToArray());
         return w;
     }
 
@@ -92,7 +91,7 @@ public class ParallelLinearTests
                     var part = new VocabPartition(v, tp, align);
                     var outs = ThreadRanks.Run(tp, comm =>
                     {
-                        var w = new WeightMatrix(part.ShardSize, H, WeightFormat.BF16);
+                        var w = new TpLlm.Tensors.Formats.Bf16.Bf16Matrix(part.ShardSize, H);
                         var row = new ushort[H];
                         for (int r = 0; r < part.RealRows(comm.Rank); r++)
                         {

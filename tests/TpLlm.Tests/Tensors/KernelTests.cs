@@ -1,4 +1,5 @@
 using TpLlm.Tensors;
+using TpLlm.Tensors.Formats.Bf16;
 
 namespace TpLlm.Tests.Tensors;
 
@@ -25,7 +26,7 @@ public class KernelTests
     public void Bf16_kernel_matches_a_scalar_double_reference_at_awkward_sizes(KernelPath path, int T, int N, int K, int threads)
     {
         var rng = new Random(T * 1000 + N * 10 + K);
-        var w = new WeightMatrix(N, K, WeightFormat.BF16);
+        var w = new Bf16Matrix(N, K);
         for (int n = 0; n < N; n++)
             w.SetBf16Row(n, Enumerable.Range(0, K).Select(_ => Bf16.FromF32((float)(rng.NextDouble() * 2 - 1))).ToArray());
         var x = Enumerable.Range(0, T * K).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
@@ -55,7 +56,7 @@ public class KernelTests
     public void A_token_gets_bitwise_the_same_output_alone_as_in_a_batch(int T, int N, int K)
     {
         var rng = new Random(7);
-        var w = new WeightMatrix(N, K, WeightFormat.BF16);
+        var w = new Bf16Matrix(N, K);
         for (int n = 0; n < N; n++)
             w.SetBf16Row(n, Enumerable.Range(0, K).Select(_ => Bf16.FromF32((float)(rng.NextDouble() * 2 - 1))).ToArray());
         var x = Enumerable.Range(0, T * K).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
@@ -68,34 +69,6 @@ public class KernelTests
             mm.Run(x[(t * K)..((t + 1) * K)], 1, w, alone, N);
             Assert.Equal(alone, batch[(t * N)..((t + 1) * N)]);
         }
-    }
-
-    [Theory]
-    [InlineData(WeightFormat.F32)]
-    [InlineData(WeightFormat.Int8)]
-    public void Other_formats_match_their_dequantized_values(WeightFormat format)
-    {
-        var rng = new Random(3);
-        int T = 3, N = 9, K = 70;
-        var w = new WeightMatrix(N, K, format);
-        for (int n = 0; n < N; n++)
-        {
-            if (format == WeightFormat.Int8) w.Scales![n] = 0.01f * (n + 1);
-            for (int k = 0; k < K; k++)
-                if (format == WeightFormat.F32) w.F32Row(n)[k] = (float)rng.NextDouble();
-                else w.Int8Row(n)[k] = (sbyte)rng.Next(-127, 128);
-        }
-        var x = Enumerable.Range(0, T * K).Select(_ => (float)rng.NextDouble()).ToArray();
-        var y = new float[T * N];
-        using var mm = new MatMul(2);
-        mm.Run(x, T, w, y, N);
-        for (int t = 0; t < T; t++)
-            for (int n = 0; n < N; n++)
-            {
-                double e = 0;
-                for (int k = 0; k < K; k++) e += (double)w.Get(n, k) * x[t * K + k];
-                Assert.Equal(e, y[t * N + n], 1e-3);
-            }
     }
 
     [Fact]

@@ -1,19 +1,20 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace TpLlm.Tensors;
+namespace TpLlm.Tensors.Panels;
 
-internal static unsafe partial class Bf16Tiles512
+internal static unsafe partial class PanelTiles512
 {
-    /// <summary>Bytes of the 64-byte-aligned scratch <see cref="Tile16"/> keeps tokens 12–15's accumulators (and its widening mask) in.</summary>
+    /// <summary>Bytes of the 64-byte-aligned scratch <see cref="Tile16{TW}(float*, int, byte*, byte*, float*, int, int, int, int, int, float*, bool)"/> keeps tokens 12–15's accumulators (and its widening mask) in.</summary>
     public const int SpillBytes = 9 * P * sizeof(float);
 
     /// <summary>16-token tile; <paramref name="first"/>: the first pass over this block of weights.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Tile16(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, float* spill, bool first)
+    public static void Tile16<TW>(float* xp, int K, byte* w0, byte* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, float* spill, bool first)
+        where TW : struct, IPanelWeights
     {
-        if (first) Tile16<PrefetchAhead>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1, spill);
-        else Tile16<NoPrefetch>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1, spill);
+        if (first) Tile16<TW, PrefetchAhead>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1, spill);
+        else Tile16<TW, NoPrefetch>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1, spill);
     }
 
     /// <summary>
@@ -26,8 +27,8 @@ internal static unsafe partial class Bf16Tiles512
     /// of the 12- and 4-token tiles.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile16<TPrefetch>(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, float* spill)
-        where TPrefetch : struct, IWeightPrefetch
+    private static void Tile16<TW, TPrefetch>(float* xp, int K, byte* w0, byte* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, float* spill)
+        where TW : struct, IPanelWeights where TPrefetch : struct, IWeightPrefetch
     {
         Vector512<float> a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11;
         if (pair0 == 0)
@@ -59,45 +60,45 @@ internal static unsafe partial class Bf16Tiles512
         uint* mask = (uint*)(spill + 8 * P);
         Vector512.Create(0xFFFF0000u).Store(mask);
         xp += (long)pair0 * 32;
-        uint* end = w1 + (long)pair1 * P;
-        w0 += (long)pair0 * P;
-        w1 += (long)pair0 * P;
+        byte* end = w1 + (long)pair1 * TW.PairBytes;
+        w0 += (long)pair0 * TW.PairBytes;
+        w1 += (long)pair0 * TW.PairBytes;
         float* xq = xp; // tokens 10–11 broadcast inside their FMAs (a second pointer, so the two loads stay two)
-        for (; w1 + 3 * P < end; w0 += 4 * P, w1 += 4 * P, xp += 128, xq += 128)
+        for (; w1 + 3 * TW.PairBytes < end; w0 += 4 * TW.PairBytes, w1 += 4 * TW.PairBytes, xp += 128, xq += 128)
         {
-            TPrefetch.Ahead(w0, 0 * P);
-            TPrefetch.Ahead(w1, 0 * P);
-            Pair16(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
+            TPrefetch.Ahead(w0, 0 * TW.PairBytes);
+            TPrefetch.Ahead(w1, 0 * TW.PairBytes);
+            Pair16<TW>(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
                 ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11,
                 mask, w0, w1, xp, xq, spill, 0);
-            TPrefetch.Ahead(w0, 1 * P);
-            TPrefetch.Ahead(w1, 1 * P);
-            Pair16(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
+            TPrefetch.Ahead(w0, 1 * TW.PairBytes);
+            TPrefetch.Ahead(w1, 1 * TW.PairBytes);
+            Pair16<TW>(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
                 ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11,
                 mask, w0, w1, xp, xq, spill, 1);
-            TPrefetch.Ahead(w0, 2 * P);
-            TPrefetch.Ahead(w1, 2 * P);
-            Pair16(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
+            TPrefetch.Ahead(w0, 2 * TW.PairBytes);
+            TPrefetch.Ahead(w1, 2 * TW.PairBytes);
+            Pair16<TW>(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
                 ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11,
                 mask, w0, w1, xp, xq, spill, 2);
-            TPrefetch.Ahead(w0, 3 * P);
-            TPrefetch.Ahead(w1, 3 * P);
-            Pair16(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
+            TPrefetch.Ahead(w0, 3 * TW.PairBytes);
+            TPrefetch.Ahead(w1, 3 * TW.PairBytes);
+            Pair16<TW>(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
                 ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11,
                 mask, w0, w1, xp, xq, spill, 3);
         }
-        for (; w1 < end; w0 += P, w1 += P, xp += 32, xq += 32)
+        for (; w1 < end; w0 += TW.PairBytes, w1 += TW.PairBytes, xp += 32, xq += 32)
         {
             TPrefetch.Ahead(w0, 0);
             TPrefetch.Ahead(w1, 0);
-            Pair16(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
+            Pair16<TW>(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
                 ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11,
                 mask, w0, w1, xp, xq, spill, 0);
         }
         if ((K & 1) != 0 && pair1 == K >> 1)
         {
-            var e0 = Widen1(w0);
-            var e1 = Widen1(w1);
+            var e0 = TW.LoadEven(w0);
+            var e1 = TW.LoadEven(w1);
             a0 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[0]), a0); b0 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[0]), b0);
             a1 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[1]), a1); b1 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[1]), b1);
             a2 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[2]), a2); b2 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[2]), b2);
@@ -147,21 +148,20 @@ internal static unsafe partial class Bf16Tiles512
         for (int j = 0; j < 4; j++) Put(Vector512.Load(spill + (4 + j) * P), y + (12L + j) * ldy, v1);
     }
 
-    /// <summary>One column pair (the <paramref name="i"/>-th from <paramref name="w0"/>) of <see cref="Tile16{TPrefetch}"/> (its caller prefetches).</summary>
+    /// <summary>One column pair (the <paramref name="i"/>-th from <paramref name="w0"/>) of <see cref="Tile16{TW, TPrefetch}"/> (its caller prefetches).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Pair16(
+    private static void Pair16<TW>(
         ref Vector512<float> a0, ref Vector512<float> a1, ref Vector512<float> a2, ref Vector512<float> a3, ref Vector512<float> a4, ref Vector512<float> a5,
         ref Vector512<float> a6, ref Vector512<float> a7, ref Vector512<float> a8, ref Vector512<float> a9, ref Vector512<float> a10, ref Vector512<float> a11,
         ref Vector512<float> b0, ref Vector512<float> b1, ref Vector512<float> b2, ref Vector512<float> b3, ref Vector512<float> b4, ref Vector512<float> b5,
         ref Vector512<float> b6, ref Vector512<float> b7, ref Vector512<float> b8, ref Vector512<float> b9, ref Vector512<float> b10, ref Vector512<float> b11,
-        uint* mask, uint* w0, uint* w1, float* xp, float* xq, float* spill, int i)
+        uint* mask, byte* w0, byte* w1, float* xp, float* xq, float* spill, int i)
+        where TW : struct, IPanelWeights
     {
         // offsets inside the subscripts, not added to the pointers, so the JIT folds each into its address
-        var u0 = Vector512.Load(w0 + i * P);
-        var u1 = Vector512.Load(w1 + i * P);
         var m = Vector512.Load(mask);
-        var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & m).AsSingle();
-        var e1 = (u1 << 16).AsSingle(); var f1 = (u1 & m).AsSingle();
+        TW.Load(w0 + i * TW.PairBytes, m, out var e0, out var f0);
+        TW.Load(w1 + i * TW.PairBytes, m, out var e1, out var f1);
         Vector512<float> c, d, s;
         // the spilled tokens between the others, so their loads and stores spread over the pair
         c = Vector512.Create(xp[i * 32 + 0]); d = Vector512.Create(xp[i * 32 + 16]);

@@ -2,17 +2,18 @@ using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
-namespace TpLlm.Tensors;
+namespace TpLlm.Tensors.Panels;
 
 /// <summary>
-/// AVX-512 register tiles of <see cref="Bf16Gemm"/>. Weights are panels <c>[ceil(K/2)][16][2]</c> of bf16
-/// (one 64-byte line per column pair: 16 rows × columns k, k+1), widened by one shift (even column) and
-/// one AND (odd column). Each tile covers the column pairs [pair0, pair1) of a k-block; a later block
+/// AVX-512 register tiles of <see cref="PanelGemm"/>, for any panel element type (<see cref="IPanelWeights"/>): weights are
+/// panels <c>[ceil(K/2)][16][2]</c> (16 rows × columns k, k+1 per column pair), which <c>TW</c> loads as two f32
+/// vectors — bf16 with one shift (even column) and one AND (odd column) from one 64-byte line, f32 as two lines.
+/// Each tile covers the column pairs [pair0, pair1) of a k-block; a later block
 /// (pair0 &gt; 0) resumes from the partial sums it stored in <c>y</c>, which are exact, so every output's
 /// order of accumulation — one chain, column pairs in order, even column then odd — is the same for
 /// every tile and every batch: a token's logits do not depend on the batch it runs in.
 /// </summary>
-internal static unsafe partial class Bf16Tiles512
+internal static unsafe partial class PanelTiles512
 {
     private const int P = WeightMatrix.Panel;
 
@@ -23,42 +24,43 @@ internal static unsafe partial class Bf16Tiles512
         else for (int i = 0; i < valid; i++) dst[i] = v.GetElement(i);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Widen1(uint* p) => (Vector512.Load(p) << 16).AsSingle();
-
     // The tiles below, by prefetch policy: the first tile over a block of weights reads it from memory and prefetches
     // ahead (PrefetchAhead); later tiles find it in cache (NoPrefetch). Each entry takes the same arguments as its tile.
 
     /// <summary>12-token tile; <paramref name="first"/>: the first pass over this block of weights.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Tile12(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool first)
+    public static void Tile12<TW>(float* xp, int K, byte* w0, byte* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool first)
+        where TW : struct, IPanelWeights
     {
-        if (first) Tile12<PrefetchAhead>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
-        else Tile12<NoPrefetch>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
+        if (first) Tile12<TW, PrefetchAhead>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
+        else Tile12<TW, NoPrefetch>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
     }
 
     /// <summary>8-token tile; <paramref name="first"/>: the first pass over this block of weights.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Tile8(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool first)
+    public static void Tile8<TW>(float* xp, int K, byte* w0, byte* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool first)
+        where TW : struct, IPanelWeights
     {
-        if (first) Tile8<PrefetchAhead>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
-        else Tile8<NoPrefetch>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
+        if (first) Tile8<TW, PrefetchAhead>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
+        else Tile8<TW, NoPrefetch>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
     }
 
     /// <summary>4-token tile; <paramref name="first"/>: the first pass over this block of weights.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Tile4(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool first)
+    public static void Tile4<TW>(float* xp, int K, byte* w0, byte* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1, bool first)
+        where TW : struct, IPanelWeights
     {
-        if (first) Tile4<PrefetchAhead>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
-        else Tile4<NoPrefetch>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
+        if (first) Tile4<TW, PrefetchAhead>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
+        else Tile4<TW, NoPrefetch>(xp, K, w0, w1, y, ldy, v0, v1, pair0, pair1);
     }
 
     /// <summary>1-token tile; <paramref name="first"/>: the first pass over this block of weights.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Tile1(float* x, int K, uint* w0, uint* w1, float* y, int v0, int v1, int pair0, int pair1, bool first)
+    public static void Tile1<TW>(float* x, int K, byte* w0, byte* w1, float* y, int v0, int v1, int pair0, int pair1, bool first)
+        where TW : struct, IPanelWeights
     {
-        if (first) Tile1<PrefetchAhead>(x, K, w0, w1, y, v0, v1, pair0, pair1);
-        else Tile1<NoPrefetch>(x, K, w0, w1, y, v0, v1, pair0, pair1);
+        if (first) Tile1<TW, PrefetchAhead>(x, K, w0, w1, y, v0, v1, pair0, pair1);
+        else Tile1<TW, NoPrefetch>(x, K, w0, w1, y, v0, v1, pair0, pair1);
     }
 
     /// <summary>
@@ -66,8 +68,8 @@ internal static unsafe partial class Bf16Tiles512
     /// (each used by both panels) and 32 FMAs, activations from <paramref name="xp"/> <c>[K][8]</c>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile8<TPrefetch>(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1)
-        where TPrefetch : struct, IWeightPrefetch
+    private static void Tile8<TW, TPrefetch>(float* xp, int K, byte* w0, byte* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1)
+        where TW : struct, IPanelWeights where TPrefetch : struct, IWeightPrefetch
     {
         Vector512<float> a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7;
         if (pair0 == 0)
@@ -84,17 +86,15 @@ internal static unsafe partial class Bf16Tiles512
         }
         var mask = Vector512.Create(0xFFFF0000u);
         xp += (long)pair0 * 16;
-        uint* end = w1 + (long)pair1 * P;
-        w0 += (long)pair0 * P;
-        w1 += (long)pair0 * P;
-        for (; w1 < end; w0 += P, w1 += P, xp += 16)
+        byte* end = w1 + (long)pair1 * TW.PairBytes;
+        w0 += (long)pair0 * TW.PairBytes;
+        w1 += (long)pair0 * TW.PairBytes;
+        for (; w1 < end; w0 += TW.PairBytes, w1 += TW.PairBytes, xp += 16)
         {
             TPrefetch.Ahead(w0, 0);
             TPrefetch.Ahead(w1, 0);
-            var u0 = Vector512.Load(w0);
-            var u1 = Vector512.Load(w1);
-            var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
-            var e1 = (u1 << 16).AsSingle(); var f1 = (u1 & mask).AsSingle();
+            TW.Load(w0, mask, out var e0, out var f0);
+            TW.Load(w1, mask, out var e1, out var f1);
             // per token: even column then odd column, the order of F() and Tile1
             Vector512<float> c, d;
             c = Vector512.Create(xp[0]); d = Vector512.Create(xp[8]);
@@ -116,8 +116,8 @@ internal static unsafe partial class Bf16Tiles512
         }
         if ((K & 1) != 0 && pair1 == K >> 1)
         {
-            var e0 = Widen1(w0);
-            var e1 = Widen1(w1);
+            var e0 = TW.LoadEven(w0);
+            var e1 = TW.LoadEven(w1);
             a0 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[0]), a0); b0 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[0]), b0);
             a1 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[1]), a1); b1 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[1]), b1);
             a2 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[2]), a2); b2 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[2]), b2);
@@ -140,8 +140,8 @@ internal static unsafe partial class Bf16Tiles512
     /// 16 FMAs, activations from <paramref name="xp"/> <c>[K][4]</c>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile4<TPrefetch>(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1)
-        where TPrefetch : struct, IWeightPrefetch
+    private static void Tile4<TW, TPrefetch>(float* xp, int K, byte* w0, byte* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1)
+        where TW : struct, IPanelWeights where TPrefetch : struct, IWeightPrefetch
     {
         Vector512<float> a0, a1, a2, a3, b0, b1, b2, b3;
         if (pair0 == 0)
@@ -156,35 +156,35 @@ internal static unsafe partial class Bf16Tiles512
         }
         var mask = Vector512.Create(0xFFFF0000u);
         xp += (long)pair0 * 8;
-        uint* end = w1 + (long)pair1 * P;
-        w0 += (long)pair0 * P;
-        w1 += (long)pair0 * P;
+        byte* end = w1 + (long)pair1 * TW.PairBytes;
+        w0 += (long)pair0 * TW.PairBytes;
+        w1 += (long)pair0 * TW.PairBytes;
         // four column pairs per iteration, as in Tile12, then the rest one at a time, in order
-        for (; w1 + 3 * P < end; w0 += 4 * P, w1 += 4 * P, xp += 32)
+        for (; w1 + 3 * TW.PairBytes < end; w0 += 4 * TW.PairBytes, w1 += 4 * TW.PairBytes, xp += 32)
         {
-            TPrefetch.Ahead(w0, 0 * P);
-            TPrefetch.Ahead(w1, 0 * P);
-            Pair4(ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3, mask, w0, w1, xp, 0);
-            TPrefetch.Ahead(w0, 1 * P);
-            TPrefetch.Ahead(w1, 1 * P);
-            Pair4(ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3, mask, w0, w1, xp, 1);
-            TPrefetch.Ahead(w0, 2 * P);
-            TPrefetch.Ahead(w1, 2 * P);
-            Pair4(ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3, mask, w0, w1, xp, 2);
-            TPrefetch.Ahead(w0, 3 * P);
-            TPrefetch.Ahead(w1, 3 * P);
-            Pair4(ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3, mask, w0, w1, xp, 3);
+            TPrefetch.Ahead(w0, 0 * TW.PairBytes);
+            TPrefetch.Ahead(w1, 0 * TW.PairBytes);
+            Pair4<TW>(ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3, mask, w0, w1, xp, 0);
+            TPrefetch.Ahead(w0, 1 * TW.PairBytes);
+            TPrefetch.Ahead(w1, 1 * TW.PairBytes);
+            Pair4<TW>(ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3, mask, w0, w1, xp, 1);
+            TPrefetch.Ahead(w0, 2 * TW.PairBytes);
+            TPrefetch.Ahead(w1, 2 * TW.PairBytes);
+            Pair4<TW>(ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3, mask, w0, w1, xp, 2);
+            TPrefetch.Ahead(w0, 3 * TW.PairBytes);
+            TPrefetch.Ahead(w1, 3 * TW.PairBytes);
+            Pair4<TW>(ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3, mask, w0, w1, xp, 3);
         }
-        for (; w1 < end; w0 += P, w1 += P, xp += 8)
+        for (; w1 < end; w0 += TW.PairBytes, w1 += TW.PairBytes, xp += 8)
         {
             TPrefetch.Ahead(w0, 0);
             TPrefetch.Ahead(w1, 0);
-            Pair4(ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3, mask, w0, w1, xp, 0);
+            Pair4<TW>(ref a0, ref a1, ref a2, ref a3, ref b0, ref b1, ref b2, ref b3, mask, w0, w1, xp, 0);
         }
         if ((K & 1) != 0 && pair1 == K >> 1)
         {
-            var e0 = Widen1(w0);
-            var e1 = Widen1(w1);
+            var e0 = TW.LoadEven(w0);
+            var e1 = TW.LoadEven(w1);
             a0 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[0]), a0); b0 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[0]), b0);
             a1 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[1]), a1); b1 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[1]), b1);
             a2 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[2]), a2); b2 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[2]), b2);
@@ -196,18 +196,17 @@ internal static unsafe partial class Bf16Tiles512
         Put(b0, y, v1); Put(b1, y + ldy, v1); Put(b2, y + 2L * ldy, v1); Put(b3, y + 3L * ldy, v1);
     }
 
-    /// <summary>One column pair (the <paramref name="i"/>-th from <paramref name="w0"/>) of <see cref="Tile4{TPrefetch}"/> (its caller prefetches).</summary>
+    /// <summary>One column pair (the <paramref name="i"/>-th from <paramref name="w0"/>) of <see cref="Tile4{TW, TPrefetch}"/> (its caller prefetches).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Pair4(
+    private static void Pair4<TW>(
         ref Vector512<float> a0, ref Vector512<float> a1, ref Vector512<float> a2, ref Vector512<float> a3,
         ref Vector512<float> b0, ref Vector512<float> b1, ref Vector512<float> b2, ref Vector512<float> b3,
-        Vector512<uint> mask, uint* w0, uint* w1, float* xp, int i)
+        Vector512<uint> mask, byte* w0, byte* w1, float* xp, int i)
+        where TW : struct, IPanelWeights
     {
         // offsets inside the subscripts, not added to the pointers, so the JIT folds each into its address
-        var u0 = Vector512.Load(w0 + i * P);
-        var u1 = Vector512.Load(w1 + i * P);
-        var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
-        var e1 = (u1 << 16).AsSingle(); var f1 = (u1 & mask).AsSingle();
+        TW.Load(w0 + i * TW.PairBytes, mask, out var e0, out var f0);
+        TW.Load(w1 + i * TW.PairBytes, mask, out var e1, out var f1);
         Vector512<float> c, d;
         c = Vector512.Create(xp[i * 8 + 0]); d = Vector512.Create(xp[i * 8 + 4]);
         a0 = Vector512.FusedMultiplyAdd(e0, c, a0); b0 = Vector512.FusedMultiplyAdd(e1, c, b0); a0 = Vector512.FusedMultiplyAdd(f0, d, a0); b0 = Vector512.FusedMultiplyAdd(f1, d, b0);
@@ -221,8 +220,8 @@ internal static unsafe partial class Bf16Tiles512
 
     /// <summary>One token × two panels: the decode path, bound by the weight stream.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile1<TPrefetch>(float* x, int K, uint* w0, uint* w1, float* y, int v0, int v1, int pair0, int pair1)
-        where TPrefetch : struct, IWeightPrefetch
+    private static void Tile1<TW, TPrefetch>(float* x, int K, byte* w0, byte* w1, float* y, int v0, int v1, int pair0, int pair1)
+        where TW : struct, IPanelWeights where TPrefetch : struct, IWeightPrefetch
     {
         Vector512<float> a0 = default, b0 = default;
         if (pair0 > 0)
@@ -233,19 +232,19 @@ internal static unsafe partial class Bf16Tiles512
         var mask = Vector512.Create(0xFFFF0000u);
         for (int kk = pair0; kk < pair1; kk++)
         {
-            uint* p0 = w0 + (long)kk * P, p1 = w1 + (long)kk * P;
+            byte* p0 = w0 + (long)kk * TW.PairBytes, p1 = w1 + (long)kk * TW.PairBytes;
             TPrefetch.Ahead(p0, 0);
             TPrefetch.Ahead(p1, 0);
-            var u0 = Vector512.Load(p0);
-            var u1 = Vector512.Load(p1);
-            a0 = F((u0 << 16).AsSingle(), (u0 & mask).AsSingle(), x + 2 * kk, a0);
-            b0 = F((u1 << 16).AsSingle(), (u1 & mask).AsSingle(), x + 2 * kk, b0);
+            TW.Load(p0, mask, out var e0, out var f0);
+            TW.Load(p1, mask, out var e1, out var f1);
+            a0 = F(e0, f0, x + 2 * kk, a0);
+            b0 = F(e1, f1, x + 2 * kk, b0);
         }
         if ((K & 1) != 0 && pair1 == K >> 1)
         {
             var xv = Vector512.Create(x[K - 1]);
-            a0 = Vector512.FusedMultiplyAdd(Widen1(w0 + (long)pair1 * P), xv, a0);
-            b0 = Vector512.FusedMultiplyAdd(Widen1(w1 + (long)pair1 * P), xv, b0);
+            a0 = Vector512.FusedMultiplyAdd(TW.LoadEven(w0 + (long)pair1 * TW.PairBytes), xv, a0);
+            b0 = Vector512.FusedMultiplyAdd(TW.LoadEven(w1 + (long)pair1 * TW.PairBytes), xv, b0);
         }
         Put(a0, y, v0);
         if (v1 > 0) Put(b0, y + P, v1);
@@ -260,8 +259,8 @@ internal static unsafe partial class Bf16Tiles512
     /// room for cache misses, and a core shared with another thread (SMT) decodes fewer instructions.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile12<TPrefetch>(float* xp, int K, uint* w0, uint* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1)
-        where TPrefetch : struct, IWeightPrefetch
+    private static void Tile12<TW, TPrefetch>(float* xp, int K, byte* w0, byte* w1, float* y, int ldy, int v0, int v1, int pair0, int pair1)
+        where TW : struct, IPanelWeights where TPrefetch : struct, IWeightPrefetch
     {
         Vector512<float> a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11;
         if (pair0 == 0)
@@ -285,42 +284,42 @@ internal static unsafe partial class Bf16Tiles512
         }
         var mask = Vector512.Create(0xFFFF0000u);
         xp += (long)pair0 * 24;
-        uint* end = w1 + (long)pair1 * P;
-        w0 += (long)pair0 * P;
-        w1 += (long)pair0 * P;
+        byte* end = w1 + (long)pair1 * TW.PairBytes;
+        w0 += (long)pair0 * TW.PairBytes;
+        w1 += (long)pair0 * TW.PairBytes;
         float* xq = xp; // tokens 6–11 broadcast inside their FMAs (a second pointer, so the two loads stay two)
         // four column pairs per iteration (a quarter of the loop's counter updates and branches: at T = 16 the core's
         // 4-wide front end, not the FMA ports, is what runs out first), then the rest one at a time, in order
-        for (; w1 + 3 * P < end; w0 += 4 * P, w1 += 4 * P, xp += 96, xq += 96)
+        for (; w1 + 3 * TW.PairBytes < end; w0 += 4 * TW.PairBytes, w1 += 4 * TW.PairBytes, xp += 96, xq += 96)
         {
-            TPrefetch.Ahead(w0, 0 * P);
-            TPrefetch.Ahead(w1, 0 * P);
-            Pair12(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
+            TPrefetch.Ahead(w0, 0 * TW.PairBytes);
+            TPrefetch.Ahead(w1, 0 * TW.PairBytes);
+            Pair12<TW>(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
                 ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, mask, w0, w1, xp, xq, 0);
-            TPrefetch.Ahead(w0, 1 * P);
-            TPrefetch.Ahead(w1, 1 * P);
-            Pair12(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
+            TPrefetch.Ahead(w0, 1 * TW.PairBytes);
+            TPrefetch.Ahead(w1, 1 * TW.PairBytes);
+            Pair12<TW>(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
                 ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, mask, w0, w1, xp, xq, 1);
-            TPrefetch.Ahead(w0, 2 * P);
-            TPrefetch.Ahead(w1, 2 * P);
-            Pair12(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
+            TPrefetch.Ahead(w0, 2 * TW.PairBytes);
+            TPrefetch.Ahead(w1, 2 * TW.PairBytes);
+            Pair12<TW>(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
                 ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, mask, w0, w1, xp, xq, 2);
-            TPrefetch.Ahead(w0, 3 * P);
-            TPrefetch.Ahead(w1, 3 * P);
-            Pair12(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
+            TPrefetch.Ahead(w0, 3 * TW.PairBytes);
+            TPrefetch.Ahead(w1, 3 * TW.PairBytes);
+            Pair12<TW>(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
                 ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, mask, w0, w1, xp, xq, 3);
         }
-        for (; w1 < end; w0 += P, w1 += P, xp += 24, xq += 24)
+        for (; w1 < end; w0 += TW.PairBytes, w1 += TW.PairBytes, xp += 24, xq += 24)
         {
             TPrefetch.Ahead(w0, 0);
             TPrefetch.Ahead(w1, 0);
-            Pair12(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
+            Pair12<TW>(ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11,
                 ref b0, ref b1, ref b2, ref b3, ref b4, ref b5, ref b6, ref b7, ref b8, ref b9, ref b10, ref b11, mask, w0, w1, xp, xq, 0);
         }
         if ((K & 1) != 0 && pair1 == K >> 1)
         {
-            var e0 = Widen1(w0);
-            var e1 = Widen1(w1);
+            var e0 = TW.LoadEven(w0);
+            var e1 = TW.LoadEven(w1);
             a0 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[0]), a0); b0 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[0]), b0);
             a1 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[1]), a1); b1 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[1]), b1);
             a2 = Vector512.FusedMultiplyAdd(e0, Vector512.Create(xp[2]), a2); b2 = Vector512.FusedMultiplyAdd(e1, Vector512.Create(xp[2]), b2);
@@ -362,20 +361,19 @@ internal static unsafe partial class Bf16Tiles512
         Put(b11, y + 11L * ldy, v1);
     }
 
-    /// <summary>One column pair (the <paramref name="i"/>-th from <paramref name="w0"/>) of <see cref="Tile12{TPrefetch}"/> (its caller prefetches).</summary>
+    /// <summary>One column pair (the <paramref name="i"/>-th from <paramref name="w0"/>) of <see cref="Tile12{TW, TPrefetch}"/> (its caller prefetches).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Pair12(
+    private static void Pair12<TW>(
         ref Vector512<float> a0, ref Vector512<float> a1, ref Vector512<float> a2, ref Vector512<float> a3, ref Vector512<float> a4, ref Vector512<float> a5,
         ref Vector512<float> a6, ref Vector512<float> a7, ref Vector512<float> a8, ref Vector512<float> a9, ref Vector512<float> a10, ref Vector512<float> a11,
         ref Vector512<float> b0, ref Vector512<float> b1, ref Vector512<float> b2, ref Vector512<float> b3, ref Vector512<float> b4, ref Vector512<float> b5,
         ref Vector512<float> b6, ref Vector512<float> b7, ref Vector512<float> b8, ref Vector512<float> b9, ref Vector512<float> b10, ref Vector512<float> b11,
-        Vector512<uint> mask, uint* w0, uint* w1, float* xp, float* xq, int i)
+        Vector512<uint> mask, byte* w0, byte* w1, float* xp, float* xq, int i)
+        where TW : struct, IPanelWeights
     {
         // offsets inside the subscripts, not added to the pointers, so the JIT folds each into its address
-        var u0 = Vector512.Load(w0 + i * P);
-        var u1 = Vector512.Load(w1 + i * P);
-        var e0 = (u0 << 16).AsSingle(); var f0 = (u0 & mask).AsSingle();
-        var e1 = (u1 << 16).AsSingle(); var f1 = (u1 & mask).AsSingle();
+        TW.Load(w0 + i * TW.PairBytes, mask, out var e0, out var f0);
+        TW.Load(w1 + i * TW.PairBytes, mask, out var e1, out var f1);
         Vector512<float> c, d;
         c = Vector512.Create(xp[i * 24 + 0]); d = Vector512.Create(xp[i * 24 + 12]);
         a0 = Vector512.FusedMultiplyAdd(e0, c, a0); b0 = Vector512.FusedMultiplyAdd(e1, c, b0); a0 = Vector512.FusedMultiplyAdd(f0, d, a0); b0 = Vector512.FusedMultiplyAdd(f1, d, b0);

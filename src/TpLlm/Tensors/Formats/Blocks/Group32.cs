@@ -1,0 +1,63 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace TpLlm.Tensors.Formats.Blocks;
+
+/// <summary>
+/// One group of 32 weights in two 16-lane vectors, for the quantizers: each candidate scale costs a few vector
+/// operations instead of 32 scalar ones (quantizing must keep up with loading).
+/// </summary>
+internal readonly ref struct Group32
+{
+    private readonly ReadOnlySpan<float> _values;
+
+    /// <summary>Weights 0–15 and 16–31.</summary>
+    public readonly Vector512<float> Lo, Hi;
+
+    /// <summary>Loads 32 values.</summary>
+    public Group32(ReadOnlySpan<float> group)
+    {
+        _values = group;
+        Lo = Vector512.Create(group[..16]);
+        Hi = Vector512.Create(group.Slice(16, 16));
+    }
+
+    /// <summary>The value of largest magnitude (the first such, by index), and that magnitude.</summary>
+    public (float Value, float Magnitude) Extreme()
+    {
+        float amax = Max(Vector512.Max(Vector512.Abs(Lo), Vector512.Abs(Hi)));
+        foreach (var v in _values) if (Math.Abs(v) == amax) return (v, amax);
+        return (0, 0);
+    }
+
+    /// <summary>Levels round(x / d) clamped to [lo, hi], as floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public (Vector512<float> Lo, Vector512<float> Hi) Levels(float d, float lo, float hi)
+    {
+        var inv = Vector512.Create(d != 0 ? 1f / d : 0f);
+        var l = Vector512.Create(lo);
+        var h = Vector512.Create(hi);
+        return (Vector512.Min(Vector512.Max(Vector512.Round(Lo * inv), l), h), Vector512.Min(Vector512.Max(Vector512.Round(Hi * inv), l), h));
+    }
+
+    /// <summary>Σ x·q and Σ q² for levels q.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public (float Xq, float Qq) Dots((Vector512<float> Lo, Vector512<float> Hi) q) =>
+        (Vector512.Sum(Vector512.FusedMultiplyAdd(Hi, q.Hi, Lo * q.Lo)), Vector512.Sum(Vector512.FusedMultiplyAdd(q.Hi, q.Hi, q.Lo * q.Lo)));
+
+    /// <summary>Writes levels q into <paramref name="levels"/> (32 values).</summary>
+    public static void Store((Vector512<float> Lo, Vector512<float> Hi) q, Span<sbyte> levels)
+    {
+        Span<float> f = stackalloc float[32];
+        q.Lo.CopyTo(f);
+        q.Hi.CopyTo(f[16..]);
+        for (int i = 0; i < 32; i++) levels[i] = (sbyte)f[i];
+    }
+
+    private static float Max(Vector512<float> v)
+    {
+        var m = Vector256.Max(v.GetLower(), v.GetUpper());
+        var n = Vector128.Max(m.GetLower(), m.GetUpper());
+        return Math.Max(Math.Max(n.ToScalar(), n.GetElement(1)), Math.Max(n.GetElement(2), n.GetElement(3)));
+    }
+}
