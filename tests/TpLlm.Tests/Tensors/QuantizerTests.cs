@@ -95,3 +95,34 @@ public class QuantizerTests
         Assert.True(w.Format.IsQuantized);
     }
 }
+
+/// <summary>The f16 scale conversions against .NET's <see cref="Half"/>: every half, and a million floats around the range's edges.</summary>
+public class Half16Tests
+{
+    [Fact]
+    public void Every_half_widens_exactly()
+    {
+        for (int h = 0; h < 65536; h++)
+        {
+            float expected = (float)BitConverter.UInt16BitsToHalf((ushort)h);
+            if (float.IsNaN(expected) || float.IsInfinity(expected)) continue; // scales are finite
+            Assert.Equal(BitConverter.SingleToUInt32Bits(expected), BitConverter.SingleToUInt32Bits(Half16.ToF32((ushort)h)));
+        }
+    }
+
+    [Fact]
+    public void Floats_round_to_the_nearest_half_ties_to_even_like_dotnet()
+    {
+        var rng = new Random(9);
+        for (int i = 0; i < 1_000_000; i++)
+        {
+            // magnitudes from below the smallest subnormal half to past the largest half, and exact ties
+            float f = (float)(Math.Pow(2, rng.Next(-30, 18)) * (1 + rng.NextDouble())) * (rng.Next(2) * 2 - 1);
+            if (i % 4 == 0) f = BitConverter.UInt32BitsToSingle(BitConverter.SingleToUInt32Bits(f) & ~0xFFFu | 0x1000u);
+            Assert.Equal(BitConverter.HalfToUInt16Bits((Half)f), Half16.FromF32(f));
+        }
+        foreach (float f in new[] { 0f, -0f, 65504f, 65519.99f, 65520f, float.PositiveInfinity, float.NegativeInfinity, 6.1035156e-5f, 5.9604645e-8f, 2.9802322e-8f })
+            Assert.Equal(BitConverter.HalfToUInt16Bits((Half)f), Half16.FromF32(f));
+        Assert.True(Half.IsNaN(BitConverter.UInt16BitsToHalf(Half16.FromF32(float.NaN))));
+    }
+}

@@ -67,13 +67,18 @@ internal sealed unsafe class BlockQuantizedMatrix<TQ> : WeightMatrix where TQ : 
     public void SetRow(int r, ReadOnlySpan<float> row)
     {
         if ((uint)r >= (uint)Rows || row.Length < Cols) throw new ArgumentOutOfRangeException(nameof(r), $"row {r} of [{Rows}, {Cols}] from {row.Length} elements");
-        Span<float> group = stackalloc float[Group];
+        Span<float> tail = stackalloc float[Group];
         Span<sbyte> levels = stackalloc sbyte[Group];
         for (int g = 0; g < Groups; g++)
         {
             int n = Math.Min(Group, Cols - g * Group);
-            row.Slice(g * Group, n).CopyTo(group);
-            group[n..].Clear();
+            scoped ReadOnlySpan<float> group = row.Slice(g * Group, n);
+            if (n < Group)
+            {
+                group.CopyTo(tail);
+                tail[n..].Clear();
+                group = tail;
+            }
             ushort scale = TQ.Quantize(group, levels);
             SetGroup(r, g, scale, levels);
         }

@@ -11,7 +11,7 @@ namespace TpLlm.Tensors.Formats.Blocks;
 /// </summary>
 internal readonly unsafe struct DequantizedPanels<TQ>(BlockQuantizedMatrix<TQ> matrix, KernelPath path) : IPanelSource where TQ : struct, IQuantBlock
 {
-    private const int Pairs = 256; // 16 groups: 32 KB of f32 panel per slot
+    private const int Pairs = 512; // 32 groups: 64 KB of f32 panel per slot (L2)
     private const int PairsPerGroup = BlockQuantizedMatrix<TQ>.Group / 2;
 
     [ThreadStatic] private static AlignedBuffer? _scratch;

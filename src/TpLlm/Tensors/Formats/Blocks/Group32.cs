@@ -22,10 +22,13 @@ internal readonly ref struct Group32
         Hi = Vector512.Create(group.Slice(16, 16));
     }
 
+    /// <summary>The largest magnitude.</summary>
+    public float Magnitude() => Max(Vector512.MaxNative(Vector512.Abs(Lo), Vector512.Abs(Hi)));
+
     /// <summary>The value of largest magnitude (the first such, by index), and that magnitude.</summary>
     public (float Value, float Magnitude) Extreme()
     {
-        float amax = Max(Vector512.Max(Vector512.Abs(Lo), Vector512.Abs(Hi)));
+        float amax = Magnitude();
         foreach (var v in _values) if (Math.Abs(v) == amax) return (v, amax);
         return (0, 0);
     }
@@ -37,27 +40,32 @@ internal readonly ref struct Group32
         var inv = Vector512.Create(d != 0 ? 1f / d : 0f);
         var l = Vector512.Create(lo);
         var h = Vector512.Create(hi);
-        return (Vector512.Min(Vector512.Max(Vector512.Round(Lo * inv), l), h), Vector512.Min(Vector512.Max(Vector512.Round(Hi * inv), l), h));
+        return (Vector512.MinNative(Vector512.MaxNative(Vector512.Round(Lo * inv), l), h), Vector512.MinNative(Vector512.MaxNative(Vector512.Round(Hi * inv), l), h));
     }
 
     /// <summary>Σ x·q and Σ q² for levels q.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public (float Xq, float Qq) Dots((Vector512<float> Lo, Vector512<float> Hi) q) =>
-        (Vector512.Sum(Vector512.FusedMultiplyAdd(Hi, q.Hi, Lo * q.Lo)), Vector512.Sum(Vector512.FusedMultiplyAdd(q.Hi, q.Hi, q.Lo * q.Lo)));
+        (Sum(Vector512.FusedMultiplyAdd(Hi, q.Hi, Lo * q.Lo)), Sum(Vector512.FusedMultiplyAdd(q.Hi, q.Hi, q.Lo * q.Lo)));
 
     /// <summary>Writes levels q into <paramref name="levels"/> (32 values).</summary>
     public static void Store((Vector512<float> Lo, Vector512<float> Hi) q, Span<sbyte> levels)
     {
-        Span<float> f = stackalloc float[32];
-        q.Lo.CopyTo(f);
-        q.Hi.CopyTo(f[16..]);
-        for (int i = 0; i < 32; i++) levels[i] = (sbyte)f[i];
+        // levels are whole numbers within a byte's range: narrowing needs no saturation
+        var shorts = Vector512.Narrow(Vector512.ConvertToInt32(q.Lo), Vector512.ConvertToInt32(q.Hi));
+        Vector512.Narrow(shorts, shorts).GetLower().CopyTo(levels);
     }
 
     private static float Max(Vector512<float> v)
     {
-        var m = Vector256.Max(v.GetLower(), v.GetUpper());
-        var n = Vector128.Max(m.GetLower(), m.GetUpper());
-        return Math.Max(Math.Max(n.ToScalar(), n.GetElement(1)), Math.Max(n.GetElement(2), n.GetElement(3)));
+        var m = Vector256.MaxNative(v.GetLower(), v.GetUpper());
+        var n = Vector128.MaxNative(m.GetLower(), m.GetUpper());
+        return MathF.Max(MathF.Max(n.ToScalar(), n.GetElement(1)), MathF.Max(n.GetElement(2), n.GetElement(3)));
+    }
+
+    private static float Sum(Vector512<float> v)
+    {
+        var m = v.GetLower() + v.GetUpper();
+        return Vector128.Sum(m.GetLower() + m.GetUpper());
     }
 }

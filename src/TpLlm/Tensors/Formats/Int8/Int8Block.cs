@@ -41,7 +41,7 @@ internal readonly unsafe struct Int8Block : IQuantBlock
     public static ushort Quantize(ReadOnlySpan<float> group, Span<sbyte> levels)
     {
         var g = new Group32(group);
-        ushort bits = Half16.FromF32(g.Extreme().Magnitude / 127f);
+        ushort bits = Half16.FromF32(g.Magnitude() / 127f);
         Group32.Store(g.Levels(Half16.ToF32(bits), -127, 127), levels);
         return bits;
     }

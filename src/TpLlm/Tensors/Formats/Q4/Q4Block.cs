@@ -10,8 +10,10 @@ namespace TpLlm.Tensors.Formats.Q4;
 /// column pairs of 16 rows, one byte per row holding column k in its low nibble and column k + 1 in its high nibble:
 /// a pair widens with one zero-extending load and two lookups of a 16-entry table (the permute reads only an index's
 /// low four bits, so the low nibble needs no mask).
-/// <para>Each group's scale is chosen to minimise the squared error: six candidates between −max/8 and max/6.5, each
-/// scored with the least-squares scale of its levels, and one more round from the best — not llama.cpp's plain −max/8.</para>
+/// <para>Each group's scale is chosen to minimise the squared error: four candidates between −max/8 and max/7, each
+/// scored with the least-squares scale of its levels, and one more round from the best — not llama.cpp's plain −max/8
+/// (fortune-llama's perplexity: 10.19 against 10.33; a dense search of 80 candidates reaches 10.13 at twenty times
+/// the cost, six 10.21).</para>
 /// </summary>
 internal readonly unsafe struct Q4Block : IQuantBlock
 {
@@ -53,9 +55,9 @@ internal readonly unsafe struct Q4Block : IQuantBlock
             return 0;
         }
         // each candidate's levels scored by the error of their least-squares scale, Σx² − (Σx·q)²/Σq²: the best is the
-        // largest (Σx·q)²/Σq². Candidates put the largest weight on the wide end (−8), the narrow end (7), or a little inside.
+        // largest (Σx·q)²/Σq². Candidates put the largest weight on the wide end (−8), the narrow end (7), or inside.
         float bestScore = -1, bestD = 0;
-        foreach (float m in (ReadOnlySpan<float>)[-8f, -7.5f, -7f, -6.5f, 7f, 6.5f])
+        foreach (float m in (ReadOnlySpan<float>)[-8f, -7.5f, -7f, 7f])
             Try(g, max / m, ref bestScore, ref bestD);
         Try(g, bestD, ref bestScore, ref bestD); // once more from the best least-squares scale
         ushort bits = Half16.FromF32(bestD);
