@@ -50,6 +50,14 @@ internal readonly unsafe struct DequantizedPanels<TQ>(BlockQuantizedMatrix<TQ> m
                     for (int c = 0; c < BlockQuantizedMatrix<TQ>.Group; c++) d[(c / 2) * 2 * P + (c & 1) * P + r] = s * TQ.Level(levels, r, c);
                 }
         }
+        // the tiles now compute on this block for a while: meanwhile bring the panel's next block from memory into L2,
+        // so dequantizing it does not wait on DRAM (the weights are read once per call, and not otherwise overlapped)
+        if (System.Runtime.Intrinsics.X86.Sse.IsSupported)
+        {
+            byte* next = matrix.Block(panel, (pair1 + PairsPerGroup - 1) / PairsPerGroup);
+            long bytes = (long)(pair1 - pair0) / PairsPerGroup * BlockQuantizedMatrix<TQ>.BlockBytes;
+            for (long off = 0; off < bytes; off += 64) System.Runtime.Intrinsics.X86.Sse.Prefetch1(next + off);
+        }
         return (byte*)dst - (long)pair0 * F32Pair.PairBytes;
     }
 }
