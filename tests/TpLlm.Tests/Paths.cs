@@ -9,6 +9,12 @@ internal static class Paths
 
     public static string FortuneLlama => Path.Combine(Root, "models", "fortune-llama");
 
+    /// <summary>Random Qwen3ForCausalLM (head_dim 32 ≠ hidden/heads, q/k norms), with float64 and llama.cpp references.</summary>
+    public static string Qwen3Mini => Path.Combine(Root, "tests", "fixtures", "qwen3-mini");
+
+    /// <summary>Random Gemma3ForCausalLM (7 layers, pattern 6, window 16), with float64 and llama.cpp references.</summary>
+    public static string Gemma3Mini => Path.Combine(Root, "tests", "fixtures", "gemma3-mini");
+
     public static string FortuneReference => Path.Combine(Root, "tests", "fixtures", "fortune-llama", "reference.safetensors");
 
     public static string Llama3Reference => Path.Combine(Llama3Mini, "reference.safetensors");

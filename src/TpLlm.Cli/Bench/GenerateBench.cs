@@ -68,7 +68,7 @@ public static class GenerateBench
         int n = formats.Length;
         var res = ThreadRanks.Run(tp, comm =>
         {
-            var models = new LlamaModel[n];
+            var models = new DecoderModel[n];
             var load = new double[n];
             var bytes = new long[n];
             try
@@ -77,7 +77,7 @@ public static class GenerateBench
                 {
                     comm.Barrier();
                     var sw = Stopwatch.StartNew();
-                    models[f] = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { MaxContext = promptTokens + decodeTokens + 1, Quantization = formats[f] });
+                    models[f] = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { MaxContext = promptTokens + decodeTokens + 1, Quantization = formats[f] });
                     comm.Barrier();
                     load[f] = sw.Elapsed.TotalSeconds;
                     var all = new long[comm.Size];
@@ -117,7 +117,7 @@ public static class GenerateBench
     }
 
     // the bytes a decode step reads: every linear layer and the head (the embedding only row by row)
-    private static long WeightBytes(LlamaModel m)
+    private static long WeightBytes(DecoderModel m)
     {
         long b = m.Head.Weight.ByteSize;
         foreach (var l in m.Layers)

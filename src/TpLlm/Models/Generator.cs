@@ -13,7 +13,7 @@ namespace TpLlm.Models;
 /// </summary>
 public sealed class Generator
 {
-    private readonly LlamaModel _model;
+    private readonly DecoderModel _model;
     private readonly VocabParallelSampler? _sampler;
     private readonly HashSet<int> _eos;
     private readonly int _samplable;
@@ -47,7 +47,7 @@ public sealed class Generator
     public GenerationStats LastStats { get; private set; }
 
     /// <summary>Creates a generator; ids at or above <paramref name="samplableVocab"/> (e.g. past the tokenizer) are never picked.</summary>
-    public Generator(LlamaModel model, int samplableVocab, IEnumerable<int> eosIds)
+    public Generator(DecoderModel model, int samplableVocab, IEnumerable<int> eosIds)
     {
         _model = model;
         _samplable = Math.Min(samplableVocab, model.Config.VocabSize);

@@ -27,6 +27,13 @@ public sealed record ModelOptions
     /// <summary>Kernel threads per rank; 0 = cores / tp (at least 1).</summary>
     public int ComputeThreads { get; init; }
 
+    /// <summary>
+    /// Sliding-window layers keep only their window (plus <see cref="KvCache.RingChunk"/> − 1 positions) in a ring, the
+    /// point of sliding windows: less memory, and attention over the window only. Off, they keep every position like a
+    /// global layer and mask the rest (for comparison).
+    /// </summary>
+    public bool SlidingWindowRings { get; init; } = true;
+
     /// <summary>Kernel instruction set; null = the best this CPU has.</summary>
     public TpLlm.Tensors.KernelPath? KernelPath { get; init; }
 }

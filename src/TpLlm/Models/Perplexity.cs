@@ -21,7 +21,7 @@ public static class Perplexity
     /// first token of every window is replaced by it (llama.cpp does so for models whose tokenizer adds one).
     /// <paramref name="progress"/>(window, windows, running perplexity) is called after each window.
     /// </summary>
-    public static Result Evaluate(LlamaModel model, int samplableVocab, ReadOnlySpan<int> tokens, int context, int bos = -1,
+    public static Result Evaluate(DecoderModel model, int samplableVocab, ReadOnlySpan<int> tokens, int context, int bos = -1,
         Action<int, int, double>? progress = null)
     {
         if (model.Head is not ColumnParallelLmHead head)

@@ -1,9 +1,9 @@
 namespace TpLlm.Models;
 
-/// <summary>Rotary position embedding settings: "default" or "llama3" frequency scaling.</summary>
+/// <summary>Rotary position embedding settings: "default", "linear" (inverse frequencies / factor) or "llama3" frequency scaling.</summary>
 /// <param name="Theta">Base of the inverse frequencies.</param>
-/// <param name="Type">"default" or "llama3".</param>
-/// <param name="Factor">llama3: wavelength scale factor.</param>
+/// <param name="Type">"default", "linear" or "llama3".</param>
+/// <param name="Factor">linear, llama3: wavelength scale factor.</param>
 /// <param name="LowFreqFactor">llama3: low-frequency factor.</param>
 /// <param name="HighFreqFactor">llama3: high-frequency factor.</param>
 /// <param name="OriginalMaxPositionEmbeddings">llama3: the pre-scaling context length.</param>
@@ -19,7 +19,7 @@ public sealed record RopeParameters(double Theta, string Type, double Factor = 1
     public bool Bf16InverseFrequencies { get; init; }
 
     /// <summary>Supported rope types.</summary>
-    public static readonly string[] SupportedTypes = ["default", "llama3"];
+    public static readonly string[] SupportedTypes = ["default", "linear", "llama3"];
 
     /// <summary>Inverse frequencies <c>[headDim/2]</c> after scaling (as transformers computes them).</summary>
     public double[] InverseFrequencies(int headDim)
@@ -27,6 +27,8 @@ public sealed record RopeParameters(double Theta, string Type, double Factor = 1
         var inv = new double[headDim / 2];
         for (int i = 0; i < inv.Length; i++) inv[i] = 1.0 / Math.Pow(Theta, 2.0 * i / headDim);
         if (Type == "llama3") ScaleLlama3(inv);
+        if (Type == "linear")
+            for (int i = 0; i < inv.Length; i++) inv[i] /= Factor;
         if (Bf16InverseFrequencies)
             for (int i = 0; i < inv.Length; i++) inv[i] = TpLlm.Tensors.Bf16.ToF32(TpLlm.Tensors.Bf16.FromF32((float)inv[i]));
         return inv;

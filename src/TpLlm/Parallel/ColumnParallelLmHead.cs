@@ -31,6 +31,9 @@ public sealed class ColumnParallelLmHead : ILmHead
     /// <inheritdoc />
     public WeightMatrix Weight { get; }
 
+    /// <summary>When set, logits are soft-capped: <c>cap · tanh(x / cap)</c> (elementwise, so each rank caps its own slice).</summary>
+    public float? Softcap { get; init; }
+
     /// <summary>Wraps this rank's shard <paramref name="weight"/> <c>[V_pad/tp, H]</c>.</summary>
     public ColumnParallelLmHead(WeightMatrix weight, VocabPartition partition, ICommunicator comm)
     {
@@ -52,8 +55,11 @@ public sealed class ColumnParallelLmHead : ILmHead
     }
 
     /// <summary>This rank's logits <paramref name="local"/> <c>[T, V_pad/tp]</c> (padding columns are 0, not masked).</summary>
-    public void ForwardLocal(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> local) =>
+    public void ForwardLocal(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> local)
+    {
         mm.Run(hidden, T, Weight, local, Partition.ShardSize);
+        if (Softcap is { } cap) Tensors.Softcap.Apply(local[..(T * Partition.ShardSize)], cap);
+    }
 
     /// <inheritdoc />
     public void Forward(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> logits)
@@ -61,7 +67,12 @@ public sealed class ColumnParallelLmHead : ILmHead
         // logits [T, V]: this rank's columns computed in place, then the others copied in (one copy per logit, not three)
         int r = _comm.Rank, V = VocabSize;
         if (logits.Length < T * V) throw new ArgumentException($"logits hold {logits.Length} floats, [{T}, {V}] needs {T * V}");
-        if (_valid[r] > 0) mm.Run(hidden, T, Weight, logits[_offsets[r]..], V, _valid[r]);
+        if (_valid[r] > 0)
+        {
+            mm.Run(hidden, T, Weight, logits[_offsets[r]..], V, _valid[r]);
+            if (Softcap is { } cap)
+                for (int t = 0; t < T; t++) Tensors.Softcap.Apply(logits.Slice(t * V + _offsets[r], _valid[r]), cap);
+        }
         _comm.AllGatherColumns(logits, T, V, _offsets, _valid);
     }
 

@@ -27,17 +27,17 @@ public static class LmHeadLoader
 
     /// <summary>Loads the head with <paramref name="strategy"/> for this rank of <paramref name="comm"/>.</summary>
     public static ILmHead Load(WeightLoader loader, bool tieWordEmbeddings, int vocabSize, int hiddenSize, ICommunicator comm,
-        LmHeadStrategy strategy = LmHeadStrategy.ColumnParallel, int align = 1)
+        LmHeadStrategy strategy = LmHeadStrategy.ColumnParallel, int align = 1, float? softcap = null)
     {
         string tensor = SourceTensor(loader.Checkpoint, tieWordEmbeddings);
         if (strategy == LmHeadStrategy.ColumnParallel)
         {
             var partition = new VocabPartition(vocabSize, comm.Size, align);
-            return new ColumnParallelLmHead(LoadVocabShard(loader, tensor, partition, comm.Rank, hiddenSize), partition, comm);
+            return new ColumnParallelLmHead(LoadVocabShard(loader, tensor, partition, comm.Rank, hiddenSize), partition, comm) { Softcap = softcap };
         }
         if (hiddenSize % comm.Size != 0)
             throw new TpLlmException($"row-parallel LM head needs hidden size H % tp == 0, but H = {hiddenSize} and tp = {comm.Size}");
         int hR = hiddenSize / comm.Size;
-        return new RowParallelLmHead(loader.LoadColumns(tensor, comm.Rank * hR, hR, vocabSize, hiddenSize), hiddenSize, comm);
+        return new RowParallelLmHead(loader.LoadColumns(tensor, comm.Rank * hR, hR, vocabSize, hiddenSize), hiddenSize, comm) { Softcap = softcap };
     }
 }

@@ -30,6 +30,13 @@ public sealed class RowParallelLmHead : ILmHead
         VocabSize = weight.Rows;
     }
 
+    /// <summary>When set, logits are soft-capped after the reduction: <c>cap · tanh(x / cap)</c>.</summary>
+    public float? Softcap { get; init; }
+
     /// <inheritdoc />
-    public void Forward(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> logits) => _linear.Forward(mm, hidden, T, logits);
+    public void Forward(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> logits)
+    {
+        _linear.Forward(mm, hidden, T, logits);
+        if (Softcap is { } cap) Tensors.Softcap.Apply(logits[..(T * VocabSize)], cap);
+    }
 }

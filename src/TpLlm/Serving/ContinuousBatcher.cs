@@ -49,6 +49,7 @@ public sealed class ContinuousBatcher : IDisposable
     private List<Job> _deferred = [], _deferredSpare = []; // rank 0: requests waiting for a shared prompt prefix another slot is prefilling
     private readonly List<int> _free = [];    // rank 0: free slots, while a plan is built
     private int[] _computed = [];             // rank 0: per slot, positions with keys and values at the start of the step (-1: admitted in it)
+    private int _ringSlack = int.MaxValue;    // rank 0: how far past a shared prefix a slot may be and still resume from it (sliding-window rings)
 
     /// <summary>A request waits for another slot's prefill (then copies it) when they share at least this many prompt tokens.</summary>
     public const int MinSharedPrefix = 16;
@@ -221,7 +222,7 @@ public sealed class ContinuousBatcher : IDisposable
     //        stop-token count, stop ids…, seed lo, seed hi, top logprobs, response format, prompt logprobs (-1: none)]
     private void RankLoop(ICommunicator comm)
     {
-        using var model = LlamaModel.Load(_folder.Config, _folder.Checkpoint, comm, _options);
+        using var model = DecoderModel.Load(_folder.Config, _folder.Checkpoint, comm, _options);
         var head = (ColumnParallelLmHead)model.Head;
         var sampler = new VocabParallelSampler(comm, head.Partition, _folder.SamplableVocab);
         var penalties = TokenPenalties.ForShard(head.Partition, comm.Rank, sampler.SamplableVocab, MaxBatch, _eos, model.MaxContext);
@@ -233,6 +234,7 @@ public sealed class ContinuousBatcher : IDisposable
         var slots = new Job?[B];                    // rank 0's view of who runs where
         if (comm.Rank == 0)
         {
+            _ringSlack = model.Cache.HasRings ? KvCache.RingChunk : int.MaxValue;
             _slots = slots;
             _cachedTokens = [.. Enumerable.Range(0, B).Select(_ => new List<int>())];
             _computed = new int[B];
@@ -350,7 +352,7 @@ public sealed class ContinuousBatcher : IDisposable
 
     // a step with prompts to score: every position's hidden state, the prompts scored (a collective, in plan
     // order on every rank), and the last positions copied out for sampling
-    private void ScorePrompts(LlamaModel model, PromptScorer scorer, ReadOnlySpan<int> stepTokens, ReadOnlySpan<SequenceChunk> chunks,
+    private void ScorePrompts(DecoderModel model, PromptScorer scorer, ReadOnlySpan<int> stepTokens, ReadOnlySpan<SequenceChunk> chunks,
         List<(int Row, int First, int Length, int TopN)> scored, ref float[] allHidden, float[] hidden, Job?[] slots, int[] rowSlot)
     {
         int H = _folder.Config.HiddenSize, T = stepTokens.Length;
@@ -516,16 +518,21 @@ public sealed class ContinuousBatcher : IDisposable
     // positions (its prompt, then the tokens fed back)
     private int SharedWith(int s, int[] prompt, Job?[] slots)
     {
-        if (slots[s] is not { } job) return System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_cachedTokens[s]).CommonPrefixLength(prompt);
+        if (slots[s] is not { } job) return Resumable(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_cachedTokens[s]).CommonPrefixLength(prompt), _cachedTokens[s].Count);
         int n = _computed[s];
         if (n <= 0) return 0;
         var own = job.Request.PromptIds;
         int k = own.AsSpan(0, Math.Min(n, own.Length)).CommonPrefixLength(prompt);
-        if (k < own.Length) return k;
+        if (k < own.Length) return Resumable(k, n);
         int j = 0;
         while (k + j < n && k + j < prompt.Length && job.Tokens[j] == prompt[k + j]) j++;
-        return k + j;
+        return Resumable(k + j, n);
     }
+
+    // a shared prefix of `shared` tokens in a slot holding `held`: with sliding-window rings the slot must not have gone
+    // more than RingChunk positions past it (one less, as a whole cached prompt is reused up to its last token), or
+    // the window before it has been overwritten
+    private int Resumable(int shared, int held) => held - (shared - 1) <= _ringSlack ? shared : 0;
 
     // a prompt that shares a long prefix with one still being prefilled waits for it, then copies it (n choices of a
     // prompt, or requests with one system prompt, prefill it once)

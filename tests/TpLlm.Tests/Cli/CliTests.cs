@@ -105,7 +105,7 @@ public class CliTests
     {
         var dir = Paths.TempDir();
         File.WriteAllText(Path.Combine(dir, "config.json"), File.ReadAllText(Path.Combine(Paths.Llama3Mini, "config.json")).Replace("\"llama\"", "\"gpt_neox\""));
-        yield return [new[] { "generate", "hi", "--model", dir }, "model_type 'gpt_neox' is not supported (supported: llama, mistral, qwen2)"];
+        yield return [new[] { "generate", "hi", "--model", dir }, "model_type 'gpt_neox' is not supported (supported: llama, mistral, qwen2, qwen3, gemma3_text)"];
         yield return [new[] { "generate", "hi", "--model", "/nonexistent/model" }, "/nonexistent/model: model folder not found"];
         var empty = Paths.TempDir();
         yield return [new[] { "generate", "hi", "--model", empty }, "config.json not found"];

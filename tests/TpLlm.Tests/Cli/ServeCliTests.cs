@@ -51,7 +51,7 @@ public class ServeCliTests
         var tok = folder.Tokenizer!;
         var result = TpLlm.Distributed.ThreadRanks.Run(2, comm =>
         {
-            using var m = TpLlm.Models.LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new TpLlm.Models.ModelOptions { ComputeThreads = 1 });
+            using var m = TpLlm.Models.DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new TpLlm.Models.ModelOptions { ComputeThreads = 1 });
             return new TpLlm.Models.Generator(m, folder.SamplableVocab, folder.Config.EosTokenIds) { TokenBytes = tok.TextTokenBytes }.Generate(
                 [new TpLlm.Models.GenerationRequest { PromptIds = tok.Encode("A day without", addSpecialTokens: true), MaxNewTokens = 18, ResponseFormat = TpLlm.Sampling.ResponseFormat.JsonObject }])[0];
         })[0];

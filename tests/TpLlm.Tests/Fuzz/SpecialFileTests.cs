@@ -39,7 +39,7 @@ public class SpecialFileTests
         {
             using var folder = ModelFolder.Open(dir);
             _ = ChatTemplate.ForFolder(dir);
-            using var model = LlamaModel.Load(folder.Config, folder.Checkpoint, new TpLlm.Distributed.SingleRankCommunicator()); // shards are opened here
+            using var model = DecoderModel.Load(folder.Config, folder.Checkpoint, new TpLlm.Distributed.SingleRankCommunicator()); // shards are opened here
         });
         // a FIFO used to block in open forever and a device to be read until memory ran out
         var done = await Task.WhenAny(open, Task.Delay(TimeSpan.FromSeconds(60)));

@@ -31,7 +31,7 @@ public class GenerationTests
             {
                 perTp.Add(ThreadRanks.Run(tp, comm =>
                 {
-                    using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { MaxSequences = prompts, ComputeThreads = 1 });
+                    using var m = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { MaxSequences = prompts, ComputeThreads = 1 });
                     return new Generator(m, folder.SamplableVocab, folder.Config.EosTokenIds).Generate(requests);
                 })[0]);
             }
@@ -57,7 +57,7 @@ public class GenerationTests
         var ids = folder.Tokenizer!.Encode("A day without");
         var result = ThreadRanks.Run(2, comm =>
         {
-            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, MaxContext = 40 });
+            using var m = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, MaxContext = 40 });
             var g = new Generator(m, folder.SamplableVocab, folder.Config.EosTokenIds);
             return (eos: g.Generate([new GenerationRequest { PromptIds = ids, MaxNewTokens = 100 }])[0],
                     ctx: g.Generate([new GenerationRequest { PromptIds = ids, MaxNewTokens = 100, IgnoreEos = true }])[0]);
@@ -79,7 +79,7 @@ public class GenerationTests
         var topLp = reference.ReadF32("prompt1.top5_logprobs");
         var res = ThreadRanks.Run(3, comm =>
         {
-            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
+            using var m = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
             return new Generator(m, folder.SamplableVocab, []).Generate([new GenerationRequest { PromptIds = ids, MaxNewTokens = 1, TopLogprobs = 5 }])[0];
         })[0];
         int last = ids.Length - 1;
@@ -111,7 +111,7 @@ public class GenerationTests
         var topIds = reference.ReadI64("prompt1.top5_ids");
         var lp = ThreadRanks.Run(2, comm =>
         {
-            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
+            using var m = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
             return new Generator(m, folder.SamplableVocab, []).Generate([new GenerationRequest { PromptIds = ids, MaxNewTokens = 1, TopLogprobs = 5 }])[0];
         })[0].Logprobs![0];
         int last = ids.Length - 1;
@@ -126,7 +126,7 @@ public class GenerationTests
         var sampling = new SamplingParams { Temperature = 0.9f, TopP = 0.9f, TopK = 40, Seed = 11 };
         var outs = ThreadRanks.Run(3, comm =>
         {
-            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
+            using var m = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
             var req = new GenerationRequest { PromptIds = ids, MaxNewTokens = 30, Sampling = sampling, IgnoreEos = true };
             var parallel = new Generator(m, folder.SamplableVocab, []).Generate([req])[0].Tokens;
             var gathered = new Generator(m, folder.SamplableVocab, []) { GatherLogits = true }.Generate([req])[0].Tokens;
@@ -151,8 +151,8 @@ public class GenerationTests
         int T = hidden.Length / 64;
         var (plain, quant) = ThreadRanks.Run(2, comm =>
         {
-            using var a = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
-            using var b = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, Quantization = WeightFormats.ForQuantize(format) });
+            using var a = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
+            using var b = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, Quantization = WeightFormats.ForQuantize(format) });
             foreach (var l in b.Layers)
                 Assert.All([l.Mlp.Down.Weight, l.Mlp.GateUp.Weight, l.Attention.Qkv.Weight, l.Attention.O.Weight], w => Assert.Equal(format, w.Format.Name));
             Assert.Equal("bf16", b.Head.Weight.Format.Name);
@@ -176,7 +176,7 @@ public class GenerationTests
         int T = ids.Length, V = 50257;
         var logits = ThreadRanks.Run(1, comm =>
         {
-            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { Quantization = WeightFormats.ForQuantize("int8"), ComputeThreads = 1 });
+            using var m = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { Quantization = WeightFormats.ForQuantize("int8"), ComputeThreads = 1 });
             var h = new float[T * 128];
             m.Forward(ids, [new SequenceChunk(0, 0, T)], h, allPositions: true);
             var l = new float[T * V];
@@ -197,14 +197,14 @@ public class GenerationTests
         using var folder = ModelFolder.Open(Paths.FortuneLlama);
         ThreadRanks.Run(3, comm =>
         {
-            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
+            using var m = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
             Assert.Same(m.Embedding.Weight, m.Head.Weight);
             Assert.Equal(16753, m.Head.Weight.Rows);
         });
         using var mini = ModelFolder.Open(Paths.Llama3Mini);
         ThreadRanks.Run(2, comm =>
         {
-            using var m = LlamaModel.Load(mini.Config, mini.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
+            using var m = DecoderModel.Load(mini.Config, mini.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
             Assert.NotSame(m.Embedding.Weight, m.Head.Weight);
         });
     }
@@ -224,7 +224,7 @@ public class GenerationTests
         int T = hidden.Length / 64;
         var logits = ThreadRanks.Run(2, comm =>
         {
-            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, Quantization = WeightFormats.ForQuantize("q4") });
+            using var m = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, Quantization = WeightFormats.ForQuantize("q4") });
             Assert.Equal("bf16", m.Head.Weight.Format.Name);
             var l = new float[T * 50257];
             m.Head.Forward(m.MatMul, hidden, T, l);

@@ -51,7 +51,7 @@ public sealed class GroupedAttentionTests : IDisposable
         var ids = Enumerable.Range(0, T).Select(i => (i * 37 + 11) % V).ToArray();
         return ThreadRanks.Run(tp, comm =>
         {
-            using var m = LlamaModel.Load(config, ck, comm, new ModelOptions { ComputeThreads = threads, MaxContext = 64 });
+            using var m = DecoderModel.Load(config, ck, comm, new ModelOptions { ComputeThreads = threads, MaxContext = 64 });
             var hidden = new float[T * H];
             var logits = new float[T * V];
             if (!tokenByToken)

@@ -15,7 +15,7 @@ public class HotPathAllocationTests
         using var folder = ModelFolder.Open(Paths.FortuneLlama);
         var allocated = ThreadRanks.Run(2, comm =>
         {
-            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, MaxContext = 128 });
+            using var m = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, MaxContext = 128 });
             var head = (ColumnParallelLmHead)m.Head;
             var sampler = new VocabParallelSampler(comm, head.Partition, folder.SamplableVocab);
             // every logit change on: penalties count each new token, bias and min-tokens bans apply each step, JSON mode masks and parses

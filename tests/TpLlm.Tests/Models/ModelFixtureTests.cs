@@ -4,12 +4,15 @@ using TpLlm.Models;
 
 namespace TpLlm.Tests.Models;
 
-/// <summary>Whole-model logits against transformers' reference, at several tp.</summary>
+/// <summary>
+/// Whole-model logits against the references, at several tp: transformers' (llama3-mini, fortune-llama), and a float64
+/// pass cross-checked by llama.cpp (qwen3-mini, gemma3-mini).
+/// </summary>
 public class ModelFixtureTests
 {
     public static IEnumerable<object[]> Cases()
     {
-        foreach (var model in new[] { "llama3-mini", "fortune-llama" })
+        foreach (var model in new[] { "llama3-mini", "fortune-llama", "qwen3-mini", "gemma3-mini" })
         {
             for (int tp = 1; tp <= 4; tp++)
                 yield return [model, tp, 1];
@@ -19,9 +22,12 @@ public class ModelFixtureTests
         }
     }
 
-    internal static (string Folder, string Reference, int Prompts) Fixture(string model) => model == "llama3-mini"
-        ? (Paths.Llama3Mini, Paths.Llama3Reference, 2)
-        : (Paths.FortuneLlama, Paths.FortuneReference, 3);
+    internal static (string Folder, string Reference, int Prompts) Fixture(string model) => model switch
+    {
+        "llama3-mini" => (Paths.Llama3Mini, Paths.Llama3Reference, 2),
+        "fortune-llama" => (Paths.FortuneLlama, Paths.FortuneReference, 3),
+        _ => (NewArchitectureTests.Folder(model), Path.Combine(NewArchitectureTests.Folder(model), "reference.safetensors"), 3),
+    };
 
     [Theory]
     [MemberData(nameof(Cases))]
@@ -38,7 +44,7 @@ public class ModelFixtureTests
             int T = ids.Length, V = config.VocabSize;
             var outputs = ThreadRanks.Run(tp, comm =>
             {
-                using var m = LlamaModel.Load(config, ck, comm, new ModelOptions { ComputeThreads = threads });
+                using var m = DecoderModel.Load(config, ck, comm, new ModelOptions { ComputeThreads = threads });
                 var hidden = new float[T * config.HiddenSize];
                 m.Forward(ids, [new SequenceChunk(0, 0, T)], hidden, allPositions: true);
                 var logits = new float[T * V];

@@ -11,7 +11,7 @@ public class QuantizedModelTests
 {
     private static float[] Logits(ModelFolder folder, int[] ids, int tp, IWeightFormat? format) => ThreadRanks.Run(tp, comm =>
     {
-        using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, Quantization = format });
+        using var m = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, Quantization = format });
         int T = ids.Length, V = folder.Config.VocabSize;
         var h = new float[T * folder.Config.HiddenSize];
         m.Forward(ids, [new SequenceChunk(0, 0, T)], h, allPositions: true);

@@ -130,7 +130,7 @@ public class TokenPenaltiesTests
         };
         (int[][] Tokens, float[] Logprobs) Run(int tp, bool gather, bool toRoot) => ThreadRanks.Run(tp, comm =>
         {
-            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, MaxSequences = requests.Length });
+            using var m = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, MaxSequences = requests.Length });
             var results = new Generator(m, folder.SamplableVocab, []) { GatherLogits = gather, GatherToRoot = toRoot }.Generate(requests);
             return (results.Select(r => r.Tokens).ToArray(), results[3].Logprobs?.SelectMany(l => l.Top.Select(t => t.Logprob).Prepend(l.Logprob)).ToArray() ?? []);
         })[0];
@@ -147,7 +147,7 @@ public class TokenPenaltiesTests
         var sampled = baseline[3];
         var raw = ThreadRanks.Run(2, comm =>
         {
-            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, MaxSequences = 3 });
+            using var m = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, MaxSequences = 3 });
             return new Generator(m, folder.SamplableVocab, []).Generate(
                 [.. new[] { 10, 20, 30 }.Select(k => new GenerationRequest { PromptIds = [.. ids, .. sampled[..k]], MaxNewTokens = 1, TopLogprobs = 3 })]);
         })[0];

@@ -17,7 +17,7 @@ public class ContinuousBatcherTests
     private static GenerationResult[] Alone(ModelFolder folder, GenerationRequest[] requests) =>
         requests.Select(r => ThreadRanks.Run(2, comm =>
         {
-            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
+            using var m = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1 });
             return new Generator(m, folder.SamplableVocab, folder.Config.EosTokenIds) { TokenBytes = folder.Tokenizer!.TextTokenBytes }.Generate([r])[0];
         })[0]).ToArray();
 

@@ -24,7 +24,7 @@ public class JsonModeGenerationTests
         }).Append(new GenerationRequest { PromptIds = ids, MaxNewTokens = 20 }).ToArray(); // a plain greedy sequence in the same batch
         int[][] Run(int tp, bool gather, bool toRoot, GenerationRequest[] rs) => ThreadRanks.Run(tp, comm =>
         {
-            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, MaxSequences = rs.Length });
+            using var m = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, MaxSequences = rs.Length });
             var g = new Generator(m, folder.SamplableVocab, eos) { GatherLogits = gather, GatherToRoot = toRoot, TokenBytes = tok.TextTokenBytes };
             return g.Generate(rs).Select(r => r.Tokens).ToArray();
         })[0];
@@ -57,7 +57,7 @@ public class JsonModeGenerationTests
         using var folder = ModelFolder.Open(Paths.FortuneLlama);
         var e = Assert.ThrowsAny<TpLlmException>(() => ThreadRanks.Run(1, comm =>
         {
-            using var m = LlamaModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, MaxSequences = 1 });
+            using var m = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, MaxSequences = 1 });
             return new Generator(m, folder.SamplableVocab, []).Generate([new GenerationRequest { PromptIds = [1, 2], ResponseFormat = ResponseFormat.JsonObject }]);
         }));
         Assert.Contains("tokenizer", e.Message);
