@@ -38,6 +38,7 @@ public static class RankLauncher
         }
         var w = MpiRuntime.World;
         w.Timeout = Timeout;
+        WarnIfBound();
         if (w.Size != dp * tp)
             throw new TpLlmException($"mpirun started {w.Size} processes but --dp {dp} × --tp {tp} = {dp * tp}; use mpirun -np {dp * tp}");
         try
@@ -53,6 +54,40 @@ public static class RankLauncher
             // one rank failed: say why, then end every process of the job
             w.Abort(new TpLlmException(CliRunner.Describe(e is RankFailedException { InnerException: { } inner } ? inner : e)));
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Warns (once per host) when mpirun bound each rank to fewer cores than the host has for it: Open MPI binds every
+    /// rank to one core when it starts two or fewer processes, and a rank computes on the cores it may use — one, of
+    /// perhaps dozens — unless mpirun is told otherwise.
+    /// </summary>
+    public static void WarnIfBound()
+    {
+        if (!int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_SIZE"), out int local) || local < 1) return;
+        if (Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_RANK") != "0") return;
+        int online = OnlineCpus(), allowed = Environment.ProcessorCount;
+        if (online > 0 && allowed < online / local)
+            StdOut.Err.WriteLine($"tpllm: warning: this host's ranks may each use {allowed} of its {online} cores (mpirun bound them); " +
+                $"start mpirun with --bind-to none, or --map-by ppr:{local}:node:PE={online / local}, to let each rank compute on {online / local}");
+    }
+
+    // cores the kernel has online, whatever this process may use: /sys/devices/system/cpu/online ("0-15", "0-3,8-11")
+    private static int OnlineCpus()
+    {
+        try
+        {
+            int n = 0;
+            foreach (var part in File.ReadAllText("/sys/devices/system/cpu/online").Trim().Split(','))
+            {
+                var ends = part.Split('-');
+                n += ends.Length == 2 ? int.Parse(ends[1]) - int.Parse(ends[0]) + 1 : 1;
+            }
+            return n;
+        }
+        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
+        {
+            return 0;
         }
     }
 

@@ -54,13 +54,14 @@ public static class BenchCommand
             // checked before the run, so a typo does not cost a benchmark's minutes
             if (png is not null && !Directory.Exists(Path.GetDirectoryName(png)))
                 throw new TpLlmException($"--chart: folder '{Path.GetDirectoryName(png)}' of '{png}' does not exist");
-            var err = StdOut.Err;
+            var err = BenchRanks.Reports ? StdOut.Err : TextWriter.Null; // under mpirun rank 0 reports
             err.WriteLine($"machine: {Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}, kernels {TpLlm.Tensors.KernelPaths.Best}");
-            var roof = Roofline.Measure(Environment.ProcessorCount);
+            var roof = BenchRanks.Reports ? Roofline.Measure(Environment.ProcessorCount) : new Roofline(1, 1, 1);
             err.WriteLine($"measured: read bandwidth {roof.ReadGBps:F1} GB/s, f32 FMA peak {roof.PeakGflops:F0} GFLOP/s ({roof.Threads} threads)");
             err.WriteLine($"{"shape",-11} {"tp",2} {"strategy",-16} {"T",3} {"median ms",10} {"min–max ms",15} {"GB/s",7} {"GFLOP/s",8} {"roofline",8} {"recv B/rank",12}");
             var results = LmHeadBench.Run(selected, Ints(r.GetValue(ts)!, "--t"), Ints(r.GetValue(tps)!, "--tp"), strat, roof, x =>
                 err.WriteLine($"{x.Shape,-11} {x.Tp,2} {x.Strategy,-16} {x.T,3} {x.Time.MedianMs,10:F3} {x.Time.MinMs,7:F3}–{x.Time.MaxMs,-7:F3} {x.GBps,7:F1} {x.Gflops,8:F1} {x.RooflinePercent,7:F0}% {x.CommBytesPerRank,12:N0}"), timedRuns);
+            if (!BenchRanks.Reports) return 0;
             var after = roof.Recheck(err);
             if (r.GetValue(json)) StdOut.Out.WriteLine(JsonSerializer.Serialize(new { machine = roof, machineAfter = after, results }, Indented));
             if (png is not null) Charts.LmHead(results, png);

@@ -42,8 +42,8 @@ public static class GenerateBench
             var tpList = BenchCommand.Ints(r.GetValue(tps)!, "--tp");
             var dir = r.GetValue(model) ?? Path.Combine(Path.GetTempPath(), $"tpllm-bench-1b-{nLayers}");
             if (r.GetValue(model) is null) SyntheticCheckpoint.Write(dir, nLayers);
-            var err = StdOut.Err;
-            var roof = Roofline.Measure(Environment.ProcessorCount);
+            var err = BenchRanks.Reports ? StdOut.Err : TextWriter.Null; // under mpirun rank 0 reports
+            var roof = BenchRanks.Reports ? Roofline.Measure(Environment.ProcessorCount) : new Roofline(1, 1, 1);
             err.WriteLine($"measured: read bandwidth {roof.ReadGBps:F1} GB/s, f32 FMA peak {roof.PeakGflops:F0} GFLOP/s");
             var results = new List<Result>();
             using var folder = ModelFolder.Open(dir);
@@ -55,6 +55,7 @@ public static class GenerateBench
                         $"decode {x.DecodeTokensPerSecond:F2} tokens/s (median of {x.Runs}, {x.DecodeTokensPerSecondMin:F2}–{x.DecodeTokensPerSecondMax:F2}); " +
                         $"weights {x.WeightBytesPerToken / 1e9:F2} GB per token → roofline {x.RooflineTokensPerSecond:F2} tokens/s ({x.RooflinePercent:F0} %)");
                 }
+            if (!BenchRanks.Reports) return 0;
             var after = roof.Recheck(err);
             if (r.GetValue(json)) StdOut.Out.WriteLine(JsonSerializer.Serialize(new { machine = roof, machineAfter = after, results }, new JsonSerializerOptions { WriteIndented = true }));
             return 0;
@@ -66,7 +67,7 @@ public static class GenerateBench
     private static IEnumerable<Result> Measure(ModelFolder folder, int tp, string[] names, IWeightFormat?[] formats, int promptTokens, int decodeTokens, int nRuns, Roofline roof)
     {
         int n = formats.Length;
-        var res = ThreadRanks.Run(tp, comm =>
+        if (!BenchRanks.Run(tp, comm =>
         {
             var models = new DecoderModel[n];
             var load = new double[n];
@@ -103,7 +104,7 @@ public static class GenerateBench
             {
                 foreach (var m in models) m?.Dispose();
             }
-        })[0];
+        }, out var res)) yield break; // not rank 0 of an MPI job
         for (int f = 0; f < n; f++)
         {
             // the median run by decode speed is reported (its TTFT too), with the spread

@@ -38,7 +38,7 @@ public static class LmHeadBench
         foreach (var (name, H, V) in shapes)
             foreach (int tp in tps)
             {
-                var perRank = ThreadRanks.Run(tp, world =>
+                if (!BenchRanks.Run(tp, world =>
                 {
                     int threads = Math.Max(1, cores / tp);
                     using var mm = new MatMul(threads);
@@ -79,12 +79,17 @@ public static class LmHeadBench
                         var times = Timing.MeasureInterleaved(world, steps, runs);
                         for (int k = 0; k < steps.Length; k++) list.Add((k, T, times[k], bytes[k]));
                     }
-                    return (list, weightBytes: built.Select(b => b.weight.ByteSize).ToArray());
-                });
-                foreach (var (k, T, time, bytes) in perRank[0].list.OrderBy(e => e.S).ThenBy(e => Array.IndexOf(ts, e.T)))
+                    // every rank's weight bytes, summed for rank 0 (which may be another process)
+                    var mine = built.Select(b => b.weight.ByteSize).ToArray();
+                    var all = new long[mine.Length * world.Size];
+                    world.AllGather<long>(mine, all);
+                    var total = Enumerable.Range(0, mine.Length).Select(k => Enumerable.Range(0, world.Size).Sum(r => all[r * mine.Length + k])).ToArray();
+                    return (list, weightBytes: total);
+                }, out var rank0)) continue; // not rank 0 of an MPI job: rank 0 reports
+                foreach (var (k, T, time, bytes) in rank0.list.OrderBy(e => e.S).ThenBy(e => Array.IndexOf(ts, e.T)))
                 {
                     var strategy = strategies[k];
-                    long totalWeight = perRank.Sum(p => p.weightBytes[k]) / (strategy == "replicated" ? tp : 1);
+                    long totalWeight = rank0.weightBytes[k] / (strategy == "replicated" ? tp : 1);
                     double flops = 2.0 * T * H * V;
                     double weightGB = totalWeight / 1e9;
                     double s = time.MedianMs / 1e3;

@@ -53,7 +53,8 @@ public static class SyntheticCheckpoint
             offset += bytes;
         }
         var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
-        using (var fs = File.Create(file + ".tmp"))
+        var tmp = $"{file}.{Environment.ProcessId}.tmp"; // processes of one job on one host may write it at once: each its own, then one atomic move
+        using (var fs = File.Create(tmp))
         {
             fs.Write(BitConverter.GetBytes((ulong)json.Length));
             fs.Write(json);
@@ -72,7 +73,7 @@ public static class SyntheticCheckpoint
                 }
             }
         }
-        File.Move(file + ".tmp", file, overwrite: true);
+        File.Move(tmp, file, overwrite: true);
         File.WriteAllText(stamp, Version);
         File.WriteAllText(Path.Combine(dir, "config.json"), JsonSerializer.Serialize(new Dictionary<string, object>
         {
