@@ -118,6 +118,10 @@ internal sealed unsafe class BlockQuantizedMatrix<TQ> : WeightMatrix where TQ : 
     private void Decode512(float* x, int n0, int n1, float* y)
     {
         int groups = Groups, blockBytes = BlockBytes;
+        // Σx of each group (x is zero past Cols), for the offset
+        float* sums = stackalloc float[groups];
+        for (int g = 0; g < groups; g++)
+            sums[g] = TQ.Offset == 0 ? 0 : Vector512.Sum(Vector512.Load(x + g * Group) + Vector512.Load(x + g * Group + 16));
         for (int p = n0; p < n1; p += 2 * Panel)
         {
             bool two = p + Panel < n1;
@@ -137,16 +141,16 @@ internal sealed unsafe class BlockQuantizedMatrix<TQ> : WeightMatrix where TQ : 
                 Vector512<float> c0 = default, c1 = default, d0 = default, d1 = default, e0s = default, e1s = default, f0s = default, f1s = default;
                 for (int i = 0; i < Group / 2; i += 2)
                 {
-                    TQ.Widen(l0, i, out var e0, out var f0);
-                    TQ.Widen(l1, i, out var e1, out var f1);
+                    TQ.WidenStored(l0, i, out var e0, out var f0);
+                    TQ.WidenStored(l1, i, out var e1, out var f1);
                     var xe = Vector512.Create(xg[2 * i]);
                     var xo = Vector512.Create(xg[2 * i + 1]);
                     c0 = Vector512.FusedMultiplyAdd(e0, xe, c0);
                     d0 = Vector512.FusedMultiplyAdd(f0, xo, d0);
                     c1 = Vector512.FusedMultiplyAdd(e1, xe, c1);
                     d1 = Vector512.FusedMultiplyAdd(f1, xo, d1);
-                    TQ.Widen(l0, i + 1, out var g0, out var h0);
-                    TQ.Widen(l1, i + 1, out var g1, out var h1);
+                    TQ.WidenStored(l0, i + 1, out var g0, out var h0);
+                    TQ.WidenStored(l1, i + 1, out var g1, out var h1);
                     var ye = Vector512.Create(xg[2 * i + 2]);
                     var yo = Vector512.Create(xg[2 * i + 3]);
                     e0s = Vector512.FusedMultiplyAdd(g0, ye, e0s);
@@ -154,8 +158,10 @@ internal sealed unsafe class BlockQuantizedMatrix<TQ> : WeightMatrix where TQ : 
                     e1s = Vector512.FusedMultiplyAdd(g1, ye, e1s);
                     f1s = Vector512.FusedMultiplyAdd(h1, yo, f1s);
                 }
-                a0 = Vector512.FusedMultiplyAdd((c0 + d0) + (e0s + f0s), Half16.ToF32x16((ushort*)b0), a0);
-                a1 = Vector512.FusedMultiplyAdd((c1 + d1) + (e1s + f1s), Half16.ToF32x16((ushort*)b1), a1);
+                // Σ (stored − offset)·x = Σ stored·x − offset·Σx: the offset's part once per block, the same for every row
+                var correction = Vector512.Create(TQ.Offset * sums[g]);
+                a0 = Vector512.FusedMultiplyAdd((c0 + d0) + (e0s + f0s) - correction, Half16.ToF32x16((ushort*)b0), a0);
+                a1 = Vector512.FusedMultiplyAdd((c1 + d1) + (e1s + f1s) - correction, Half16.ToF32x16((ushort*)b1), a1);
             }
             Put(a0, y + p, Math.Min(Panel, n1 - p));
             if (two) Put(a1, y + p + Panel, Math.Min(Panel, n1 - p - Panel));

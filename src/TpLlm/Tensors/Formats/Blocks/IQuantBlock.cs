@@ -18,6 +18,15 @@ internal unsafe interface IQuantBlock
     /// <summary>Columns 2·<paramref name="pair"/> and 2·<paramref name="pair"/> + 1 of the 16 rows, as f32 levels (unscaled).</summary>
     static abstract void Widen(byte* levels, int pair, out Vector512<float> even, out Vector512<float> odd);
 
+    /// <summary>
+    /// The stored values of a column pair as f32, before <see cref="Offset"/> is taken off (q4's nibbles 0–15; int8's
+    /// levels themselves): the decode kernel subtracts the offset once per block, as offset · Σx, instead of per weight.
+    /// </summary>
+    static abstract void WidenStored(byte* levels, int pair, out Vector512<float> even, out Vector512<float> odd);
+
+    /// <summary>Level = stored value − Offset (8 for q4, 0 for int8).</summary>
+    static abstract int Offset { get; }
+
     /// <summary>The level of (<paramref name="row"/>, <paramref name="col"/>) of the block.</summary>
     static abstract int Level(byte* levels, int row, int col);
 

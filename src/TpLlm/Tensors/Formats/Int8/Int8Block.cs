@@ -29,6 +29,13 @@ internal readonly unsafe struct Int8Block : IQuantBlock
     }
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void WidenStored(byte* levels, int pair, out Vector512<float> even, out Vector512<float> odd) => Widen(levels, pair, out even, out odd);
+
+    /// <inheritdoc/>
+    public static int Offset => 0;
+
+    /// <inheritdoc/>
     public static int Level(byte* levels, int row, int col) => ((sbyte*)levels)[(col / 2) * 2 * P + (col & 1) * P + row];
 
     /// <inheritdoc/>

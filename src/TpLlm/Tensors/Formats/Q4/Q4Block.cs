@@ -36,6 +36,19 @@ internal readonly unsafe struct Q4Block : IQuantBlock
     }
 
     /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void WidenStored(byte* levels, int pair, out Vector512<float> even, out Vector512<float> odd)
+    {
+        // integer work on ports 0/1 instead of two permutes on port 5, which bounded the one-token kernel
+        var v = Avx512F.ConvertToVector512Int32(Vector128.Load(levels + pair * P));
+        even = Avx512F.ConvertToVector512Single(v & Vector512.Create(15));
+        odd = Avx512F.ConvertToVector512Single(v >>> 4);
+    }
+
+    /// <inheritdoc/>
+    public static int Offset => 8;
+
+    /// <inheritdoc/>
     public static int Level(byte* levels, int row, int col) => ((levels[(col / 2) * P + row] >> (4 * (col & 1))) & 15) - 8;
 
     /// <inheritdoc/>
