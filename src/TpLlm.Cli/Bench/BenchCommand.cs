@@ -3,7 +3,7 @@ using System.Text.Json;
 
 namespace TpLlm.Cli.Bench;
 
-/// <summary><c>tpllm bench</c>: LM-head and end-to-end benchmarks with the machine's roofline.</summary>
+/// <summary><c>tpllm bench</c>: LM-head, kernel and end-to-end benchmarks with the machine's roofline.</summary>
 public static class BenchCommand
 {
     private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
@@ -11,8 +11,9 @@ public static class BenchCommand
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
-        var bench = new Command("bench", "benchmarks: lm-head, generate, serve");
+        var bench = new Command("bench", "benchmarks: lm-head, matmul, generate, serve");
         bench.Subcommands.Add(LmHead());
+        bench.Subcommands.Add(MatMulBench.Create());
         bench.Subcommands.Add(GenerateBench.Create());
         bench.Subcommands.Add(ServeBench.Create());
         return bench;

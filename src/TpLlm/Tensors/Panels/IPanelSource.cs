@@ -1,8 +1,9 @@
 namespace TpLlm.Tensors.Panels;
 
 /// <summary>
-/// Where <see cref="PanelGemm"/> finds a block of column pairs of one 16-row panel: in the matrix's own panel storage,
-/// or made on the fly (a quantized matrix dequantizes the block into scratch panels of f32).
+/// Where <see cref="PanelGemm"/> finds a block of column pairs of one 16-row panel: in the matrix's own panel storage
+/// (<see cref="StoredPanels"/>), or made on the fly into scratch by a format stored otherwise (at most
+/// <see cref="MaxPairs"/> at a time, not streamed).
 /// </summary>
 internal unsafe interface IPanelSource
 {

@@ -29,8 +29,10 @@ internal readonly ref struct Group32
     public (float Value, float Magnitude) Extreme()
     {
         float amax = Magnitude();
-        foreach (var v in _values) if (Math.Abs(v) == amax) return (v, amax);
-        return (0, 0);
+        var m = Vector512.Create(amax);
+        // the first lane holding it: a compare and a bit scan, not a scan of 32 with a branch each
+        ulong at = Vector512.Equals(Vector512.Abs(Lo), m).ExtractMostSignificantBits() | (Vector512.Equals(Vector512.Abs(Hi), m).ExtractMostSignificantBits() << 16);
+        return at == 0 ? (0, 0) : (_values[System.Numerics.BitOperations.TrailingZeroCount(at)], amax);
     }
 
     /// <summary>Levels round(x / d) clamped to [lo, hi], as floats.</summary>

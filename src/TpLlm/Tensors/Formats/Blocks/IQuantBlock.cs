@@ -15,14 +15,24 @@ internal unsafe interface IQuantBlock
     /// <summary>Bytes of the levels of 16 rows × 32 columns.</summary>
     static abstract int LevelBytes { get; }
 
-    /// <summary>Columns 2·<paramref name="pair"/> and 2·<paramref name="pair"/> + 1 of the 16 rows, as f32 levels (unscaled).</summary>
-    static abstract void Widen(byte* levels, int pair, out Vector512<float> even, out Vector512<float> odd);
+    /// <summary>Activations this format multiplies: int16 (<c>true</c>) or int8 (<see cref="ActivationQuantizer"/>).</summary>
+    static abstract bool WideActivations { get; }
 
     /// <summary>
-    /// The stored values of a column pair as f32, before <see cref="Offset"/> is taken off (q4's nibbles 0–15; int8's
-    /// levels themselves): the decode kernel subtracts the offset once per block, as offset · Σx, instead of per weight.
+    /// Σ over the block's 32 columns of stored value × <paramref name="xq"/> (the group's quantized activations) for each
+    /// of the 16 rows, in integers (the stored value is the level + <see cref="Offset"/>: q4's nibbles 0–15, int8's
+    /// levels themselves); <see cref="QuantizedProduct{TQ}"/> takes Offset · Σxq off once per block.
     /// </summary>
-    static abstract void WidenStored(byte* levels, int pair, out Vector512<float> even, out Vector512<float> odd);
+    static abstract Vector512<int> Dot512(byte* levels, byte* xq);
+
+    /// <summary>
+    /// <see cref="Dot512"/> for four tokens' activations at once (<paramref name="xq"/> + t · <paramref name="ldq"/>), each
+    /// slab of levels unpacked once for the four.
+    /// </summary>
+    static abstract void Dot512x4(byte* levels, byte* xq, int ldq, out Vector512<int> s0, out Vector512<int> s1, out Vector512<int> s2, out Vector512<int> s3);
+
+    /// <summary><see cref="Dot512"/> for rows 8·<paramref name="half"/> to 8·<paramref name="half"/> + 7, in 256-bit vectors.</summary>
+    static abstract Vector256<int> Dot256(byte* levels, byte* xq, int half);
 
     /// <summary>Level = stored value − Offset (8 for q4, 0 for int8).</summary>
     static abstract int Offset { get; }

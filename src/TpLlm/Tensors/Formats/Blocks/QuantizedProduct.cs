@@ -1,0 +1,194 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace TpLlm.Tensors.Formats.Blocks;
+
+/// <summary>
+/// The product of a <see cref="BlockQuantizedMatrix{TQ}"/> with T tokens, as llama.cpp computes Q4_0 dot products:
+/// each token's activations quantized per group of 32 to int8, or int16 for formats that multiply words
+/// (<see cref="ActivationQuantizer"/>), each block's 16 row sums in integers (<see cref="IQuantBlock.Dot512"/>), then once per block
+/// <c>y[t, r] += (Σ stored·q − Offset·Σq) · scale[r] · d</c> in f32. Integer multiply-adds do the work of widening
+/// every weight to f32 in fewer instructions, so one token streams the weights at the memory's pace and many
+/// tokens share each unpacked slab (<see cref="IQuantBlock.Dot512x4"/>). The integer sums are exact and the f32 steps
+/// the same on every path and for every T: the paths, and a token alone or beside others, give the same numbers.
+/// </summary>
+internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
+{
+    private const int P = WeightMatrix.Panel;
+    private const int Group = BlockQuantizedMatrix<TQ>.Group;
+
+    [ThreadStatic] private static AlignedBuffer? _scratch;
+
+    /// <summary>
+    /// y[t, n] = row n · x[t] for n in [<paramref name="n0"/>, <paramref name="n1"/>): <paramref name="x"/> is
+    /// <c>[T, InputStride]</c>, zero past Cols; <paramref name="y"/> is <c>[T, ldy]</c>.
+    /// </summary>
+    public static void Run(BlockQuantizedMatrix<TQ> w, KernelPath path, float* x, int T, int n0, int n1, float* y, int ldy)
+    {
+        if (path == KernelPath.Vector512 && !Avx512BW.IsSupported) path = KernelPath.Vector256;
+        if (path == KernelPath.Vector256 && !Avx2.IsSupported) path = KernelPath.Scalar;
+        int groups = w.Groups, ldx = groups * Group;
+        // [T, groups·32] int8/int16 activations, [T, groups] scales, [T, groups] sums: per thread, grown to the largest T seen
+        int size = TQ.WideActivations ? sizeof(short) : sizeof(sbyte);
+        long bytes = (long)T * groups * (Group * size + 2 * sizeof(float));
+        if (_scratch is null || _scratch.Bytes < bytes) _scratch = new AlignedBuffer(bytes, "activation quantization scratch");
+        var a = new Activations(_scratch.Pointer, T, groups, Group * size);
+        for (int t = 0; t < T; t++)
+            ActivationQuantizer.Quantize(path, x + (long)t * ldx, groups, TQ.WideActivations, a.Q + (long)t * a.Ldq, a.D + t * groups, a.Sums + t * groups);
+        if (path == KernelPath.Vector512)
+        {
+            if (T == 1) Stream512(w, a, n0, n1, y);
+            else Tiles512(w, a, T, n0, n1, y, ldy);
+        }
+        else if (path == KernelPath.Vector256) Run256(w, a, T, n0, n1, y, ldy);
+        else RunScalar(w, a, T, n0, n1, y, ldy);
+    }
+
+    // the quantized activations: Q [T, groups] of groupBytes, D and Sums [T, groups]
+    private readonly struct Activations(byte* q, int T, int groups, int groupBytes)
+    {
+        public readonly byte* Q = q;
+        public readonly float* D = (float*)(q + (long)T * groups * groupBytes);
+        public readonly int* Sums = (int*)(q + (long)T * groups * groupBytes) + T * groups;
+        public readonly int Ldq = groups * groupBytes;
+        public readonly int GroupBytes = groupBytes;
+        public readonly int Groups = groups;
+    }
+
+    // one token, two panels at a time, the blocks' lines prefetched ahead
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Stream512(BlockQuantizedMatrix<TQ> w, Activations a, int n0, int n1, float* y)
+    {
+        int groups = a.Groups, blockBytes = BlockQuantizedMatrix<TQ>.BlockBytes;
+        for (int p = n0; p < n1; p += 2 * P)
+        {
+            bool two = p + P < n1;
+            byte* b0 = w.Block(p / P, 0), b1 = two ? w.Block(p / P + 1, 0) : b0;
+            Vector512<float> a0 = default, a1 = default;
+            for (int g = 0; g < groups; g++, b0 += blockBytes, b1 += blockBytes)
+            {
+                for (int line = 0; line < blockBytes; line += 64)
+                {
+                    PrefetchAhead.Ahead(b0, line);
+                    PrefetchAhead.Ahead(b1, line);
+                }
+                var offset = Vector512.Create(TQ.Offset * a.Sums[g]);
+                var dg = Vector512.Create(a.D[g]);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(TQ.Dot512(b0 + 2 * P, a.Q + g * a.GroupBytes) - offset), Half16.ToF32x16((ushort*)b0) * dg, a0);
+                a1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(TQ.Dot512(b1 + 2 * P, a.Q + g * a.GroupBytes) - offset), Half16.ToF32x16((ushort*)b1) * dg, a1);
+            }
+            Put(a0, y + p, Math.Min(P, n1 - p));
+            if (two) Put(a1, y + p + P, Math.Min(P, n1 - p - P));
+        }
+    }
+
+    // Tokens in blocks whose activations stay in L2 (every panel reads all of them); within a block a panel at a time,
+    // four tokens at a time: the block's first four stream the panel from memory, the rest find it in cache.
+    private const int BlockActivationBytes = 256 << 10;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tiles512(BlockQuantizedMatrix<TQ> w, Activations a, int T, int n0, int n1, float* y, int ldy)
+    {
+        int tokensPerBlock = Math.Max(4, BlockActivationBytes / a.Ldq / 4 * 4);
+        for (int t0 = 0; t0 < T; t0 += tokensPerBlock)
+            Tiles512(w, a, t0, Math.Min(T, t0 + tokensPerBlock), n0, n1, y, ldy);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tiles512(BlockQuantizedMatrix<TQ> w, Activations a, int t0, int t1, int n0, int n1, float* y, int ldy)
+    {
+        int groups = a.Groups, ldq = a.Ldq, blockBytes = BlockQuantizedMatrix<TQ>.BlockBytes;
+        for (int p = n0; p < n1; p += P)
+        {
+            int valid = Math.Min(P, n1 - p);
+            byte* first = w.Block(p / P, 0);
+            int t = t0;
+            for (; t + 4 <= t1; t += 4)
+            {
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                byte* b = first;
+                byte* q = a.Q + (long)t * ldq;
+                float* d = a.D + t * groups;
+                int* sums = a.Sums + t * groups;
+                for (int g = 0; g < groups; g++, b += blockBytes, q += a.GroupBytes, d++, sums++)
+                {
+                    if (t == t0) for (int line = 0; line < blockBytes; line += 64) PrefetchAhead.Ahead(b, line);
+                    TQ.Dot512x4(b + 2 * P, q, ldq, out var s0, out var s1, out var s2, out var s3);
+                    var scale = Half16.ToF32x16((ushort*)b);
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(s0 - Vector512.Create(TQ.Offset * sums[0])), scale * Vector512.Create(d[0]), a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(s1 - Vector512.Create(TQ.Offset * sums[groups])), scale * Vector512.Create(d[groups]), a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(s2 - Vector512.Create(TQ.Offset * sums[2 * groups])), scale * Vector512.Create(d[2 * groups]), a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(s3 - Vector512.Create(TQ.Offset * sums[3 * groups])), scale * Vector512.Create(d[3 * groups]), a3);
+                }
+                float* yt = y + (long)t * ldy + p;
+                Put(a0, yt, valid);
+                Put(a1, yt + ldy, valid);
+                Put(a2, yt + 2 * ldy, valid);
+                Put(a3, yt + 3 * ldy, valid);
+            }
+            for (; t < t1; t++)
+            {
+                Vector512<float> acc = default;
+                byte* b = first;
+                for (int g = 0; g < groups; g++, b += blockBytes)
+                {
+                    int i = t * groups + g;
+                    acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(TQ.Dot512(b + 2 * P, a.Q + (long)t * ldq + g * a.GroupBytes) - Vector512.Create(TQ.Offset * a.Sums[i])),
+                        Half16.ToF32x16((ushort*)b) * Vector512.Create(a.D[i]), acc);
+                }
+                Put(acc, y + (long)t * ldy + p, valid);
+            }
+        }
+    }
+
+    // a panel as two halves of 8 rows, a token at a time (after the first, the panel is in cache)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Run256(BlockQuantizedMatrix<TQ> w, Activations a, int T, int n0, int n1, float* y, int ldy)
+    {
+        int groups = a.Groups, blockBytes = BlockQuantizedMatrix<TQ>.BlockBytes;
+        for (int p = n0; p < n1; p += P)
+            for (int t = 0; t < T; t++)
+            {
+                byte* b = w.Block(p / P, 0);
+                Vector256<float> lo = default, hi = default;
+                for (int g = 0; g < groups; g++, b += blockBytes)
+                {
+                    if (t == 0) for (int line = 0; line < blockBytes; line += 64) PrefetchAhead.Ahead(b, line);
+                    int i = t * groups + g;
+                    byte* q = a.Q + (long)t * a.Ldq + g * a.GroupBytes;
+                    var offset = Vector256.Create(TQ.Offset * a.Sums[i]);
+                    var dg = Vector256.Create(a.D[i]);
+                    lo = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(TQ.Dot256(b + 2 * P, q, 0) - offset), Half16.ToF32x8((ushort*)b) * dg, lo);
+                    hi = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(TQ.Dot256(b + 2 * P, q, 1) - offset), Half16.ToF32x8((ushort*)b + 8) * dg, hi);
+                }
+                float* yt = y + (long)t * ldy + p;
+                int valid = Math.Min(P, n1 - p);
+                for (int r = 0; r < valid; r++) yt[r] = r < 8 ? lo.GetElement(r) : hi.GetElement(r - 8);
+            }
+    }
+
+    private static void RunScalar(BlockQuantizedMatrix<TQ> w, Activations a, int T, int n0, int n1, float* y, int ldy)
+    {
+        for (int t = 0; t < T; t++)
+            for (int n = n0; n < n1; n++)
+            {
+                float acc = 0;
+                for (int g = 0; g < a.Groups; g++)
+                {
+                    byte* block = w.Block(n / P, g);
+                    byte* q = a.Q + (long)t * a.Ldq + g * a.GroupBytes;
+                    int sum = 0;
+                    for (int c = 0; c < Group; c++) sum += TQ.Level(block + 2 * P, n % P, c) * (TQ.WideActivations ? ((short*)q)[c] : ((sbyte*)q)[c]);
+                    acc = MathF.FusedMultiplyAdd(sum, Half16.ToF32(((ushort*)block)[n % P]) * a.D[t * a.Groups + g], acc);
+                }
+                y[(long)t * ldy + n] = acc;
+            }
+    }
+
+    private static void Put(Vector512<float> v, float* dst, int valid)
+    {
+        if (valid == P) v.Store(dst);
+        else for (int i = 0; i < valid; i++) dst[i] = v.GetElement(i);
+    }
+}
