@@ -3,7 +3,10 @@ namespace TpLlm.Cli;
 /// <summary>Finds the bundled default model (models/fortune-llama).</summary>
 public static class ModelLocator
 {
-    /// <summary>TPLLM_MODEL, else models/fortune-llama above the current directory or the program.</summary>
+    /// <summary>
+    /// TPLLM_MODEL, else models/fortune-llama in or above the current directory, else beside the program or above it
+    /// (an installed tool carries it in its own folder; a build finds the repository's).
+    /// </summary>
     public static string DefaultModel()
     {
         var env = Environment.GetEnvironmentVariable("TPLLM_MODEL");
@@ -16,6 +19,6 @@ public static class ModelLocator
                 if (File.Exists(Path.Combine(candidate, "config.json"))) return candidate;
             }
         }
-        throw new TpLlmException("no --model given and the bundled models/fortune-llama was not found above the current directory; pass --model DIR or set TPLLM_MODEL");
+        throw new TpLlmException($"no --model given and the bundled models/fortune-llama was found neither above the current directory nor beside the program ({AppContext.BaseDirectory}); pass --model DIR or set TPLLM_MODEL");
     }
 }
