@@ -74,7 +74,7 @@ public static class GenerateCommand
         var path = common.ModelPath(r);
         int tp = r.GetValue(common.Tp);
         var sw = Stopwatch.StartNew();
-        using var folder = ModelFolder.Open(path, requireTokenizer: idText is null);
+        using var folder = ModelOpener.Open(path, requireTokenizer: idText is null);
         if (responseFormat != ResponseFormat.Text && folder.Tokenizer is null)
             throw new TpLlmException($"{path}: --response-format json_object needs the model's tokenizer.json to know each token's text");
         var promptIds = idText is not null ? [CommonOptions.ParseIds(idText)] : texts.Select(t => folder.Tokenizer!.Encode(t, addSpecialTokens: true)).ToArray();

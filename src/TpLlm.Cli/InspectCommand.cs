@@ -16,7 +16,7 @@ public static class InspectCommand
         common.AddTo(cmd);
         cmd.SetAction(r =>
         {
-            using var folder = ModelFolder.Open(common.ModelPath(r));
+            using var folder = ModelOpener.Open(common.ModelPath(r));
             var c = folder.Config;
             int tp = r.GetValue(common.Tp), align = r.GetValue(common.Align);
             var head = r.GetValue(common.Head);
@@ -25,7 +25,7 @@ public static class InspectCommand
             bool tied = headTensor == LmHeadLoader.EmbeddingName;
             StdOut.Out.WriteLine($"model {folder.Path}: {c.ModelType}, H={c.HiddenSize}, I={c.IntermediateSize}, layers={c.NumLayers}, heads={c.NumHeads}/{c.NumKvHeads} (head_dim {c.HeadDim}), V={c.VocabSize}, tied={c.TieWordEmbeddings}");
             var quant = common.QuantizationOf(r);
-            var plans = Enumerable.Range(0, tp).Select(rank => ShardPlan.For(c, tp, rank, align, quant?.GroupSize ?? 1)).ToArray();
+            var plans = Enumerable.Range(0, tp).Select(rank => ShardPlan.For(c, tp, rank, align, DecoderModel.InputGroup(c, ck, quant))).ToArray();
             var v = plans[0].Vocab;
             StdOut.Out.WriteLine($"tp={tp}: V_pad = roundUp({v.VocabSize}, {tp}·{align}) = {v.PaddedVocabSize}, {v.ShardSize} vocab rows per rank; LM head {head}, reads '{headTensor}'{(tied ? " (shared with the embedding shard)" : "")}");
             int d = c.HeadDim;
@@ -57,5 +57,5 @@ public static class InspectCommand
         return cmd;
     }
 
-    private static long Bytes(Checkpoint ck, string tensor, long elements) => elements * ck.Get(tensor).Info.DType.Size();
+    private static long Bytes(IWeightSource ck, string tensor, long elements) => ck.Tensor(tensor).DType.Bytes(elements);
 }

@@ -20,7 +20,7 @@ public static class LogitsCommand
             var tokens = CommonOptions.ParseIds(r.GetValue(ids)!);
             var path = common.ModelPath(r);
             var options = common.ModelOptions(r, 1);
-            using var folder = ModelFolder.Open(path);
+            using var folder = ModelOpener.Open(path);
             var c = folder.Config;
             if (options.MaxContext == 0) options = options with { MaxContext = Math.Min(c.MaxPositionEmbeddings, Math.Max(tokens.Length, 16)) };
             if (tokens.Length > options.MaxContext)

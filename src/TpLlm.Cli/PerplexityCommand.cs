@@ -23,7 +23,7 @@ public static class PerplexityCommand
             var path = common.ModelPath(r);
             var file = r.GetValue(text)!;
             var content = System.Text.Encoding.UTF8.GetString(IO.InputFile.ReadAll(file, MaxTextBytes, m => new TpLlmException(m)));
-            using var folder = ModelFolder.Open(path, requireTokenizer: true);
+            using var folder = ModelOpener.Open(path, requireTokenizer: true);
             var tokens = folder.Tokenizer!.Encode(content, addSpecialTokens: false);
             var before = folder.Tokenizer.SpecialTokensAround.Before;
             int bos = before.Count > 0 ? before[0] : -1; // a tokenizer that adds BOS gets one at each window's start, as in llama.cpp

@@ -70,7 +70,7 @@ public static class ServeCommand
     {
         RankLauncher.Run(1, options.Tp, (group, _) =>
         {
-            using var folder = ModelFolder.Open(options.ModelPath, requireTokenizer: group.Rank == 0);
+            using var folder = ModelOpener.Open(options.ModelPath, requireTokenizer: group.Rank == 0);
             if (group.Rank != 0)
             {
                 ContinuousBatcher.Follow(folder, group, options.MaxBatch, options.Model);

@@ -8,7 +8,7 @@ namespace TpLlm.Checkpoints;
 /// lookup of a tensor they hold, so a rank maps only the files its tensors live in. Lookup is
 /// by exact name only. Safe to share between in-process ranks.
 /// </summary>
-public sealed class Checkpoint : IDisposable
+public sealed class Checkpoint : IWeightSource
 {
     /// <summary>Index file name of sharded checkpoints.</summary>
     public const string IndexFileName = "model.safetensors.index.json";
@@ -22,6 +22,9 @@ public sealed class Checkpoint : IDisposable
 
     /// <summary>The model folder.</summary>
     public string Folder { get; }
+
+    /// <inheritdoc/>
+    public string Location => Folder;
 
     /// <summary>Names of every tensor the checkpoint declares.</summary>
     public IEnumerable<string> TensorNames => _weightMap.Keys;
@@ -83,6 +86,13 @@ public sealed class Checkpoint : IDisposable
         if (!file.TryGet(name, out var info))
             throw new CheckpointException($"{file.Path}: tensor '{name}' is listed in {IndexFileName} but not in this file");
         return (file, info);
+    }
+
+    /// <inheritdoc/>
+    public SourceTensor Tensor(string name)
+    {
+        var (file, info) = Get(name);
+        return new SafetensorsTensor(file, info);
     }
 
     private SafetensorsFile OpenFile(string fileName)

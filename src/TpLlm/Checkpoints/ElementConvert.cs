@@ -3,7 +3,7 @@ using TpLlm.Tensors;
 
 namespace TpLlm.Checkpoints;
 
-/// <summary>Converts raw little-endian checkpoint bytes into f32 or bf16 storage.</summary>
+/// <summary>Converts raw little-endian checkpoint bytes into f32 (GGUF's Q8_0 and Q4_0 blocks: scale × level).</summary>
 public static class ElementConvert
 {
     /// <summary>Converts <paramref name="src"/> of <paramref name="dtype"/> into f32.</summary>
@@ -21,8 +21,30 @@ public static class ElementConvert
             case DType.F32:
                 MemoryMarshal.Cast<byte, float>(src).CopyTo(dst);
                 break;
+            case DType.Q8_0 or DType.Q4_0:
+                Dequantize(dtype, src, dst);
+                break;
+            case DType.Q4_K or DType.Q5_K or DType.Q6_K:
+                KQuants.Dequantize(dtype, src, dst);
+                break;
             default:
-                throw new CheckpointException($"{where}: dtype {dtype} cannot be loaded as weights (BF16, F16 or F32 expected)");
+                throw new CheckpointException($"{where}: dtype {dtype} cannot be loaded as weights (BF16, F16, F32 or a GGUF block type expected)");
+        }
+    }
+
+    /// <summary>The blocks of <paramref name="src"/> (whole ones) as f32: GGUF's <c>d · q</c> (Q8_0) and <c>d · (nibble − 8)</c> (Q4_0, low nibbles first).</summary>
+    private static void Dequantize(DType dtype, ReadOnlySpan<byte> src, Span<float> dst)
+    {
+        int bytes = dtype.Size(), blocks = src.Length / bytes;
+        for (int b = 0; b < blocks && b * 32 < dst.Length; b++)
+        {
+            var block = src.Slice(b * bytes, bytes);
+            float d = (float)BitConverter.UInt16BitsToHalf(MemoryMarshal.Read<ushort>(block));
+            var o = dst.Slice(b * 32, Math.Min(32, dst.Length - b * 32));
+            for (int j = 0; j < o.Length; j++)
+                o[j] = dtype == DType.Q8_0
+                    ? d * (sbyte)block[2 + j]
+                    : d * ((j < 16 ? block[2 + j] & 0xF : block[2 + j - 16] >> 4) - 8);
         }
     }
 }

@@ -1,4 +1,3 @@
-using System.IO.MemoryMappedFiles;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 
@@ -19,8 +18,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     /// <summary>Largest header accepted (the format's reference reader uses 100 MB).</summary>
     public const long MaxHeaderBytes = 100_000_000;
 
-    private readonly MemoryMappedFile? _map;
-    private readonly MemoryMappedViewAccessor? _view;
+    private readonly MappedFile _file;
     private readonly byte* _base;
     private readonly long _dataStart;
     private readonly Dictionary<string, TensorInfo> _tensors;
@@ -30,7 +28,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     public string Path { get; }
 
     /// <summary>Length of the file in bytes.</summary>
-    public long Length { get; }
+    public long Length => _file.Length;
 
     /// <summary>Length of the data section in bytes.</summary>
     public long DataLength => Length - _dataStart;
@@ -46,33 +44,8 @@ public sealed unsafe class SafetensorsFile : IDisposable
     public SafetensorsFile(string path)
     {
         Path = path;
-        if (!IO.InputFile.Exists(path)) throw new CheckpointException($"{path}: safetensors file not found");
-        IO.InputFile.RequireRegular(path, m => new CheckpointException(m)); // a FIFO would hang the open, a device has no end
-        // the length of what the path names, through symbolic links: a Hugging Face cache snapshot is a folder of
-        // links to blobs, and FileInfo.Length of a link is the length of the link itself
-        try
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1);
-            Length = stream.Length;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new CheckpointException($"{path}: cannot open the file: {e.Message}", e);
-        }
-        if (Length < 8)
-            throw new CheckpointException($"{path}: file is {Length} bytes, shorter than the 8-byte header length prefix");
-        try
-        {
-            _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-            _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new CheckpointException($"{path}: cannot map the file: {e.Message}", e);
-        }
-        byte* p = null;
-        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-        _base = p + _view.PointerOffset;
+        _file = new MappedFile(path, "safetensors", 8, "the 8-byte header length prefix");
+        _base = _file.Base;
         try
         {
             ulong headerLen = *(ulong*)_base;
@@ -116,18 +89,8 @@ public sealed unsafe class SafetensorsFile : IDisposable
     /// </summary>
     public void Release(TensorInfo t)
     {
-        if (_disposed || !OperatingSystem.IsLinux() || t.ByteLength == 0) return;
-        const long page = 4096;
-        long start = (long)(_base + _dataStart + t.Begin), end = start + t.ByteLength;
-        long alignedStart = start / page * page, alignedEnd = (end + page - 1) / page * page;
-        long fileEnd = (long)(_base + Length + page - 1) / page * page;
-        alignedStart = Math.Max(alignedStart, (long)_base / page * page);
-        alignedEnd = Math.Min(alignedEnd, fileEnd);
-        if (alignedEnd > alignedStart) Madvise((nint)alignedStart, (nuint)(alignedEnd - alignedStart), 4 /* MADV_DONTNEED */);
+        if (!_disposed) _file.Release(_dataStart + t.Begin, t.ByteLength);
     }
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "madvise", SetLastError = true)]
-    private static extern int Madvise(nint addr, nuint length, int advice);
 
     /// <summary>Reads a whole tensor as f32 (any float dtype) — for small tensors and tests.</summary>
     public float[] ReadF32(string name)
@@ -156,11 +119,6 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        if (_view is not null)
-        {
-            if (_base != null) _view.SafeMemoryMappedViewHandle.ReleasePointer();
-            _view.Dispose();
-        }
-        _map?.Dispose();
+        _file.Dispose();
     }
 }

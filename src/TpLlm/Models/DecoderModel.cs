@@ -46,13 +46,20 @@ public sealed class DecoderModel : IDisposable
         _layers = layers; _finalNorm = finalNorm; Cache = cache; MatMul = mm;
     }
 
+    /// <summary>
+    /// The input columns a row-parallel layer's ranks split in whole groups of: the quantized format's group, or the
+    /// blocks of a GGUF file's Q8_0/Q4_0 weights, which are kept as they are, else 1 (K-quants are widened).
+    /// </summary>
+    public static int InputGroup(ModelConfig c, IWeightSource checkpoint, IWeightFormat? quantization) =>
+        quantization?.GroupSize ?? (c.NumLayers > 0 && checkpoint.Tensor("model.layers.0.mlp.down_proj.weight").DType is DType.Q8_0 or DType.Q4_0 ? 32 : 1);
+
     /// <summary>Loads this rank's shards from <paramref name="checkpoint"/>, reading only the rows and columns it owns.</summary>
-    public static DecoderModel Load(ModelConfig c, Checkpoint checkpoint, ICommunicator comm, ModelOptions? options = null)
+    public static DecoderModel Load(ModelConfig c, IWeightSource checkpoint, ICommunicator comm, ModelOptions? options = null)
     {
         options ??= new ModelOptions();
         var quant = options.Quantization;
         if (quant is { IsQuantized: false }) throw new TpLlmException($"quantization format '{quant.Name}' is not a quantized format");
-        int kGroup = quant?.GroupSize ?? 1;
+        int kGroup = InputGroup(c, checkpoint, quant);
         var plan = ShardPlan.For(c, comm.Size, comm.Rank, options.VocabAlign, kGroup);
         int threads = options.ComputeThreads > 0 ? options.ComputeThreads : Math.Max(1, Environment.ProcessorCount / comm.Size);
         var loader = new WeightLoader(checkpoint, threads);
@@ -63,7 +70,7 @@ public sealed class DecoderModel : IDisposable
         if (options.MaxSequences < 1) throw new TpLlmException($"max sequences = {options.MaxSequences}, must be ≥ 1");
 
         if (FaultInjection.At("load", comm.Rank))
-            throw new Checkpoints.CheckpointException($"{checkpoint.Folder}: tensor 'model.layers.0.self_attn.q_proj.weight' not found for rank {comm.Rank} (injected fault)");
+            throw new Checkpoints.CheckpointException($"{checkpoint.Location}: tensor 'model.layers.0.self_attn.q_proj.weight' not found for rank {comm.Rank} (injected fault)");
         var arch = c.Architecture;
         // a norm's weight as it multiplies: w, or 1 + w for the families that store it 0-centred
         float[] Norm(string name, int length)

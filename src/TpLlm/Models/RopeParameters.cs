@@ -18,6 +18,12 @@ public sealed record RopeParameters(double Theta, string Type, double Factor = 1
     /// </summary>
     public bool Bf16InverseFrequencies { get; init; }
 
+    /// <summary>
+    /// Per-pair divisors of the inverse frequencies, <c>[headDim/2]</c>, as a GGUF file stores a Llama 3 model's
+    /// frequency scaling (<c>rope_freqs.weight</c>, which llama.cpp divides by); null when there are none.
+    /// </summary>
+    public double[]? FrequencyFactors { get; init; }
+
     /// <summary>Supported rope types.</summary>
     public static readonly string[] SupportedTypes = ["default", "linear", "llama3"];
 
@@ -29,6 +35,11 @@ public sealed record RopeParameters(double Theta, string Type, double Factor = 1
         if (Type == "llama3") ScaleLlama3(inv);
         if (Type == "linear")
             for (int i = 0; i < inv.Length; i++) inv[i] /= Factor;
+        if (FrequencyFactors is { } f)
+        {
+            if (f.Length != inv.Length) throw new TpLlmException($"rope frequency factors: {f.Length} given for {inv.Length} rotary pairs (head_dim {headDim})");
+            for (int i = 0; i < inv.Length; i++) inv[i] /= f[i];
+        }
         if (Bf16InverseFrequencies)
             for (int i = 0; i < inv.Length; i++) inv[i] = TpLlm.Tensors.Bf16.ToF32(TpLlm.Tensors.Bf16.FromF32((float)inv[i]));
         return inv;

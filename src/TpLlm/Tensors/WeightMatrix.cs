@@ -65,7 +65,7 @@ public abstract unsafe class WeightMatrix
     /// <summary>Throws unless <paramref name="r"/> is a row and <paramref name="length"/> bytes hold <see cref="Cols"/> elements of <paramref name="dtype"/>.</summary>
     protected void CheckRow(int r, int length, DType dtype)
     {
-        if ((uint)r >= (uint)Rows || length < (long)Cols * dtype.Size())
+        if ((uint)r >= (uint)Rows || length < dtype.Bytes(Cols))
             throw new ArgumentOutOfRangeException(nameof(r), $"row {r} of [{Rows}, {Cols}] from {length} bytes of {dtype}");
     }
 }

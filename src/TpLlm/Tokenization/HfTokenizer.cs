@@ -56,7 +56,14 @@ public sealed class HfTokenizer
     {
         var path = Path.Combine(folder, "tokenizer.json");
         if (!IO.InputFile.Exists(path)) throw new TokenizerException($"{path}: tokenizer file not found (pass token ids with --ids instead)");
-        return JsonInput.ReadFile(path, JsonInput.MaxTokenizerBytes, 64, root =>
+        return Parse(path, IO.InputFile.ReadAll(path, JsonInput.MaxTokenizerBytes, m => new TokenizerException(m)));
+    }
+
+    /// <summary>Reads <c>tokenizer.json</c> content; <paramref name="path"/> names it in errors (a GGUF file's vocabulary comes this way).</summary>
+    /// <exception cref="TokenizerException">Malformed, or not a supported BPE tokenizer.</exception>
+    public static HfTokenizer Parse(string path, byte[] json)
+    {
+        return JsonInput.Read(path, json, 64, root =>
         {
             try
             {

@@ -9,6 +9,14 @@ internal static class CliProcess
 
     public static Result Run(params string[] args) => Start([], null, args);
 
+    /// <summary>The new tokens of a successful <c>generate --json</c> run.</summary>
+    public static int[] Tokens(Result r)
+    {
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = System.Text.Json.JsonDocument.Parse(r.Stdout);
+        return [.. doc.RootElement.GetProperty("tokens").EnumerateArray().Select(e => e.GetInt32())];
+    }
+
     /// <summary>Runs tpllm with <paramref name="workingDirectory"/> as the current directory.</summary>
     public static Result RunIn(string workingDirectory, params string[] args) => Start([], null, args, workingDirectory);
 

@@ -7,12 +7,7 @@ namespace TpLlm.Tests.Distributed;
 /// <summary>Ranks as Open MPI processes (`.ci/run` installs openmpi-bin).</summary>
 public class MpiTests
 {
-    private static int[] Tokens(CliProcess.Result r)
-    {
-        Assert.True(r.ExitCode == 0, r.Stderr);
-        using var doc = JsonDocument.Parse(r.Stdout);
-        return doc.RootElement.GetProperty("tokens").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-    }
+    private static int[] Tokens(CliProcess.Result r) => CliProcess.Tokens(r);
 
     [Theory]
     [InlineData("fortune-llama", 2)]

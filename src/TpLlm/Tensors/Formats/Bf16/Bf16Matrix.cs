@@ -8,7 +8,9 @@ namespace TpLlm.Tensors.Formats.Bf16;
 /// bf16 weights in panels of 16 rows holding column pairs, <c>[roundUp(Rows, 16)/16][ceil(Cols/2)][16][2]</c>: one
 /// 64-byte load gives 16 rows × columns (k, k+1), and each 32-bit lane widens to f32 with <c>u &lt;&lt; 16</c> (column k)
 /// and <c>u &amp; 0xFFFF0000</c> (column k+1), so the kernel keeps whole output rows in vector lanes (<see cref="PanelGemm"/>).
-/// Padding rows and the padding column of an odd Cols are zero. Only bf16 rows are taken: anything else would round.
+/// Padding rows and the padding column of an odd Cols are zero. bf16 rows are taken as they are, and block-quantized ones
+/// (GGUF's Q8_0, Q4_0) widened — how an LM head stored quantized becomes unquantized; f16 and f32 would round, so they
+/// are refused (they go to f32).
 /// </summary>
 public sealed unsafe class Bf16Matrix : WeightMatrix
 {
@@ -43,8 +45,16 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
     public override void SetRow(int r, ReadOnlySpan<byte> src, DType dtype, string where)
     {
         CheckRow(r, src.Length, dtype);
-        if (dtype != DType.BF16) throw new CheckpointException($"{where}: dtype {dtype} cannot be stored as BF16 without rounding");
-        SetBf16Row(r, MemoryMarshal.Cast<byte, ushort>(src));
+        if (dtype == DType.BF16)
+        {
+            SetBf16Row(r, MemoryMarshal.Cast<byte, ushort>(src));
+            return;
+        }
+        if (dtype.BlockElements() == 1) throw new CheckpointException($"{where}: dtype {dtype} cannot be stored as BF16 without rounding");
+        var row = RowScratch.Get(Cols);
+        ElementConvert.ToF32(dtype, src[..(int)dtype.Bytes(Cols)], row, where);
+        ushort* p = Pointer + Index(r, 0);
+        for (int c = 0; c < Cols; c++) p[(long)(c >> 1) * 2 * Panel + (c & 1)] = Tensors.Bf16.FromF32(row[c]);
     }
 
     /// <summary>The bf16 bits of element (r, c).</summary>

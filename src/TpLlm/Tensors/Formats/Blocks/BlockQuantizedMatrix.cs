@@ -86,8 +86,20 @@ internal sealed unsafe class BlockQuantizedMatrix<TQ> : WeightMatrix where TQ : 
     public override void SetRow(int r, ReadOnlySpan<byte> src, DType dtype, string where)
     {
         CheckRow(r, src.Length, dtype);
+        if (dtype == TQ.FileBlock && Cols % Group == 0)
+        {
+            // the file's own blocks: scale and levels as they are, no detour through floats
+            Span<sbyte> levels = stackalloc sbyte[Group];
+            int bytes = dtype.Size();
+            for (int g = 0; g < Groups; g++)
+            {
+                ushort scale = TQ.ReadFileBlock(src.Slice(g * bytes, bytes), levels);
+                SetGroup(r, g, scale, levels);
+            }
+            return;
+        }
         var row = RowScratch.Get(Cols);
-        ElementConvert.ToF32(dtype, src[..(Cols * dtype.Size())], row, where);
+        ElementConvert.ToF32(dtype, src[..(int)dtype.Bytes(Cols)], row, where);
         SetRow(r, row);
     }
 

@@ -36,7 +36,7 @@ public sealed unsafe class F32Matrix : WeightMatrix
     {
         CheckRow(r, src.Length, dtype);
         var row = RowScratch.Get(Cols);
-        ElementConvert.ToF32(dtype, src[..(Cols * dtype.Size())], row, where);
+        ElementConvert.ToF32(dtype, src[..(int)dtype.Bytes(Cols)], row, where);
         SetRow(r, row);
     }
 

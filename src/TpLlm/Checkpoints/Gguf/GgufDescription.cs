@@ -1,0 +1,183 @@
+using System.Text.Json;
+
+namespace TpLlm.Checkpoints.Gguf;
+
+/// <summary>
+/// What a GGUF file's metadata says, written as the Hugging Face files that say it in a model folder: a
+/// <c>config.json</c> (from <c>{arch}.*</c>) and a <c>tokenizer.json</c> (from <c>tokenizer.ggml.*</c>), so that the
+/// one parser of each reads GGUF models too. Architectures: <c>llama</c> (also Mistral's), <c>qwen2</c>, <c>qwen3</c>.
+/// </summary>
+public static class GgufDescription
+{
+    /// <summary>GGUF architectures read, with their <c>model_type</c>.</summary>
+    public static IReadOnlyDictionary<string, string> Architectures { get; } = new Dictionary<string, string>
+    {
+        ["llama"] = "llama", ["qwen2"] = "qwen2", ["qwen3"] = "qwen3",
+    };
+
+    /// <summary>Pre-tokenizer patterns by <c>tokenizer.ggml.pre</c> (llama.cpp's names).</summary>
+    private static readonly Dictionary<string, string> PrePatterns = new()
+    {
+        ["default"] = Tokenization.HfTokenizer.Gpt2Pattern,
+        ["gpt-2"] = Tokenization.HfTokenizer.Gpt2Pattern,
+        ["gpt2"] = Tokenization.HfTokenizer.Gpt2Pattern,
+        ["llama-bpe"] = @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        ["llama3"] = @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        ["qwen2"] = @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+    };
+
+    /// <summary>The file's architecture (<c>general.architecture</c>), checked to be one TpLlm reads.</summary>
+    public static string Architecture(GgufFile f)
+    {
+        var arch = f.String("general.architecture") ?? throw new CheckpointException($"{f.Path}: metadata 'general.architecture' is missing");
+        if (!Architectures.ContainsKey(arch))
+            throw new CheckpointException($"{f.Path}: GGUF architecture '{arch}' is not supported (supported: {string.Join(", ", Architectures.Keys)})");
+        return arch;
+    }
+
+    /// <summary>A <c>config.json</c> equivalent to the file's metadata.</summary>
+    public static byte[] ConfigJson(GgufFile f)
+    {
+        string arch = Architecture(f);
+        long Need(string key, long min, long max) => f.Int($"{arch}.{key}", min, max) ?? throw new CheckpointException($"{f.Path}: metadata '{arch}.{key}' is missing");
+        long hidden = Need("embedding_length", 1, 1 << 20), heads = Need("attention.head_count", 1, 4096);
+        long vocab = f.Int($"{arch}.vocab_size", 1, 1 << 26)
+            ?? (f.TryGet("token_embd.weight", out var embd) && embd.Dims.Length == 2 ? embd.Dims[1] : (long?)f.Array<string>("tokenizer.ggml.tokens")?.Length)
+            ?? throw new CheckpointException($"{f.Path}: neither '{arch}.vocab_size' nor a token_embd.weight matrix gives the vocabulary size");
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms))
+        {
+            w.WriteStartObject();
+            w.WriteString("model_type", Architectures[arch]);
+            w.WriteNumber("hidden_size", hidden);
+            w.WriteNumber("intermediate_size", Need("feed_forward_length", 1, 1 << 22));
+            w.WriteNumber("num_hidden_layers", Need("block_count", 1, 1024));
+            w.WriteNumber("num_attention_heads", heads);
+            w.WriteNumber("num_key_value_heads", f.Int($"{arch}.attention.head_count_kv", 1, 4096) ?? heads);
+            if (f.Int($"{arch}.attention.key_length", 2, 4096) is { } headDim) w.WriteNumber("head_dim", headDim);
+            else if (hidden % heads == 0) w.WriteNumber("head_dim", hidden / heads);
+            w.WriteNumber("vocab_size", vocab);
+            if (f.Number($"{arch}.attention.layer_norm_rms_epsilon") is { } eps) w.WriteNumber("rms_norm_eps", eps);
+            if (f.Int($"{arch}.context_length", 1, 1 << 24) is { } ctx) w.WriteNumber("max_position_embeddings", ctx);
+            if (f.Number($"{arch}.rope.freq_base") is { } theta) w.WriteNumber("rope_theta", theta);
+            if (f.String($"{arch}.rope.scaling.type") is { } scaling && scaling != "none")
+            {
+                w.WriteStartObject("rope_scaling");
+                w.WriteString("rope_type", scaling);
+                if (f.Number($"{arch}.rope.scaling.factor") is { } factor) w.WriteNumber("factor", factor);
+                w.WriteEndObject();
+            }
+            w.WriteBoolean("tie_word_embeddings", !f.TryGet("output.weight", out _));
+            if (f.Int("tokenizer.ggml.bos_token_id", 0, int.MaxValue) is { } bos) w.WriteNumber("bos_token_id", bos);
+            var eos = new[] { "eos_token_id", "eot_token_id", "eom_token_id" }
+                .Select(k => f.Int("tokenizer.ggml." + k, 0, int.MaxValue)).OfType<long>().Distinct().ToArray();
+            w.WriteStartArray("eos_token_id");
+            foreach (var e in eos) w.WriteNumberValue(e);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        return ms.ToArray();
+    }
+
+    /// <summary>
+    /// A <c>tokenizer.json</c> equivalent to the file's vocabulary: byte-level BPE (<c>tokenizer.ggml.model</c> =
+    /// <c>gpt2</c>) with its merges, pre-tokenizer pattern (<c>tokenizer.ggml.pre</c>), control and user-defined tokens
+    /// as added tokens, and the BOS token put before a text when <c>tokenizer.ggml.add_bos_token</c> says so.
+    /// </summary>
+    public static byte[] TokenizerJson(GgufFile f)
+    {
+        string model = f.String("tokenizer.ggml.model") ?? throw new CheckpointException($"{f.Path}: metadata 'tokenizer.ggml.model' is missing, so the file has no tokenizer (pass token ids with --ids)");
+        if (model != "gpt2")
+            throw new CheckpointException($"{f.Path}: tokenizer.ggml.model '{model}' is not supported (supported: gpt2, byte-level BPE); pass token ids with --ids");
+        var tokens = f.Array<string>("tokenizer.ggml.tokens") ?? throw new CheckpointException($"{f.Path}: metadata 'tokenizer.ggml.tokens' is missing");
+        var merges = f.Array<string>("tokenizer.ggml.merges") ?? throw new CheckpointException($"{f.Path}: metadata 'tokenizer.ggml.merges' is missing");
+        var types = f.Array<long>("tokenizer.ggml.token_type");
+        if (types is not null && types.Length != tokens.Length)
+            throw new CheckpointException($"{f.Path}: tokenizer.ggml.token_type has {types.Length} entries for {tokens.Length} tokens");
+        string pre = f.String("tokenizer.ggml.pre") ?? "default";
+        if (!PrePatterns.TryGetValue(pre, out var pattern))
+            throw new CheckpointException($"{f.Path}: tokenizer.ggml.pre '{pre}' is not supported (supported: {string.Join(", ", PrePatterns.Keys)})");
+        long? bos = f.Int("tokenizer.ggml.bos_token_id", 0, tokens.Length - 1);
+        bool addBos = f.Bool("tokenizer.ggml.add_bos_token") ?? false;
+
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms))
+        {
+            w.WriteStartObject();
+            w.WriteStartArray("added_tokens");
+            for (int id = 0; id < tokens.Length; id++)
+            {
+                long type = types?[id] ?? 1;
+                if (type is not (3 or 4)) continue; // control and user-defined tokens match whole, before BPE
+                if (tokens[id].Length == 0) continue;
+                w.WriteStartObject();
+                w.WriteNumber("id", id);
+                w.WriteString("content", tokens[id]);
+                w.WriteBoolean("special", type == 3);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartObject("pre_tokenizer");
+            w.WriteString("type", "Sequence");
+            w.WriteStartArray("pretokenizers");
+            w.WriteStartObject();
+            w.WriteString("type", "Split");
+            w.WriteStartObject("pattern");
+            w.WriteString("Regex", pattern);
+            w.WriteEndObject();
+            w.WriteString("behavior", "Isolated");
+            w.WriteEndObject();
+            w.WriteStartObject();
+            w.WriteString("type", "ByteLevel");
+            w.WriteBoolean("add_prefix_space", false);
+            w.WriteBoolean("use_regex", false);
+            w.WriteEndObject();
+            w.WriteEndArray();
+            w.WriteEndObject();
+            if (addBos && bos is { } b)
+            {
+                w.WriteStartObject("post_processor");
+                w.WriteString("type", "TemplateProcessing");
+                w.WriteStartArray("single");
+                w.WriteStartObject();
+                w.WriteStartObject("SpecialToken");
+                w.WriteString("id", tokens[b]);
+                w.WriteEndObject();
+                w.WriteEndObject();
+                w.WriteStartObject();
+                w.WriteStartObject("Sequence");
+                w.WriteString("id", "A");
+                w.WriteEndObject();
+                w.WriteEndObject();
+                w.WriteEndArray();
+                w.WriteStartObject("special_tokens");
+                w.WriteStartObject(tokens[b]);
+                w.WriteStartArray("ids");
+                w.WriteNumberValue(b);
+                w.WriteEndArray();
+                w.WriteEndObject();
+                w.WriteEndObject();
+                w.WriteEndObject();
+            }
+            w.WriteStartObject("decoder");
+            w.WriteString("type", "ByteLevel");
+            w.WriteEndObject();
+            w.WriteStartObject("model");
+            w.WriteString("type", "BPE");
+            w.WriteStartObject("vocab");
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            for (int id = 0; id < tokens.Length; id++)
+                if (seen.Add(tokens[id])) w.WriteNumber(tokens[id], id);
+            w.WriteEndObject();
+            w.WriteStartArray("merges");
+            foreach (var m in merges) w.WriteStringValue(m);
+            w.WriteEndArray();
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        return ms.ToArray();
+    }
+
+    /// <summary>Names the metadata as the parsers' messages should: "file.gguf (metadata)".</summary>
+    public static string MetadataName(GgufFile f) => $"{f.Path} (metadata)";
+}
