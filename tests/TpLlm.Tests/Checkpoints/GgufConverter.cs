@@ -31,24 +31,25 @@ internal static class GgufConverter
         int hidden = c.GetProperty("hidden_size").GetInt32(), heads = c.GetProperty("num_attention_heads").GetInt32();
         int kvHeads = c.GetProperty("num_key_value_heads").GetInt32(), layers = c.GetProperty("num_hidden_layers").GetInt32();
         int headDim = c.TryGetProperty("head_dim", out var hd) ? hd.GetInt32() : hidden / heads;
-        var rope = c.GetProperty("rope_parameters");
+        var rope = c.TryGetProperty("rope_parameters", out var rp) ? rp : c; // transformers 5, or rope_theta at the top (4.x)
+        string arch = c.GetProperty("model_type").GetString() == "qwen3" ? "qwen3" : "llama";
         var w = new GgufWriter()
-            .String("general.architecture", "llama")
+            .String("general.architecture", arch)
             .String("general.name", Path.GetFileName(folder))
             .U32("general.alignment", 32)
-            .U32("llama.context_length", (uint)c.GetProperty("max_position_embeddings").GetInt32())
-            .U32("llama.embedding_length", (uint)hidden)
-            .U32("llama.block_count", (uint)layers)
-            .U32("llama.feed_forward_length", (uint)c.GetProperty("intermediate_size").GetInt32())
-            .U32("llama.attention.head_count", (uint)heads)
-            .U32("llama.attention.head_count_kv", (uint)kvHeads)
-            .U32("llama.attention.key_length", (uint)headDim)
-            .U32("llama.attention.value_length", (uint)headDim)
-            .U32("llama.rope.dimension_count", (uint)headDim)
-            .F32("llama.rope.freq_base", (float)rope.GetProperty("rope_theta").GetDouble())
-            .F32("llama.attention.layer_norm_rms_epsilon", (float)c.GetProperty("rms_norm_eps").GetDouble())
-            .U32("llama.vocab_size", (uint)c.GetProperty("vocab_size").GetInt32());
-        AddVocabulary(w, tokenizerFolder ?? folder, c);
+            .U32($"{arch}.context_length", (uint)c.GetProperty("max_position_embeddings").GetInt32())
+            .U32($"{arch}.embedding_length", (uint)hidden)
+            .U32($"{arch}.block_count", (uint)layers)
+            .U32($"{arch}.feed_forward_length", (uint)c.GetProperty("intermediate_size").GetInt32())
+            .U32($"{arch}.attention.head_count", (uint)heads)
+            .U32($"{arch}.attention.head_count_kv", (uint)kvHeads)
+            .U32($"{arch}.attention.key_length", (uint)headDim)
+            .U32($"{arch}.attention.value_length", (uint)headDim)
+            .U32($"{arch}.rope.dimension_count", (uint)headDim)
+            .F32($"{arch}.rope.freq_base", (float)rope.GetProperty("rope_theta").GetDouble())
+            .F32($"{arch}.attention.layer_norm_rms_epsilon", (float)c.GetProperty("rms_norm_eps").GetDouble())
+            .U32($"{arch}.vocab_size", (uint)c.GetProperty("vocab_size").GetInt32());
+        if (File.Exists(Path.Combine(tokenizerFolder ?? folder, "tokenizer.json"))) AddVocabulary(w, tokenizerFolder ?? folder, c);
 
         using var st = OpenSafetensors(folder);
         void Matrix(string hf, string gguf, uint type, int permuteHeads = 0)
@@ -85,8 +86,13 @@ internal static class GgufConverter
         {
             string p = $"model.layers.{l}.", g = $"blk.{l}.";
             Vector(p + "input_layernorm.weight", g + "attn_norm.weight");
-            Matrix(p + "self_attn.q_proj.weight", g + "attn_q.weight", weights, heads);
-            Matrix(p + "self_attn.k_proj.weight", g + "attn_k.weight", weights, kvHeads);
+            Matrix(p + "self_attn.q_proj.weight", g + "attn_q.weight", weights, arch == "llama" ? heads : 0); // only llama's are permuted
+            Matrix(p + "self_attn.k_proj.weight", g + "attn_k.weight", weights, arch == "llama" ? kvHeads : 0);
+            if (arch == "qwen3")
+            {
+                Vector(p + "self_attn.q_norm.weight", g + "attn_q_norm.weight");
+                Vector(p + "self_attn.k_norm.weight", g + "attn_k_norm.weight");
+            }
             Matrix(p + "self_attn.v_proj.weight", g + "attn_v.weight", weights);
             Matrix(p + "self_attn.o_proj.weight", g + "attn_output.weight", weights);
             Vector(p + "post_attention_layernorm.weight", g + "ffn_norm.weight");

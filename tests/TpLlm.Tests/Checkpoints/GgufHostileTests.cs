@@ -135,6 +135,33 @@ public class GgufHostileTests
     }
 
     [Fact]
+    public void A_qwen2_file_reads_its_qkv_biases_in_order_and_runs()
+    {
+        var rng = new Random(3);
+        float[] q = [.. Enumerable.Range(0, 32).Select(_ => (float)rng.NextDouble())];
+        var bytes = File.ReadAllBytes(Write(Tiny(w =>
+        {
+            for (int l = 0; l < 2; l++)
+            {
+                w.Tensor($"blk.{l}.attn_q.bias", GgufConverter.F32, [32], [.. q.SelectMany(BitConverter.GetBytes)]);
+                w.Tensor($"blk.{l}.attn_k.bias", GgufConverter.F32, [16], new byte[64]);
+                w.Tensor($"blk.{l}.attn_v.bias", GgufConverter.F32, [16], new byte[64]);
+            }
+        })));
+        // the architecture and its keys: llama.* → qwen2.*
+        var text = System.Text.Encoding.Latin1.GetString(bytes).Replace("llama", "qwen2");
+        var path = Path.Combine(Paths.TempDir(), "q.gguf");
+        File.WriteAllBytes(path, System.Text.Encoding.Latin1.GetBytes(text));
+        using (var folder = ModelFolder.Open(path))
+        {
+            Assert.Equal("qwen2", folder.Config.ModelType);
+            Assert.True(folder.Config.AttentionBias);
+            Assert.Equal(q, new WeightLoader(folder.Checkpoint).LoadVector("model.layers.1.self_attn.q_proj.bias", 32)); // not permuted: only llama's are
+        }
+        Run(path, 2);
+    }
+
+    [Fact]
     public void An_architecture_TpLlm_does_not_read_is_named()
     {
         var path = Write(Tiny(w => w.String("general.architecture", "mamba")));

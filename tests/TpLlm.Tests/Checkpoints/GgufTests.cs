@@ -25,7 +25,12 @@ public class GgufTests
         lock (FilesLock)
         {
             if (Files.TryGetValue(key, out var f)) return f;
-            var (folder, tokenizer) = model == "llama3-mini" ? (Paths.Llama3Mini, Paths.FortuneLlama) : (Paths.FortuneLlama, null);
+            var (folder, tokenizer) = model switch
+            {
+                "llama3-mini" => (Paths.Llama3Mini, Paths.FortuneLlama),
+                "qwen3-mini" => (Paths.Qwen3Mini, null), // no tokenizer: a file without one
+                _ => (Paths.FortuneLlama, (string?)null),
+            };
             f = GgufConverter.Convert(folder, Path.Combine(Paths.TempDir(), $"{key}.gguf"), weights, vocab, tokenizerFolder: tokenizer);
             Files[key] = f;
             return f;
@@ -35,7 +40,8 @@ public class GgufTests
     // transformers rounds a bf16 model's RoPE inverse frequencies to bf16; llama.cpp (and so a GGUF file) does not:
     // the safetensors folder compared with a GGUF file runs with the config's dtype set to float32
     private static string FolderWithoutBf16Rope(string model) =>
-        FolderVariant.WithConfig(model == "llama3-mini" ? Paths.Llama3Mini : Paths.FortuneLlama, j => j["dtype"] = "float32");
+        FolderVariant.WithConfig(model switch { "llama3-mini" => Paths.Llama3Mini, "qwen3-mini" => Paths.Qwen3Mini, _ => Paths.FortuneLlama },
+            j => { j["dtype"] = "float32"; j["torch_dtype"] = "float32"; });
 
     private static float[][] Logits(string path, int tp, int[] ids, IWeightFormat? quantize = null)
     {
@@ -75,6 +81,8 @@ public class GgufTests
     [InlineData("llama3-mini", GgufConverter.F32, 1, 1e-4f)]
     [InlineData("fortune-llama", GgufConverter.F16, 1, 1e-3f)]
     [InlineData("llama3-mini", GgufConverter.F16, 3, 1e-3f)]
+    [InlineData("qwen3-mini", GgufConverter.BF16, 1, 0f)] // qwen3: q/k norms, head_dim ≠ hidden/heads, q and k not permuted
+    [InlineData("qwen3-mini", GgufConverter.BF16, 3, 0f)]
     public void Float_files_give_the_logits_of_the_safetensors_folder(string model, uint type, int tp, float bound)
     {
         var ids = PromptIds(model);
@@ -111,6 +119,7 @@ public class GgufTests
     // llama3-mini's Llama 3 RoPE scaling comes as f32 factors in the file (rope_freqs.weight), as llama.cpp computes it
     [InlineData("llama3-mini", GgufConverter.Q4_0, "q4", 2, 1e-5f)]
     [InlineData("llama3-mini", GgufConverter.Q8_0, "int8", 1, 1e-5f)]
+    [InlineData("qwen3-mini", GgufConverter.Q4_0, "q4", 2, 0f)]
     public void Quantized_files_give_what_quantizing_the_safetensors_gives(string model, uint type, string quantize, int tp, float bound)
     {
         var ids = PromptIds(model);
