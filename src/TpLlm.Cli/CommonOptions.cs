@@ -8,7 +8,7 @@ namespace TpLlm.Cli;
 public sealed class CommonOptions
 {
     /// <summary>--model.</summary>
-    public Option<string?> Model { get; } = new("--model", "-m") { Description = "Hugging Face model folder (default: the bundled models/fortune-llama)" };
+    public Option<string?> Model { get; } = new("--model", "-m") { Description = "a Hugging Face model folder, a GGUF file, or a Hub id org/name[@revision] (downloaded into the huggingface_hub cache; default: the bundled models/fortune-llama)" };
     /// <summary>--tp.</summary>
     public Option<int> Tp { get; } = new("--tp") { Description = "tensor-parallel ranks (threads in this process), 1 to the number of attention heads", DefaultValueFactory = _ => 1 };
     /// <summary>--align.</summary>
@@ -29,7 +29,7 @@ public sealed class CommonOptions
     }
 
     /// <summary>The model folder to use.</summary>
-    public string ModelPath(ParseResult r) => r.GetValue(Model) ?? ModelLocator.DefaultModel();
+    public string ModelPath(ParseResult r) => r.GetValue(Model) is { } m ? ModelLocator.Resolve(m) : ModelLocator.DefaultModel();
 
     /// <summary>Builds and validates the model options.</summary>
     public ModelOptions ModelOptions(ParseResult r, int maxSequences)

@@ -1,6 +1,8 @@
+using TpLlm.Hub;
+
 namespace TpLlm.Cli;
 
-/// <summary>Finds the bundled default model (models/fortune-llama).</summary>
+/// <summary>Finds the model <c>--model</c> names (a folder, a file, or a Hub id), or the bundled default (models/fortune-llama).</summary>
 public static class ModelLocator
 {
     /// <summary>
@@ -20,5 +22,17 @@ public static class ModelLocator
             }
         }
         throw new TpLlmException($"no --model given and the bundled models/fortune-llama was found neither above the current directory nor beside the program ({AppContext.BaseDirectory}); pass --model DIR or set TPLLM_MODEL");
+    }
+
+    /// <summary>
+    /// <paramref name="model"/> when it is a folder or a file here; else, when it reads as a Hub id
+    /// (<c>org/name[@revision]</c>), the snapshot folder in the huggingface_hub cache, downloaded if missing (progress on
+    /// stderr from the root process); else <paramref name="model"/> itself, for the loader to report.
+    /// </summary>
+    public static string Resolve(string model)
+    {
+        if (Directory.Exists(model) || File.Exists(model)) return model;
+        if (HubModelId.TryParse(model) is not { } id || model.StartsWith('.') || Path.IsPathRooted(model)) return model;
+        return new HubResolver(HubSettings.FromEnvironment(), RankLauncher.IsRoot ? StdOut.Err : null).Resolve(id);
     }
 }

@@ -35,6 +35,9 @@ internal static class CliProcess
         if (launcher.Length > 0) psi.ArgumentList.Add("dotnet");
         psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
+        // a Hub id never reaches the network from a test unless the test starts its own fake Hub
+        psi.Environment["HF_HUB_OFFLINE"] = "1";
+        psi.Environment["HF_HOME"] = Path.Combine(Path.GetTempPath(), "tpllm-tests", "hf-home");
         foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
