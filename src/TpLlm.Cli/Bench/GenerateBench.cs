@@ -29,7 +29,7 @@ public static class GenerateBench
         var decode = new Option<int>("--decode-tokens") { Description = "tokens to decode", DefaultValueFactory = _ => 64 };
         var layers = new Option<int>("--layers") { Description = "decoder layers of the synthetic model (16 for Llama-3.2-1B)", DefaultValueFactory = _ => 16 };
         var runs = new Option<int>("--runs") { Description = "timed generations per tp and format; the median (by decode speed) is reported, with the spread", DefaultValueFactory = _ => 3 };
-        var model = new Option<string?>("--model", "-m") { Description = "a model folder to measure (default: a synthetic Llama-3.2-1B-shaped one with random weights, written to the temp folder once)" };
+        var model = new Option<string?>("--model", "-m") { Description = "a model folder, GGUF file or Hub id to measure (default: a synthetic Llama-3.2-1B-shaped one with random weights, written to the temp folder once)" };
         var quantize = new Option<string>("--quantize") { Description = $"weight formats to measure, comma-separated: {string.Join(", ", WeightFormats.QuantizeNames)}", DefaultValueFactory = _ => "none" };
         var cmd = new Command("generate", "end-to-end prefill and decode tokens/s on a synthetic Llama-3.2-1B-shaped model, or on --model") { json, tps, prompt, decode, layers, runs, model, quantize };
         cmd.SetAction(r =>
@@ -40,7 +40,7 @@ public static class GenerateBench
             if (formats.Length == 0) throw new TpLlmException("--quantize: give at least one format");
             var quantizations = formats.Select(WeightFormats.ForQuantize).ToArray();
             var tpList = BenchCommand.Ints(r.GetValue(tps)!, "--tp");
-            var dir = r.GetValue(model) ?? Path.Combine(Path.GetTempPath(), $"tpllm-bench-1b-{nLayers}");
+            var dir = r.GetValue(model) is { } m ? ModelLocator.Resolve(m) : Path.Combine(Path.GetTempPath(), $"tpllm-bench-1b-{nLayers}");
             if (r.GetValue(model) is null) SyntheticCheckpoint.Write(dir, nLayers);
             var err = BenchRanks.Reports ? StdOut.Err : TextWriter.Null; // under mpirun rank 0 reports
             var roof = BenchRanks.Reports ? Roofline.Measure(Environment.ProcessorCount) : new Roofline(1, 1, 1);

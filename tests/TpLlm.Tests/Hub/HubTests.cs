@@ -140,4 +140,20 @@ public class HubTests
         Assert.True(offline.ExitCode == 0, offline.Stderr);
         Assert.Equal(runs[0].Stdout, offline.Stdout);
     }
+
+    [Fact]
+    public async Task Ranks_under_mpirun_share_one_download()
+    {
+        var repo = FakeHub.FortuneRepo();
+        await using var hub = FakeHub.Start(new() { [Repo] = repo });
+        hub.ChunkDelay = TimeSpan.FromMilliseconds(10);
+        var cache = Paths.TempDir();
+        var env = new Dictionary<string, string> { ["HF_ENDPOINT"] = hub.Url, ["HF_HUB_CACHE"] = cache, ["HF_TOKEN"] = "", ["HF_HUB_OFFLINE"] = "", ["HF_HOME"] = cache };
+        string[] args = ["generate", "--model", Repo, "--ids", "464,3616,286,1204,318", "--greedy", "--json", "-n", "12", "--tp", "2"];
+        var mpi = CliProcess.Mpi(2, env, args);
+        var local = CliProcess.Run(["generate", "--model", Paths.FortuneLlama, .. args[3..]]);
+        Assert.Equal(CliProcess.Tokens(local), CliProcess.Tokens(mpi));
+        foreach (var name in Needed(repo)) Assert.Equal(1, hub.FileGets[name]);
+        Assert.Single(mpi.Stderr.Split('\n'), l => l.Contains($"{Repo} is commit")); // progress from the root process only
+    }
 }
