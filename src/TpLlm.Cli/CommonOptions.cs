@@ -28,7 +28,10 @@ public sealed class CommonOptions
         foreach (var o in new Option[] { Model, Tp, Align, Head, Quantize, Threads, Context }) command.Options.Add(o);
     }
 
-    /// <summary>The model folder to use.</summary>
+    /// <summary>The Hub id --model gives, or null when it names a folder or file (the default id a server answers to).</summary>
+    public string? HubId(ParseResult r) => r.GetValue(Model) is { } m && ModelLocator.IsHubId(m) ? m : null;
+
+    /// <summary>The model's folder or file: --model resolved (a Hub id downloaded), or the bundled default.</summary>
     public string ModelPath(ParseResult r) => r.GetValue(Model) is { } m ? ModelLocator.Resolve(m) : ModelLocator.DefaultModel();
 
     /// <summary>Builds and validates the model options.</summary>

@@ -31,8 +31,11 @@ public static class ModelLocator
     /// </summary>
     public static string Resolve(string model)
     {
-        if (Directory.Exists(model) || File.Exists(model)) return model;
-        if (HubModelId.TryParse(model) is not { } id || model.StartsWith('.') || Path.IsPathRooted(model)) return model;
-        return new HubResolver(HubSettings.FromEnvironment(), RankLauncher.IsRoot ? StdOut.Err : null).Resolve(id);
+        if (!IsHubId(model)) return model;
+        return new HubResolver(HubSettings.FromEnvironment(), RankLauncher.IsRoot ? StdOut.Err : null).Resolve(HubModelId.TryParse(model)!);
     }
+
+    /// <summary>True when <paramref name="model"/> names no folder or file here and reads as a Hub id.</summary>
+    public static bool IsHubId(string model) =>
+        !Directory.Exists(model) && !File.Exists(model) && !model.StartsWith('.') && !Path.IsPathRooted(model) && HubModelId.TryParse(model) is not null;
 }

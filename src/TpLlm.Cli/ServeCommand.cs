@@ -23,7 +23,7 @@ public static class ServeCommand
         var port = new Option<int>("--port", "-p") { Description = "TCP port (0 = any free port)", DefaultValueFactory = _ => 8000 };
         var host = new Option<string>("--host") { Description = "address to listen on (0.0.0.0 = every interface)", DefaultValueFactory = _ => "0.0.0.0" };
         var maxBatch = new Option<int>("--max-batch") { Description = "sequences decoded together (KV-cache slots)", DefaultValueFactory = _ => 16 };
-        var name = new Option<string?>("--served-model-name") { Description = "model id clients use (default: the folder's name)" };
+        var name = new Option<string?>("--served-model-name") { Description = "model id clients use (default: the Hub id given to --model, else the folder's or file's name)" };
         var template = new Option<string?>("--chat-template") { Description = "Jinja chat template file to use instead of the model's" };
         var noPrefixCaching = new Option<bool>("--no-prefix-caching") { Description = "prefill every prompt whole (default: reuse a finished sequence's cached prefix)" };
         var maxPrefill = new Option<int>("--max-prefill-tokens")
@@ -48,7 +48,7 @@ public static class ServeCommand
             var options = new EngineOptions
             {
                 ModelPath = common.ModelPath(r), Tp = r.GetValue(common.Tp), MaxBatch = mb, Model = common.ModelOptions(r, mb),
-                ModelId = r.GetValue(name), ChatTemplatePath = r.GetValue(template), PrefixCaching = !r.GetValue(noPrefixCaching),
+                ModelId = r.GetValue(name) ?? common.HubId(r), ChatTemplatePath = r.GetValue(template), PrefixCaching = !r.GetValue(noPrefixCaching),
                 MaxPrefillTokens = chunk,
             };
             // refuse a port that is taken before spending the time to load the model

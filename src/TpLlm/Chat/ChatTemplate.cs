@@ -57,10 +57,17 @@ public sealed class ChatTemplate
     /// <summary>
     /// The template of the model in <paramref name="folder"/>: <c>chat_template.jinja</c> if present,
     /// else <c>chat_template</c> in <c>tokenizer_config.json</c> (a string, or the entry named
-    /// "default" of a list), else the fallback. Special tokens come from <c>tokenizer_config.json</c>.
+    /// "default" of a list), else the fallback. Special tokens come from <c>tokenizer_config.json</c>. For a GGUF file,
+    /// <c>tokenizer.chat_template</c> and the BOS and EOS tokens of its metadata.
     /// </summary>
     public static ChatTemplate ForFolder(string folder)
     {
+        if (Checkpoints.Gguf.GgufFile.IsGguf(folder))
+        {
+            using var file = new Checkpoints.Gguf.GgufFile(folder);
+            var (template, b, e) = Checkpoints.Gguf.GgufDescription.ChatTemplate(file);
+            return new ChatTemplate(template ?? FallbackSource, template is null ? "fallback" : folder + " (tokenizer.chat_template)", b ?? "", e ?? "");
+        }
         var configPath = Path.Combine(folder, "tokenizer_config.json");
         string? source = null, bos = null, eos = null;
         string origin = "fallback";

@@ -58,4 +58,23 @@ public class GgufCliTests
         Assert.Equal(1, r.ExitCode);
         Assert.Equal($"error: {path}: not a model folder or a GGUF file (it does not start with the GGUF magic)", r.Stderr.Trim());
     }
+
+    [Fact]
+    public async Task Serve_answers_as_the_file_with_its_metadata_chat_template()
+    {
+        const string template = "{% for m in messages %}{{ m['content'] }}{% endfor %}";
+        var path = GgufConverter.Convert(Paths.FortuneLlama, Path.Combine(Paths.TempDir(), "fortune.Q8_0.gguf"), GgufConverter.Q8_0, GgufConverter.BF16,
+            w => w.String("tokenizer.chat_template", template));
+        using var server = new ServeProcess(0, "--model", path, "--port", "0", "--host", "127.0.0.1", "--tp", "2", "--threads", "1");
+        Assert.Contains($"chat template: {path} (tokenizer.chat_template)", server.Stderr);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
+        using var models = JsonDocument.Parse(await http.GetStringAsync(server.Url + "/v1/models"));
+        Assert.Equal("fortune.Q8_0.gguf", models.RootElement.GetProperty("data")[0].GetProperty("id").GetString());
+        using var r = await http.PostAsync(server.Url + "/v1/chat/completions", new StringContent(
+            """{"messages": [{"role": "user", "content": "A day without"}], "max_tokens": 8, "temperature": 0}""", System.Text.Encoding.UTF8, "application/json"));
+        Assert.Equal(System.Net.HttpStatusCode.OK, r.StatusCode);
+        using var doc = JsonDocument.Parse(await r.Content.ReadAsStringAsync());
+        Assert.Equal(3, doc.RootElement.GetProperty("usage").GetProperty("prompt_tokens").GetInt32()); // the template added nothing to "A day without"
+        server.Interrupt();
+    }
 }

@@ -178,6 +178,14 @@ public static class GgufDescription
         return ms.ToArray();
     }
 
+    /// <summary>The chat template (<c>tokenizer.chat_template</c>) and the text of the BOS and EOS tokens, each null when absent.</summary>
+    public static (string? Template, string? Bos, string? Eos) ChatTemplate(GgufFile f)
+    {
+        var tokens = f.Array<string>("tokenizer.ggml.tokens");
+        string? Token(string key) => tokens is not null && f.Int(key, 0, tokens.Length - 1) is { } id ? tokens[id] : null;
+        return (f.String("tokenizer.chat_template"), Token("tokenizer.ggml.bos_token_id"), Token("tokenizer.ggml.eos_token_id"));
+    }
+
     /// <summary>Names the metadata as the parsers' messages should: "file.gguf (metadata)".</summary>
     public static string MetadataName(GgufFile f) => $"{f.Path} (metadata)";
 }
