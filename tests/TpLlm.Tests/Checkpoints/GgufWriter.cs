@@ -25,6 +25,7 @@ internal sealed class GgufWriter
     public GgufWriter Bool(string key, bool value) => Add(key, TypeBool, value);
     public GgufWriter Strings(string key, string[] values) => Add(key, TypeArray, (TypeString, (object)values));
     public GgufWriter Ints(string key, int[] values) => Add(key, TypeArray, (TypeI32, (object)values));
+    public GgufWriter Floats(string key, float[] values) => Add(key, TypeArray, (TypeF32, (object)values));
 
     /// <summary>A tensor with ggml dimensions <paramref name="dims"/> (innermost first) and its raw data.</summary>
     public GgufWriter Tensor(string name, uint ggmlType, long[] dims, byte[] data)

@@ -87,8 +87,9 @@ public static class GgufDescription
     public static byte[] TokenizerJson(GgufFile f)
     {
         string model = f.String("tokenizer.ggml.model") ?? throw new CheckpointException($"{f.Path}: metadata 'tokenizer.ggml.model' is missing, so the file has no tokenizer (pass token ids with --ids)");
+        if (model == "llama") return SentencePieceJson(f);
         if (model != "gpt2")
-            throw new CheckpointException($"{f.Path}: tokenizer.ggml.model '{model}' is not supported (supported: gpt2, byte-level BPE); pass token ids with --ids");
+            throw new CheckpointException($"{f.Path}: tokenizer.ggml.model '{model}' is not supported (supported: gpt2, byte-level BPE, and llama, SentencePiece); pass token ids with --ids");
         var tokens = f.Array<string>("tokenizer.ggml.tokens") ?? throw new CheckpointException($"{f.Path}: metadata 'tokenizer.ggml.tokens' is missing");
         var merges = f.Array<string>("tokenizer.ggml.merges") ?? throw new CheckpointException($"{f.Path}: metadata 'tokenizer.ggml.merges' is missing");
         var types = f.Array<long>("tokenizer.ggml.token_type");
@@ -104,19 +105,7 @@ public static class GgufDescription
         using (var w = new Utf8JsonWriter(ms))
         {
             w.WriteStartObject();
-            w.WriteStartArray("added_tokens");
-            for (int id = 0; id < tokens.Length; id++)
-            {
-                long type = types?[id] ?? 1;
-                if (type is not (3 or 4)) continue; // control and user-defined tokens match whole, before BPE
-                if (tokens[id].Length == 0) continue;
-                w.WriteStartObject();
-                w.WriteNumber("id", id);
-                w.WriteString("content", tokens[id]);
-                w.WriteBoolean("special", type == 3);
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
+            WriteAddedTokens(w, tokens, types, type => type is 3 or 4);
             w.WriteStartObject("pre_tokenizer");
             w.WriteString("type", "Sequence");
             w.WriteStartArray("pretokenizers");
@@ -134,31 +123,7 @@ public static class GgufDescription
             w.WriteEndObject();
             w.WriteEndArray();
             w.WriteEndObject();
-            if (addBos && bos is { } b)
-            {
-                w.WriteStartObject("post_processor");
-                w.WriteString("type", "TemplateProcessing");
-                w.WriteStartArray("single");
-                w.WriteStartObject();
-                w.WriteStartObject("SpecialToken");
-                w.WriteString("id", tokens[b]);
-                w.WriteEndObject();
-                w.WriteEndObject();
-                w.WriteStartObject();
-                w.WriteStartObject("Sequence");
-                w.WriteString("id", "A");
-                w.WriteEndObject();
-                w.WriteEndObject();
-                w.WriteEndArray();
-                w.WriteStartObject("special_tokens");
-                w.WriteStartObject(tokens[b]);
-                w.WriteStartArray("ids");
-                w.WriteNumberValue(b);
-                w.WriteEndArray();
-                w.WriteEndObject();
-                w.WriteEndObject();
-                w.WriteEndObject();
-            }
+            WritePostProcessor(w, tokens, addBos ? bos : null);
             w.WriteStartObject("decoder");
             w.WriteString("type", "ByteLevel");
             w.WriteEndObject();
@@ -176,6 +141,140 @@ public static class GgufDescription
             w.WriteEndObject();
         }
         return ms.ToArray();
+    }
+
+    /// <summary>
+    /// A SentencePiece vocabulary (<c>tokenizer.ggml.model</c> = <c>llama</c>: Llama 2, Mistral) as the
+    /// <c>tokenizer.json</c> transformers converts it to: the pieces with <c>▁</c> for spaces, byte fallback to the
+    /// <c>&lt;0xXX&gt;</c> pieces, and the merges its converter derives from the pieces' scores — every split of a
+    /// piece into two pieces, ordered by the piece's score (highest first), then by the halves' ids.
+    /// </summary>
+    private static byte[] SentencePieceJson(GgufFile f)
+    {
+        var tokens = f.Array<string>("tokenizer.ggml.tokens") ?? throw new CheckpointException($"{f.Path}: metadata 'tokenizer.ggml.tokens' is missing");
+        var scores = f.Array<double>("tokenizer.ggml.scores") ?? throw new CheckpointException($"{f.Path}: metadata 'tokenizer.ggml.scores' is missing (a SentencePiece vocabulary needs its scores)");
+        var types = f.Array<long>("tokenizer.ggml.token_type");
+        if (scores.Length != tokens.Length || types is not null && types.Length != tokens.Length)
+            throw new CheckpointException($"{f.Path}: {tokens.Length} tokens but {scores.Length} scores and {types?.Length} token types");
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int id = 0; id < tokens.Length; id++) vocab.TryAdd(tokens[id], id);
+        var merges = new List<(int Left, int Right, double Score, int Order)>();
+        for (int id = 0; id < tokens.Length; id++)
+        {
+            string t = tokens[id];
+            var local = new List<(int, int)>();
+            for (int k = 1; k < t.Length; k++)
+            {
+                if (char.IsLowSurrogate(t[k])) continue; // split between code points, as Python's str does
+                if (vocab.TryGetValue(t[..k], out int l) && vocab.TryGetValue(t[k..], out int r)) local.Add((l, r));
+            }
+            foreach (var (l, r) in local.OrderBy(x => x.Item1).ThenBy(x => x.Item2)) merges.Add((l, r, scores[id], merges.Count));
+        }
+        merges.Sort((a, b) => b.Score != a.Score ? b.Score.CompareTo(a.Score) : a.Order.CompareTo(b.Order)); // a stable sort by score
+        long? bos = f.Int("tokenizer.ggml.bos_token_id", 0, tokens.Length - 1), unk = f.Int("tokenizer.ggml.unknown_token_id", 0, tokens.Length - 1);
+        bool addBos = f.Bool("tokenizer.ggml.add_bos_token") ?? true, addSpace = f.Bool("tokenizer.ggml.add_space_prefix") ?? true;
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms))
+        {
+            w.WriteStartObject();
+            WriteAddedTokens(w, tokens, types, type => type is 2 or 3 or 4);
+            w.WriteStartObject("normalizer");
+            w.WriteString("type", "Sequence");
+            w.WriteStartArray("normalizers");
+            if (addSpace)
+            {
+                w.WriteStartObject();
+                w.WriteString("type", "Prepend");
+                w.WriteString("prepend", "▁");
+                w.WriteEndObject();
+            }
+            w.WriteStartObject();
+            w.WriteString("type", "Replace");
+            w.WriteStartObject("pattern");
+            w.WriteString("String", " ");
+            w.WriteEndObject();
+            w.WriteString("content", "▁");
+            w.WriteEndObject();
+            w.WriteEndArray();
+            w.WriteEndObject();
+            WritePostProcessor(w, tokens, addBos ? bos : null);
+            w.WriteStartObject("decoder");
+            w.WriteString("type", "Sequence");
+            w.WriteStartArray("decoders");
+            w.WriteStartObject();
+            w.WriteString("type", "ByteFallback");
+            w.WriteEndObject();
+            if (addSpace)
+            {
+                w.WriteStartObject();
+                w.WriteString("type", "Strip");
+                w.WriteString("content", " ");
+                w.WriteNumber("start", 1);
+                w.WriteNumber("stop", 0);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+            w.WriteStartObject("model");
+            w.WriteString("type", "BPE");
+            w.WriteBoolean("byte_fallback", true);
+            w.WriteBoolean("fuse_unk", true);
+            if (unk is { } u) w.WriteString("unk_token", tokens[u]);
+            w.WriteStartObject("vocab");
+            foreach (var (token, id) in vocab) w.WriteNumber(token, id);
+            w.WriteEndObject();
+            w.WriteStartArray("merges");
+            foreach (var m in merges) w.WriteStringValue(tokens[m.Left] + " " + tokens[m.Right]);
+            w.WriteEndArray();
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+        return ms.ToArray();
+    }
+
+    // control, user-defined (and SentencePiece's unknown) tokens match whole, before the model
+    private static void WriteAddedTokens(Utf8JsonWriter w, string[] tokens, long[]? types, Func<long, bool> added)
+    {
+        w.WriteStartArray("added_tokens");
+        for (int id = 0; id < tokens.Length; id++)
+        {
+            long type = types?[id] ?? 1;
+            if (!added(type) || tokens[id].Length == 0) continue;
+            w.WriteStartObject();
+            w.WriteNumber("id", id);
+            w.WriteString("content", tokens[id]);
+            w.WriteBoolean("special", type is 2 or 3);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    // the BOS token before a text, as transformers' TemplateProcessing writes it
+    private static void WritePostProcessor(Utf8JsonWriter w, string[] tokens, long? bos)
+    {
+        if (bos is not { } b) return;
+        w.WriteStartObject("post_processor");
+        w.WriteString("type", "TemplateProcessing");
+        w.WriteStartArray("single");
+        w.WriteStartObject();
+        w.WriteStartObject("SpecialToken");
+        w.WriteString("id", tokens[b]);
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.WriteStartObject();
+        w.WriteStartObject("Sequence");
+        w.WriteString("id", "A");
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.WriteEndArray();
+        w.WriteStartObject("special_tokens");
+        w.WriteStartObject(tokens[b]);
+        w.WriteStartArray("ids");
+        w.WriteNumberValue(b);
+        w.WriteEndArray();
+        w.WriteEndObject();
+        w.WriteEndObject();
+        w.WriteEndObject();
     }
 
     /// <summary>The chat template (<c>tokenizer.chat_template</c>) and the text of the BOS and EOS tokens, each null when absent.</summary>
