@@ -21,10 +21,11 @@ public sealed class VocabParallelSampler
 {
     private readonly ICommunicator _comm;
     private readonly int _start, _valid, _shard;
-    private Candidate[] _send = [], _recv = [], _heap = [];
-    private double[] _d = [], _dAll = [], _scratch = [];
-    private float[] _f = [];
-    private int[] _i = [], _iAll = [];
+    private Candidate[] _send = [], _recv = [], _heap = [], _merged = [];
+    private double[] _d = [], _dAll = [], _scratch = [], _u = [], _target = [];
+    private float[] _f = [], _rowMax = [], _threshold = [];
+    private int[] _i = [], _iAll = [], _topKRows = [], _fullRows = [];
+    private long[] _lo = [], _hi = [], _tieBudget = [], _tieOffset = [];
 
     /// <summary>The vocabulary split.</summary>
     public VocabPartition Partition { get; }
@@ -47,17 +48,27 @@ public sealed class VocabParallelSampler
 
     private ReadOnlySpan<float> Row(ReadOnlySpan<float> local, int b) => local.Slice(b * _shard, _valid);
 
-    /// <summary>Picks one token per row of <paramref name="local"/> <c>[B, V_pad/tp]</c>.</summary>
+    /// <summary>
+    /// Picks one token per row of <paramref name="local"/> <c>[B, V_pad/tp]</c>. The rows' collectives go together: a
+    /// step makes the same number of collectives for one sampled row as for many (greedy: one all-gather; top-k: one
+    /// more; top-p/min-p/plain: about forty small all-reduces, most of them the threshold search of the longest row).
+    /// </summary>
     public void Sample(ReadOnlySpan<float> local, int B, IReadOnlyList<SamplingParams> ps, IReadOnlyList<SplitMix64> rngs, Span<int> tokens)
     {
         Greedy(local, B, tokens);
+        Grow(ref _u, B);
+        int nk = 0, nf = 0;
+        Grow(ref _topKRows, B);
+        Grow(ref _fullRows, B);
         for (int b = 0; b < B; b++)
         {
-            var p = ps[b];
-            if (p.IsGreedy) continue;
-            double u = rngs[b].NextDouble();
-            tokens[b] = p.TopK > 0 ? SampleTopK(Row(local, b), p, u) : SampleFull(Row(local, b), p, u);
+            if (ps[b].IsGreedy) continue;
+            _u[b] = rngs[b].NextDouble();
+            if (ps[b].TopK > 0) _topKRows[nk++] = b;
+            else _fullRows[nf++] = b;
         }
+        if (nk > 0) SampleTopK(local, ps, _topKRows.AsSpan(0, nk), tokens);
+        if (nf > 0) SampleFull(local, ps, nf, tokens);
     }
 
     /// <summary>Argmax of every row (ties to the lowest id).</summary>
@@ -76,100 +87,186 @@ public sealed class VocabParallelSampler
         }
     }
 
-    private int SampleTopK(ReadOnlySpan<float> row, SamplingParams p, double u)
+    // every top-k row's k best of each rank in one all-gather, then each row merged and drawn from
+    private void SampleTopK(ReadOnlySpan<float> local, IReadOnlyList<SamplingParams> ps, ReadOnlySpan<int> rows, Span<int> tokens)
     {
-        int k = Math.Min(p.TopK, SamplableVocab), tp = _comm.Size;
-        Grow(ref _send, k);
-        Grow(ref _heap, k);
-        Grow(ref _recv, k * tp);
-        LocalReductions.TopK(row, _start, p.Temperature, _send.AsSpan(0, k), _heap);
-        _comm.AllGather<Candidate>(_send.AsSpan(0, k), _recv);
-        var merged = _recv.AsSpan(0, k * tp);
-        merged.Sort(Candidate.CompareMostLikelyFirst);
-        int real = 0;
-        while (real < merged.Length && merged[real].Id != int.MaxValue) real++;
-        int n = Math.Min(k, real);
-        Grow(ref _scratch, n);
-        return CandidateSampling.Sample(merged[..n], p.TopP, p.MinP, u, _scratch);
+        int tp = _comm.Size, total = 0, widest = 0;
+        foreach (int b in rows)
+        {
+            int k = Math.Min(ps[b].TopK, SamplableVocab);
+            total += k;
+            widest = Math.Max(widest, k);
+        }
+        Grow(ref _send, total);
+        Grow(ref _heap, widest);
+        Grow(ref _recv, total * tp);
+        Grow(ref _merged, widest * tp);
+        int at = 0;
+        foreach (int b in rows)
+        {
+            int k = Math.Min(ps[b].TopK, SamplableVocab);
+            LocalReductions.TopK(Row(local, b), _start, ps[b].Temperature, _send.AsSpan(at, k), _heap);
+            at += k;
+        }
+        _comm.AllGather<Candidate>(_send.AsSpan(0, total), _recv);
+        at = 0;
+        foreach (int b in rows)
+        {
+            int k = Math.Min(ps[b].TopK, SamplableVocab);
+            var merged = _merged.AsSpan(0, k * tp);
+            for (int r = 0; r < tp; r++) _recv.AsSpan(r * total + at, k).CopyTo(merged.Slice(r * k, k));
+            at += k;
+            merged.Sort(Candidate.CompareMostLikelyFirst);
+            int real = 0;
+            while (real < merged.Length && merged[real].Id != int.MaxValue) real++;
+            int n = Math.Min(k, real);
+            Grow(ref _scratch, n);
+            tokens[b] = CandidateSampling.Sample(merged[..n], ps[b].TopP, ps[b].MinP, _u[b], _scratch);
+        }
     }
 
-    private int SampleFull(ReadOnlySpan<float> row, SamplingParams p, double u)
+    // the rows without top-k, in lockstep: each collective carries one number per row
+    private void SampleFull(ReadOnlySpan<float> local, IReadOnlyList<SamplingParams> ps, int n, Span<int> tokens)
     {
-        float T = p.Temperature;
-        Grow(ref _f, 1);
-        _f[0] = LocalReductions.Max(row, T);
-        _comm.AllReduce(_f.AsSpan(0, 1), ReduceOp.Max);
-        float max = _f[0];
-        if (float.IsNegativeInfinity(max) || float.IsNaN(max)) return 0;
-        float threshold = float.NegativeInfinity;
-        long tieBudget = long.MaxValue, tieOffset = 0;
-        if (p.TopP < 1)
+        var rows = _fullRows;
+        int tp = _comm.Size;
+        Grow(ref _f, n);
+        Grow(ref _rowMax, n);
+        Grow(ref _lo, n);
+        Grow(ref _hi, n);
+        Grow(ref _target, n);
+        Grow(ref _threshold, n);
+        Grow(ref _tieBudget, n);
+        Grow(ref _tieOffset, n);
+        Grow(ref _d, 2 * n);
+        Grow(ref _dAll, n * tp);
+        Grow(ref _i, n);
+        Grow(ref _iAll, n * tp);
+        for (int j = 0; j < n; j++) _f[j] = LocalReductions.Max(Row(local, rows[j]), ps[rows[j]].Temperature);
+        _comm.AllReduce(_f.AsSpan(0, n), ReduceOp.Max);
+        bool anyTopP = false;
+        for (int j = 0; j < n; j++)
         {
-            double total = AllSum(LocalReductions.Mass(row, T, max, float.NegativeInfinity, 0));
-            double target = p.TopP * total;
-            // largest θ with mass(x ≥ θ) ≥ target, searched over the ordered bit patterns of floats
-            long lo = Key(float.NegativeInfinity), hi = Key(max) + 1;
-            while (hi - lo > 1)
+            _rowMax[j] = _f[j];
+            _threshold[j] = float.NegativeInfinity;
+            (_tieBudget[j], _tieOffset[j]) = (long.MaxValue, 0);
+            if (Alive(j) && ps[rows[j]].TopP < 1) anyTopP = true;
+        }
+        bool TopP(int j) => Alive(j) && ps[rows[j]].TopP < 1;
+        bool Alive(int j) => !float.IsNegativeInfinity(_rowMax[j]) && !float.IsNaN(_rowMax[j]);
+        if (anyTopP)
+        {
+            for (int j = 0; j < n; j++) _d[j] = TopP(j) ? LocalReductions.Mass(Row(local, rows[j]), ps[rows[j]].Temperature, _rowMax[j], float.NegativeInfinity, 0) : 0;
+            _comm.AllReduce(_d.AsSpan(0, n), ReduceOp.Sum);
+            for (int j = 0; j < n; j++)
             {
-                long mid = lo + (hi - lo) / 2;
-                if (AllSum(LocalReductions.Mass(row, T, max, FromKey(mid), 0)) >= target) lo = mid;
-                else hi = mid;
+                _target[j] = ps[rows[j]].TopP * _d[j];
+                // the same range for every row (above the row's max the mass is 0, below the target): the search takes
+                // the same 32 steps for any number of rows
+                (_lo[j], _hi[j]) = (Key(float.NegativeInfinity), TopP(j) ? Key(float.PositiveInfinity) + 1 : Key(float.NegativeInfinity) + 1);
             }
-            threshold = FromKey(lo);
-            double above = AllSum(LocalReductions.Mass(row, T, max, FromKey(lo + 1), 0));
-            // ties at θ join in id order until the mass reaches the target
-            int myTies = 0;
-            foreach (var v in row) if (v / T == threshold) myTies++;
-            Grow(ref _i, 1);
-            Grow(ref _iAll, _comm.Size);
-            _i[0] = myTies;
-            _comm.AllGather<int>(_i.AsSpan(0, 1), _iAll);
-            double wt = LocalReductions.Weight(threshold * T, T, max), run = above;
-            long allTies = 0, needed = 0;
-            for (int r = 0; r < _comm.Size; r++) allTies += _iAll[r];
-            while (run < target && needed < allTies) { run += wt; needed++; }
-            for (int r = 0; r < _comm.Rank; r++) tieOffset += _iAll[r];
-            tieBudget = needed;
-        }
-        // this rank's kept mass, in id order
-        double mine = 0;
-        long tieIndex = tieOffset;
-        foreach (var v in row)
-            if (Keep(v / T, threshold, ref tieIndex, tieBudget, max, p.MinP, out double w)) mine += w;
-        Grow(ref _d, 1);
-        Grow(ref _dAll, _comm.Size);
-        _d[0] = mine;
-        _comm.AllGather<double>(_d.AsSpan(0, 1), _dAll);
-        double keptMass = 0;
-        for (int r = 0; r < _comm.Size; r++) keptMass += _dAll[r];
-        double goal = u * keptMass, prefix = 0;
-        int owner = -1;
-        for (int r = 0; r < _comm.Size; r++)
-        {
-            if (_dAll[r] > 0) owner = r;
-            if (prefix + _dAll[r] > goal && _dAll[r] > 0) { owner = r; break; }
-            prefix += _dAll[r];
-        }
-        double id = -1;
-        if (owner == _comm.Rank)
-        {
-            double running = prefix;
-            tieIndex = tieOffset;
-            for (int c = 0; c < row.Length; c++)
-                if (Keep(row[c] / T, threshold, ref tieIndex, tieBudget, max, p.MinP, out double w))
+            // largest θ with mass(x ≥ θ) ≥ target, searched over the ordered bit patterns of floats, every row at once
+            while (true)
+            {
+                bool searching = false;
+                for (int j = 0; j < n; j++)
                 {
-                    id = _start + c;
-                    running += w;
-                    if (running > goal) break;
+                    bool active = _hi[j] - _lo[j] > 1;
+                    searching |= active;
+                    _d[j] = active ? LocalReductions.Mass(Row(local, rows[j]), ps[rows[j]].Temperature, _rowMax[j], FromKey(_lo[j] + (_hi[j] - _lo[j]) / 2), 0) : 0;
                 }
+                if (!searching) break;
+                _comm.AllReduce(_d.AsSpan(0, n), ReduceOp.Sum);
+                for (int j = 0; j < n; j++)
+                {
+                    if (_hi[j] - _lo[j] <= 1) continue;
+                    long mid = _lo[j] + (_hi[j] - _lo[j]) / 2;
+                    if (_d[j] >= _target[j]) _lo[j] = mid;
+                    else _hi[j] = mid;
+                }
+            }
+            for (int j = 0; j < n; j++)
+            {
+                if (TopP(j)) _threshold[j] = FromKey(_lo[j]);
+                _d[j] = TopP(j) ? LocalReductions.Mass(Row(local, rows[j]), ps[rows[j]].Temperature, _rowMax[j], FromKey(_lo[j] + 1), 0) : 0; // the mass above θ
+                int myTies = 0;
+                if (TopP(j))
+                    foreach (var v in Row(local, rows[j])) if (v / ps[rows[j]].Temperature == _threshold[j]) myTies++;
+                _i[j] = myTies;
+            }
+            _comm.AllReduce(_d.AsSpan(0, n), ReduceOp.Sum);
+            _comm.AllGather<int>(_i.AsSpan(0, n), _iAll);
+            // ties at θ join in id order until the mass reaches the target
+            for (int j = 0; j < n; j++)
+            {
+                if (!TopP(j)) continue;
+                float T = ps[rows[j]].Temperature;
+                double wt = LocalReductions.Weight(_threshold[j] * T, T, _rowMax[j]), run = _d[j];
+                long allTies = 0, needed = 0;
+                for (int r = 0; r < tp; r++) allTies += _iAll[r * n + j];
+                while (run < _target[j] && needed < allTies) { run += wt; needed++; }
+                for (int r = 0; r < _comm.Rank; r++) _tieOffset[j] += _iAll[r * n + j];
+                _tieBudget[j] = needed;
+            }
         }
-        // the owner claims the token; the claim count checks that every rank drew the same number (the same seed)
-        Grow(ref _d, 2);
-        (_d[0], _d[1]) = id >= 0 ? (id, 1) : (0, 0);
-        _comm.AllReduce(_d.AsSpan(0, 2), ReduceOp.Sum);
-        if (_d[1] != 1)
-            throw new TpLlmException($"{_d[1]} ranks claimed the sampled token instead of one: the ranks sampled with different random numbers (different seeds?)");
-        return (int)_d[0];
+        // each rank's kept mass per row, in id order; the draw's owner finds the token
+        for (int j = 0; j < n; j++)
+        {
+            double mine = 0;
+            if (Alive(j))
+            {
+                var p = ps[rows[j]];
+                long tieIndex = _tieOffset[j];
+                foreach (var v in Row(local, rows[j]))
+                    if (Keep(v / p.Temperature, _threshold[j], ref tieIndex, _tieBudget[j], _rowMax[j], p.MinP, out double w)) mine += w;
+            }
+            _d[j] = mine;
+        }
+        _comm.AllGather<double>(_d.AsSpan(0, n), _dAll);
+        for (int j = 0; j < n; j++)
+        {
+            int b = rows[j];
+            var p = ps[b];
+            double keptMass = 0;
+            for (int r = 0; r < tp; r++) keptMass += _dAll[r * n + j];
+            double goal = _u[b] * keptMass, prefix = 0;
+            int owner = -1;
+            for (int r = 0; r < tp; r++)
+            {
+                double m = _dAll[r * n + j];
+                if (m > 0) owner = r;
+                if (prefix + m > goal && m > 0) { owner = r; break; }
+                prefix += m;
+            }
+            double id = -1;
+            if (Alive(j) && owner == _comm.Rank)
+            {
+                var row = Row(local, b);
+                double running = prefix;
+                long tieIndex = _tieOffset[j];
+                for (int c = 0; c < row.Length; c++)
+                    if (Keep(row[c] / p.Temperature, _threshold[j], ref tieIndex, _tieBudget[j], _rowMax[j], p.MinP, out double w))
+                    {
+                        id = _start + c;
+                        running += w;
+                        if (running > goal) break;
+                    }
+            }
+            (_d[2 * j], _d[2 * j + 1]) = id >= 0 ? (id, 1) : (0, 0);
+        }
+        // the owners claim the tokens; each row's claim count checks that every rank drew the same number (the same seed)
+        _comm.AllReduce(_d.AsSpan(0, 2 * n), ReduceOp.Sum);
+        for (int j = 0; j < n; j++)
+        {
+            if (!Alive(j))
+            {
+                tokens[rows[j]] = 0;
+                continue;
+            }
+            if (_d[2 * j + 1] != 1)
+                throw new TpLlmException($"{_d[2 * j + 1]} ranks claimed the sampled token instead of one: the ranks sampled with different random numbers (different seeds?)");
+            tokens[rows[j]] = (int)_d[2 * j];
+        }
     }
 
     private static bool Keep(float x, float threshold, ref long tieIndex, long tieBudget, float max, float minP, out double w)
@@ -179,14 +276,6 @@ public sealed class VocabParallelSampler
         if (x == threshold && tieBudget != long.MaxValue && tieIndex++ >= tieBudget) return false;
         w = Math.Exp((double)x - max);
         return w >= minP && w > 0;
-    }
-
-    private double AllSum(double v)
-    {
-        Grow(ref _d, 1);
-        _d[0] = v;
-        _comm.AllReduce(_d.AsSpan(0, 1), ReduceOp.Sum);
-        return _d[0];
     }
 
     private static long Key(float f)
@@ -222,18 +311,24 @@ public sealed class VocabParallelSampler
         _comm.AllReduce(_d.AsSpan(0, B), ReduceOp.Sum);
         var result = new TokenLogprobs[B];
         int n = Math.Min(topN, SamplableVocab), tp = _comm.Size;
+        if (n > 0)
+        {
+            // every row's top n of each rank in one all-gather
+            Grow(ref _send, B * n);
+            Grow(ref _heap, n);
+            Grow(ref _recv, B * n * tp);
+            Grow(ref _merged, n * tp);
+            for (int b = 0; b < B; b++) LocalReductions.TopK(Row(local, b), _start, 1f, _send.AsSpan(b * n, n), _heap);
+            _comm.AllGather<Candidate>(_send.AsSpan(0, B * n), _recv);
+        }
         for (int b = 0; b < B; b++)
         {
             double lse = _f[b] + Math.Log(_d[b]);
             var top = Array.Empty<(int, float)>();
             if (n > 0)
             {
-                Grow(ref _send, n);
-                Grow(ref _heap, n);
-                Grow(ref _recv, n * tp);
-                LocalReductions.TopK(Row(local, b), _start, 1f, _send.AsSpan(0, n), _heap);
-                _comm.AllGather<Candidate>(_send.AsSpan(0, n), _recv);
-                var merged = _recv.AsSpan(0, n * tp);
+                var merged = _merged.AsSpan(0, n * tp);
+                for (int r = 0; r < tp; r++) _recv.AsSpan(r * B * n + b * n, n).CopyTo(merged.Slice(r * n, n));
                 merged.Sort(Candidate.CompareMostLikelyFirst);
                 top = new (int, float)[n];
                 for (int i = 0; i < n; i++) top[i] = (merged[i].Id, (float)(merged[i].Value - lse));

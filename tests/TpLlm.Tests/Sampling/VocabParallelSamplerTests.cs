@@ -105,6 +105,71 @@ public class VocabParallelSamplerTests
     }
 
     [Fact]
+    public void A_batch_of_mixed_modes_samples_each_row_as_gather_then_sample()
+    {
+        // greedy, top-k, top-p, min-p, plain and rows of −∞ side by side: the rows' collectives go together
+        const int V = 257, draws = 60;
+        SamplingParams[] modes =
+        [
+            new() { Temperature = 0 }, new() { Temperature = 1f, TopP = 0.7f }, new() { Temperature = 1.3f, TopK = 12 },
+            new() { Temperature = 0.9f, MinP = 0.1f }, new() { Temperature = 1f }, new() { Temperature = 0.6f, TopP = 0.95f, MinP = 0.02f },
+            new() { Temperature = 1f, TopK = 40, TopP = 0.5f },
+        ];
+        int B = modes.Length;
+        var rng = new Random(11);
+        for (int tp = 1; tp <= 5; tp++)
+        {
+            var part = new VocabPartition(V, tp, 2);
+            var rows = Enumerable.Range(0, draws).Select(_ => RandomLogits(rng, B, V, adversarial: true)).ToArray();
+            var refRng = Enumerable.Range(0, B).Select(b => new SplitMix64((ulong)(b + 7 * tp))).ToArray();
+            var expected = new int[draws * B];
+            for (int d = 0; d < draws; d++)
+                for (int b = 0; b < B; b++)
+                    expected[d * B + b] = modes[b].IsGreedy ? Argmax(rows[d].AsSpan(b * V, V)) : FullVocabSampler.Sample(rows[d].AsSpan(b * V, V), V, modes[b], refRng[b]);
+            var results = ThreadRanks.Run(tp, comm =>
+            {
+                var sampler = new VocabParallelSampler(comm, part);
+                var rngs = Enumerable.Range(0, B).Select(b => new SplitMix64((ulong)(b + 7 * tp))).ToArray();
+                var got = new int[draws * B];
+                for (int d = 0; d < draws; d++) sampler.Sample(Shard(rows[d], B, V, part, comm.Rank), B, modes, rngs, got.AsSpan(d * B, B));
+                return got;
+            });
+            foreach (var got in results) Assert.Equal(expected, got);
+        }
+    }
+
+    // greedy's reference: the first maximum, and id 0 for a row of −∞
+    private static int Argmax(ReadOnlySpan<float> row) => LocalReductions.ArgmaxScalar(row, 0).Id is var id && id != int.MaxValue ? id : 0;
+
+    [Theory]
+    [InlineData(1f, 0, 0f)]      // plain
+    [InlineData(0.9f, 0, 0f)]    // top-p
+    [InlineData(1f, 20, 0f)]     // top-k
+    [InlineData(1f, 0, 0.05f)]   // min-p
+    public void Sixteen_rows_make_no_more_collectives_than_one(float topP, int topK, float minP)
+    {
+        const int V = 5000;
+        var p = new SamplingParams { Temperature = 0.8f, TopP = topP, TopK = topK, MinP = minP };
+        var rng = new Random(3);
+        var part = new VocabPartition(V, 2, 8);
+        long Collectives(int B)
+        {
+            var logits = RandomLogits(rng, B, V, adversarial: false);
+            return ThreadRanks.Run(2, comm =>
+            {
+                var counting = new CountingCommunicator(comm);
+                var sampler = new VocabParallelSampler(counting, part);
+                var rngs = Enumerable.Range(0, B).Select(b => new SplitMix64((ulong)b)).ToArray();
+                sampler.Sample(Shard(logits, B, V, part, comm.Rank), B, Enumerable.Repeat(p, B).ToArray(), rngs, new int[B]);
+                return (counting.AllGathers.Calls + counting.AllReduces.Calls + counting.Broadcasts.Calls + counting.Gathers.Calls, counting.TotalBytesSent);
+            }).Max(x => x.Item1);
+        }
+        long one = Collectives(1), sixteen = Collectives(16);
+        Assert.True(sixteen <= one, $"16 rows: {sixteen} collectives, 1 row: {one}");
+        Assert.True(one <= 40, $"{one} collectives for one row");
+    }
+
+    [Fact]
     public void Sampled_frequencies_follow_the_exact_distribution()
     {
         // p ∝ exp(x/T) over 6 tokens, top-k 4: chi-square against the exact probabilities
