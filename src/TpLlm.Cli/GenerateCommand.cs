@@ -95,7 +95,7 @@ public static class GenerateCommand
         var payloads = RankLauncher.Run(dp, tp, (comm, replica) =>
         {
             var mine = Enumerable.Range(0, requests.Length).Where(i => i % dp == replica).ToArray();
-            using var model = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, options);
+            using var model = DecoderModel.Load(folder.Config, FaultInjection.Wrap(folder.Checkpoint, comm.Rank), comm, options);
             bool lead = comm.Rank == 0 && replica == 0;
             if (lead)
             {

@@ -30,7 +30,7 @@ public static class LogitsCommand
             int T = tokens.Length, V = c.VocabSize;
             var logits = RankLauncher.Run(1, r.GetValue(common.Tp), (comm, _) =>
             {
-                using var model = DecoderModel.Load(c, folder.Checkpoint, comm, options);
+                using var model = DecoderModel.Load(c, FaultInjection.Wrap(folder.Checkpoint, comm.Rank), comm, options);
                 var hidden = new float[T * c.HiddenSize];
                 model.Forward(tokens, [new SequenceChunk(0, 0, T)], hidden, allPositions: true);
                 var result = new float[T * V];

@@ -35,7 +35,7 @@ public static class PerplexityCommand
             double[] result = [];
             RankLauncher.Run(1, r.GetValue(common.Tp), (comm, _) =>
             {
-                using var model = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, options);
+                using var model = DecoderModel.Load(folder.Config, FaultInjection.Wrap(folder.Checkpoint, comm.Rank), comm, options);
                 bool lead = comm.Rank == 0;
                 var res = Perplexity.Evaluate(model, folder.SamplableVocab, tokens, context, bos,
                     lead ? (w, n, ppl) => err.WriteLine($"tpllm: window {w}/{n}: perplexity so far {ppl:F4}") : null);

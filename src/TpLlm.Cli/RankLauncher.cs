@@ -32,7 +32,7 @@ public static class RankLauncher
             var all = ThreadRanks.Run(dp * tp, world =>
             {
                 using var group = world.SplitTensorParallel(tp);
-                return body(group, world.Rank / tp);
+                return body(FaultInjection.Wrap(group), world.Rank / tp);
             }, Timeout);
             return Enumerable.Range(0, dp).Select(d => all[d * tp]).ToArray();
         }
@@ -45,7 +45,7 @@ public static class RankLauncher
         {
             using var group = (MpiCommunicator)w.SplitTensorParallel(tp);
             group.Timeout = Timeout;
-            var mine = body(group, w.Rank / tp);
+            var mine = body(FaultInjection.Wrap(group), w.Rank / tp);
             ReportMemory(w.Rank);
             return GatherLeaders(w, tp, group.Rank == 0 ? mine : []);
         }

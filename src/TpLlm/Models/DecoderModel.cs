@@ -69,8 +69,6 @@ public sealed class DecoderModel : IDisposable
             throw new TpLlmException($"context {context} exceeds the model's max_position_embeddings {c.MaxPositionEmbeddings}");
         if (options.MaxSequences < 1) throw new TpLlmException($"max sequences = {options.MaxSequences}, must be ≥ 1");
 
-        if (FaultInjection.At("load", comm.Rank))
-            throw new Checkpoints.CheckpointException($"{checkpoint.Location}: tensor 'model.layers.0.self_attn.q_proj.weight' not found for rank {comm.Rank} (injected fault)");
         var arch = c.Architecture;
         // a norm's weight as it multiplies: w, or 1 + w for the families that store it 0-centred
         float[] Norm(string name, int length)
@@ -176,8 +174,6 @@ public sealed class DecoderModel : IDisposable
         int H = Config.HiddenSize, T = tokens.Length;
         ColumnParallelLinear.Grow(ref _x, T * H);
         var x = _x.AsSpan(0, T * H);
-        if (T == 1 && FaultInjection.At("kernel", Comm.Rank)) throw new InvalidOperationException($"kernel failure on rank {Comm.Rank} (injected fault)");
-        if (T == 1 && FaultInjection.At("collective", Comm.Rank)) Comm.AllReduce(new float[3], ReduceOp.Sum); // a collective the others do not make
         Embedding.Forward(tokens, x);
         if (Config.EmbeddingScale != 1) System.Numerics.Tensors.TensorPrimitives.Multiply(x, Config.EmbeddingScale, x);
         for (int l = 0; l < _layers.Length; l++) _layers[l].Forward(MatMul, x, chunks, T, Cache, l);
