@@ -64,7 +64,7 @@ public static class LmHeadBench
                             "replicated" => () => mm.Run(x, T, b.weight, b.logits, V),
                             "column+greedy" => () =>
                             {
-                                ((ColumnParallelLmHead)b.head!).ForwardLocal(mm, x, T, b.logits);
+                                ((IVocabParallelHead)b.head!).ForwardLocal(mm, x, T, b.logits);
                                 b.sampler!.Greedy(b.logits, T, tokens);
                             },
                             _ => (Action)(() => b.head!.Forward(mm, x, T, b.logits)),

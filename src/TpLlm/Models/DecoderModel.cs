@@ -83,7 +83,7 @@ public sealed class DecoderModel : IDisposable
         var embedding = new VocabParallelEmbedding(embedWeight, plan.Vocab, comm);
         bool tied = LmHeadLoader.SourceTensor(checkpoint, c.TieWordEmbeddings) == LmHeadLoader.EmbeddingName;
         ILmHead head = tied && options.HeadStrategy == LmHeadStrategy.ColumnParallel
-            ? new ColumnParallelLmHead(embedWeight, plan.Vocab, comm) { Softcap = softcap } // one shard serves both (the head is not scaled)
+            ? LmHeadLoader.Tied(embedWeight, plan.Vocab, comm, softcap) // one shard serves both (the head is not scaled)
             : LmHeadLoader.Load(loader, c.TieWordEmbeddings, c.VocabSize, H, comm, options.HeadStrategy, options.VocabAlign, softcap);
 
         var ropes = new Dictionary<RopeParameters, RotaryEmbedding>(); // one table per distinct RoPE (Gemma 3: global and sliding)

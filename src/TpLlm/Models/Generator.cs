@@ -52,7 +52,7 @@ public sealed class Generator
         _model = model;
         _samplable = Math.Min(samplableVocab, model.Config.VocabSize);
         _eos = [.. eosIds];
-        if (model.Head is ColumnParallelLmHead head) _sampler = new VocabParallelSampler(model.Comm, head.Partition, _samplable);
+        if (model.Head is IVocabParallelHead head) _sampler = new VocabParallelSampler(model.Comm, head.Partition, _samplable);
     }
 
     /// <summary>Runs every request to completion.</summary>
@@ -153,7 +153,7 @@ public sealed class Generator
     {
         if (_sampler is not null && !GatherLogits)
         {
-            var part = ((ColumnParallelLmHead)_model.Head).Partition;
+            var part = ((IVocabParallelHead)_model.Head).Partition;
             return TokenPenalties.ForShard(part, _model.Comm.Rank, _samplable, slots, _eos, _model.MaxContext);
         }
         return new TokenPenalties(slots, 0, _samplable, _model.Config.VocabSize, _eos, _model.MaxContext);
@@ -165,7 +165,7 @@ public sealed class Generator
         var bytes = TokenBytes ?? throw new TpLlmException("JSON output needs the model's tokenizer (tokenizer.json) to know each token's text");
         if (_sampler is not null && !GatherLogits)
         {
-            var part = ((ColumnParallelLmHead)_model.Head).Partition;
+            var part = ((IVocabParallelHead)_model.Head).Partition;
             int rank = _model.Comm.Rank;
             return JsonConstraint.ForShard(part, rank, _samplable, slots, bytes, _eos);
         }
@@ -184,7 +184,7 @@ public sealed class Generator
         }
         if (_sampler is not null && !GatherLogits)
         {
-            var head = (ColumnParallelLmHead)_model.Head;
+            var head = (IVocabParallelHead)_model.Head;
             int shard = head.Partition.ShardSize;
             if (_local.Length < n * shard) _local = new float[n * shard];
             head.ForwardLocal(_model.MatMul, hidden, n, _local);
@@ -202,8 +202,8 @@ public sealed class Generator
         }
         int V = _model.Config.VocabSize;
         if (_full.Length < n * V) _full = new float[n * V];
-        bool toRoot = GatherToRoot && _model.Head is ColumnParallelLmHead;
-        if (toRoot) ((ColumnParallelLmHead)_model.Head).ForwardToRoot(_model.MatMul, hidden, n, _full, 0);
+        bool toRoot = GatherToRoot && _model.Head is IVocabParallelHead;
+        if (toRoot) ((IVocabParallelHead)_model.Head).ForwardToRoot(_model.MatMul, hidden, n, _full, 0);
         else _model.Head.Forward(_model.MatMul, hidden, n, _full);
         bool sampler = !toRoot || _model.Comm.Rank == 0;
         if (sampler)

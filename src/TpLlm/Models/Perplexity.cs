@@ -24,7 +24,7 @@ public static class Perplexity
     public static Result Evaluate(DecoderModel model, int samplableVocab, ReadOnlySpan<int> tokens, int context, int bos = -1,
         Action<int, int, double>? progress = null)
     {
-        if (model.Head is not ColumnParallelLmHead head)
+        if (model.Head is not IVocabParallelHead head)
             throw new TpLlmException("perplexity is computed through the column-parallel LM head (drop --head RowParallel)");
         if (context < 4) throw new TpLlmException($"--context {context} must be ≥ 4");
         if (context > model.MaxContext) throw new TpLlmException($"--context {context} exceeds the context of {model.MaxContext} tokens the model was loaded with");

@@ -11,7 +11,7 @@ namespace TpLlm.Models;
 /// <see cref="VocabParallelSampler.Logprobs"/> reduces each rank's slice, so the vocabulary is never
 /// gathered. Every rank calls <see cref="Score"/> for the same sequences in the same order (it is a collective).
 /// </summary>
-public sealed class PromptScorer(ColumnParallelLmHead head, VocabParallelSampler sampler, MatMul mm, int hiddenSize)
+public sealed class PromptScorer(IVocabParallelHead head, VocabParallelSampler sampler, MatMul mm, int hiddenSize)
 {
     /// <summary>Positions per pass of the head: <c>[Block, V_pad/tp]</c> logits at a time.</summary>
     public const int Block = 32;

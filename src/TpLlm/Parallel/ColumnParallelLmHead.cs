@@ -10,7 +10,7 @@ namespace TpLlm.Parallel;
 /// the <c>[T, V]</c> logits (padding rows not computed) and all-gathers the other slices into place; <see cref="ForwardToRoot"/> gathers to one rank only; <see cref="ForwardLocal"/>
 /// keeps the slice for vocab-parallel sampling. No bias.
 /// </summary>
-public sealed class ColumnParallelLmHead : ILmHead
+public sealed class ColumnParallelLmHead : IVocabParallelHead
 {
     private readonly ICommunicator _comm;
     private readonly int[] _shardCounts;

@@ -25,6 +25,10 @@ public static class LmHeadLoader
     public static WeightMatrix LoadVocabShard(WeightLoader loader, string tensor, VocabPartition partition, int rank, int hiddenSize) =>
         loader.LoadRows(tensor, partition.Start(rank), partition.ShardSize, partition.VocabSize, hiddenSize, WeightFormats.Unquantized);
 
+    /// <summary>A column-parallel head over a vocab-parallel embedding's own shard (tied weights: one copy serves both).</summary>
+    public static IVocabParallelHead Tied(WeightMatrix embeddingShard, VocabPartition partition, ICommunicator comm, float? softcap) =>
+        new ColumnParallelLmHead(embeddingShard, partition, comm) { Softcap = softcap };
+
     /// <summary>Loads the head with <paramref name="strategy"/> for this rank of <paramref name="comm"/>.</summary>
     public static ILmHead Load(WeightLoader loader, bool tieWordEmbeddings, int vocabSize, int hiddenSize, ICommunicator comm,
         LmHeadStrategy strategy = LmHeadStrategy.ColumnParallel, int align = 1, float? softcap = null)

@@ -223,7 +223,7 @@ public sealed class ContinuousBatcher : IDisposable
     private void RankLoop(ICommunicator comm)
     {
         using var model = DecoderModel.Load(_folder.Config, _folder.Checkpoint, comm, _options);
-        var head = (ColumnParallelLmHead)model.Head;
+        var head = (IVocabParallelHead)model.Head;
         var sampler = new VocabParallelSampler(comm, head.Partition, _folder.SamplableVocab);
         var penalties = TokenPenalties.ForShard(head.Partition, comm.Rank, sampler.SamplableVocab, MaxBatch, _eos, model.MaxContext);
         JsonConstraint? json = null; // made at the first request in JSON mode
