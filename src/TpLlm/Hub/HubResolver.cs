@@ -223,7 +223,10 @@ public sealed class HubResolver
         using var response = Http.Send(request, HttpCompletionOption.ResponseHeadersRead, stall.Token);
         Check(id, response, f.Name);
         if (have > 0 && response.StatusCode != HttpStatusCode.PartialContent) have = 0; // the server sent the whole file
-        var etag = (response.Headers.TryGetValues("X-Linked-Etag", out var le) ? le.First() : response.Headers.ETag?.Tag)?.Replace("W/", "").Trim('"');
+        // the Hub's own answer names the blob (X-Linked-Etag, else ETag); after a redirect to a CDN the ETag is the
+        // CDN's, so only the sha256 check below vouches for the bytes
+        bool fromHub = response.RequestMessage?.RequestUri is { } final && final.Host == new Uri(_settings.Endpoint).Host && final.Port == new Uri(_settings.Endpoint).Port;
+        var etag = (response.Headers.TryGetValues("X-Linked-Etag", out var le) ? le.First() : fromHub ? response.Headers.ETag?.Tag : null)?.Replace("W/", "").Trim('"');
         if (etag is not null && etag != f.Etag)
             throw new HubException($"{id}: {f.Name} is served with etag {etag}, but the model info gave {f.Etag}: the repository changed, run again");
         file.SetLength(have);

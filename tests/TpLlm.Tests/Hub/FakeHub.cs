@@ -30,6 +30,9 @@ internal sealed class FakeHub : IAsyncDisposable
     /// <summary>Cut this many GETs of each file short after <see cref="DropAfter"/> bytes.</summary>
     public int DropFirst { get; set; }
     public long DropAfter { get; set; } = 1 << 20;
+    /// <summary>Answer an LFS file's resolve with a 302 to a "CDN" on another host name (localhost), as the Hub does.</summary>
+    public bool RedirectLfs { get; set; }
+    public ConcurrentQueue<string> CdnAuthorization { get; } = new();
     /// <summary>Pause between 256 KB chunks (to make two downloaders overlap).</summary>
     public TimeSpan ChunkDelay { get; set; }
 
@@ -41,6 +44,7 @@ internal sealed class FakeHub : IAsyncDisposable
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         _app = builder.Build();
         _app.MapGet("/api/models/{**path}", Info);
+        _app.MapGet("/cdn/{**path}", Cdn);
         _app.MapGet("/{**path}", Resolve);
         _app.StartAsync().GetAwaiter().GetResult();
         Url = _app.Urls.First();
@@ -103,6 +107,30 @@ internal sealed class FakeHub : IAsyncDisposable
         string revision = rest[..slash], file = Uri.UnescapeDataString(rest[(slash + 1)..]);
         if (!(revision is "main" || revision == repo.Commit) || !repo.Files.TryGetValue(file, out var data)) { ctx.Response.StatusCode = 404; return; }
         if (!Authorized(ctx, repo, out int status)) { ctx.Response.StatusCode = status; return; }
+        if (RedirectLfs && IsLfs(file))
+        {
+            ctx.Response.StatusCode = 302;
+            ctx.Response.Headers["X-Repo-Commit"] = repo.Commit;
+            ctx.Response.Headers["X-Linked-Etag"] = $"\"{Etag(file, data)}\"";
+            ctx.Response.Headers["X-Linked-Size"] = data.Length.ToString();
+            ctx.Response.Headers.Location = $"http://localhost:{new Uri(Url).Port}/cdn/{path[..path.IndexOf("/resolve/")]}/{Uri.EscapeDataString(file)}";
+            return;
+        }
+        await Send(ctx, repo, file, data);
+    }
+
+    // the CDN: the bytes, its own ETag, no X-Linked-Etag
+    private async Task Cdn(HttpContext ctx, string path)
+    {
+        int slash = path.LastIndexOf('/');
+        string file = Uri.UnescapeDataString(path[(slash + 1)..]);
+        if (!_repos.TryGetValue(path[..slash], out var repo) || !repo.Files.TryGetValue(file, out var data)) { ctx.Response.StatusCode = 404; return; }
+        CdnAuthorization.Enqueue(ctx.Request.Headers.Authorization.ToString());
+        await Send(ctx, repo, file, data, cdn: true);
+    }
+
+    private async Task Send(HttpContext ctx, Repo repo, string file, byte[] data, bool cdn = false)
+    {
         int n = FileGets.AddOrUpdate(file, 1, (_, c) => c + 1);
         long from = 0;
         var range = ctx.Request.Headers.Range.ToString();
@@ -113,9 +141,13 @@ internal sealed class FakeHub : IAsyncDisposable
             ctx.Response.StatusCode = 206;
             ctx.Response.Headers.ContentRange = $"bytes {from}-{data.Length - 1}/{data.Length}";
         }
-        ctx.Response.Headers["X-Repo-Commit"] = repo.Commit;
-        ctx.Response.Headers.ETag = $"\"{Etag(file, data)}\"";
-        if (IsLfs(file)) ctx.Response.Headers["X-Linked-Etag"] = $"\"{Etag(file, data)}\"";
+        if (cdn) ctx.Response.Headers.ETag = "\"0123456789abcdef0123456789abcdef-3\""; // an S3-style ETag, not the blob's
+        else
+        {
+            ctx.Response.Headers["X-Repo-Commit"] = repo.Commit;
+            ctx.Response.Headers.ETag = $"\"{Etag(file, data)}\"";
+            if (IsLfs(file)) ctx.Response.Headers["X-Linked-Etag"] = $"\"{Etag(file, data)}\"";
+        }
         ctx.Response.Headers.AcceptRanges = "bytes";
         ctx.Response.ContentLength = data.Length - from;
         long end = n <= DropFirst ? Math.Min(data.Length, from + DropAfter) : data.Length;
