@@ -45,7 +45,7 @@ public sealed class ContinuousBatcher : IDisposable
     private volatile Exception? _failure;
     private Job?[] _slots = [];
     private List<int>[] _cachedTokens = [];   // rank 0: per slot, the tokens whose keys and values the slot holds
-    private readonly List<int> _sampledRows = [], _pendingRows = []; // rank 0: the plan's rows, while it is built
+    private readonly StepPlan _step = new(); // rank 0: the step, while it is planned
     private List<Job> _deferred = [], _deferredSpare = []; // rank 0: requests waiting for a shared prompt prefix another slot is prefilling
     private readonly List<int> _free = [];    // rank 0: free slots, while a plan is built
     private int[] _computed = [];             // rank 0: per slot, positions with keys and values at the start of the step (-1: admitted in it)
@@ -214,12 +214,7 @@ public sealed class ContinuousBatcher : IDisposable
     /// <summary>Test hook: rank 0 calls it after each step's tokens are delivered (e.g. to pace the batch so a test can act mid-stream).</summary>
     internal Action? AfterStep { get; set; }
 
-    // plan: [rows, logprobs wanted (0/1), rows that sample (they come first), then per row: slot, start, tokens fed, new (0/1), and
-    //        for a running sequence the tokens fed; for a new one the slot to copy [0, start) from (-1: its own cache), its prompt
-    //        length, the whole prompt (of which [start, start + fed) is fed: before start it is in the slot's cache already, after
-    //        it later steps feed it), T bits, top-k, top-p bits, min-p bits,
-    //        presence, frequency and repetition penalty bits, logit-bias count, (id, bias bits)…, min tokens, ignore eos (0/1),
-    //        stop-token count, stop ids…, seed lo, seed hi, top logprobs, response format, prompt logprobs (-1: none)]
+    // every rank: run the steps rank 0 plans (StepPlan: its wire format), until rank 0 stops
     private void RankLoop(ICommunicator comm)
     {
         using var model = DecoderModel.Load(_folder.Config, _folder.Checkpoint, comm, _options);
@@ -276,44 +271,29 @@ public sealed class ContinuousBatcher : IDisposable
             if (comm.Rank == 0) plan.CopyTo(planBuffer);
             comm.Broadcast<int>(planBuffer.AsSpan(0, header[0]), 0);
 
-            // every rank: decode the plan into chunks, tokens and per-row sampling state
-            int p = 0, rows = planBuffer[p++], topN = 0;
-            bool wantLogprobs = planBuffer[p++] == 1;
-            int S = planBuffer[p++]; // rows that sample: the first S
+            // every rank: the plan's rows become chunks, tokens and per-row sampling state
+            var step = new StepPlan.Reader(planBuffer.AsSpan(0, header[0]));
+            int rows = step.Rows, S = step.SampledRows, topN = 0; // the first S rows sample
+            bool wantLogprobs = step.WantLogprobs;
             tokens.Clear();
             bool anyPenalties = false, anyJson = false;
             scored.Clear();
             for (int r = 0; r < rows; r++)
             {
-                int slot = planBuffer[p++], start = planBuffer[p++], feed = planBuffer[p++], at = tokens.Count;
-                bool fresh = planBuffer[p++] == 1;
-                if (fresh && planBuffer[p++] is int from and >= 0) model.Cache.CopyPrefix(from, slot, start); // a prefix another slot holds
-                int len = fresh ? planBuffer[p++] : feed, first = p, skip = fresh ? start : 0; // a new prompt comes whole
-                tokens.AddRange(planBuffer.AsSpan(first + skip, feed));
-                p += len;
-                if (fresh)
+                step.Next(out int slot, out int start, out var fed, out var admission);
+                int at = tokens.Count, feed = fed.Length;
+                tokens.AddRange(fed);
+                if (admission is { } a)
                 {
-                    slotParams[slot] = new SamplingParams
-                    {
-                        Temperature = BitConverter.Int32BitsToSingle(planBuffer[p++]), TopK = planBuffer[p++],
-                        TopP = BitConverter.Int32BitsToSingle(planBuffer[p++]), MinP = BitConverter.Int32BitsToSingle(planBuffer[p++]),
-                        PresencePenalty = BitConverter.Int32BitsToSingle(planBuffer[p++]), FrequencyPenalty = BitConverter.Int32BitsToSingle(planBuffer[p++]),
-                        RepetitionPenalty = BitConverter.Int32BitsToSingle(planBuffer[p++]),
-                        LogitBias = ReadBias(planBuffer, ref p),
-                        MinTokens = planBuffer[p++],
-                    };
-                    bool ignoreEos = planBuffer[p++] == 1;
-                    var stopIds = planBuffer.AsSpan(p + 1, planBuffer[p]).ToArray();
-                    p += 1 + stopIds.Length;
-                    slotParams[slot] = slotParams[slot] with { Seed = (uint)planBuffer[p++] | ((ulong)(uint)planBuffer[p++] << 32) };
-                    slotRng[slot] = new SplitMix64(slotParams[slot].Seed);
-                    slotTop[slot] = planBuffer[p++];
-                    penalties.Begin(slot, planBuffer.AsSpan(first, len), slotParams[slot], stopIds, ignoreEos);
-                    bool jsonMode = (ResponseFormat)planBuffer[p++] == ResponseFormat.JsonObject;
+                    if (a.CopyFrom >= 0) model.Cache.CopyPrefix(a.CopyFrom, slot, start); // a prefix another slot holds
+                    slotParams[slot] = a.Sampling;
+                    slotRng[slot] = new SplitMix64(a.Sampling.Seed);
+                    slotTop[slot] = a.TopLogprobs;
+                    penalties.Begin(slot, a.Prompt, a.Sampling, a.StopTokenIds, a.IgnoreEos);
+                    bool jsonMode = a.ResponseFormat == ResponseFormat.JsonObject;
                     if (jsonMode) json ??= JsonConstraint.ForShard(head.Partition, comm.Rank, sampler.SamplableVocab, B, _folder.Tokenizer!.TextTokenBytes, _eos);
-                    json?.Begin(slot, jsonMode, slotParams[slot].MinTokens, ignoreEos, stopIds);
-                    int promptTop = planBuffer[p++];
-                    if (promptTop >= 0) scored.Add((r, at, feed, promptTop)); // the chunk's place among the step's tokens (the whole prompt)
+                    json?.Begin(slot, jsonMode, a.Sampling.MinTokens, a.IgnoreEos, a.StopTokenIds);
+                    if (a.PromptLogprobs >= 0) scored.Add((r, at, feed, a.PromptLogprobs)); // the chunk's place among the step's tokens (the whole prompt)
                 }
                 chunks[r] = new SequenceChunk(slot, start, feed);
                 rowSlot[r] = slot;
@@ -373,10 +353,9 @@ public sealed class ContinuousBatcher : IDisposable
 
     private int BuildPlan(Job?[] slots, List<int> plan, int ctx)
     {
-        // rows that sample this step first (decode tokens, last prefill chunks), then prefill chunks that do not
-        _sampledRows.Clear();
-        _pendingRows.Clear();
-        int budget = MaxPrefillTokens > 0 ? MaxPrefillTokens : int.MaxValue, sampled = 0, pending = 0;
+        _step.Clear();
+        Span<int> next = stackalloc int[1];
+        int budget = MaxPrefillTokens > 0 ? MaxPrefillTokens : int.MaxValue;
         for (int s = 0; s < slots.Length; s++) _computed[s] = slots[s]?.Position ?? 0;
         for (int s = 0; s < slots.Length; s++)
         {
@@ -385,10 +364,9 @@ public sealed class ContinuousBatcher : IDisposable
             var prompt = job.Request.PromptIds;
             if (job.Position >= prompt.Length)
             {
-                Row(_sampledRows, s, job.Position, 1, 0);
-                _sampledRows.Add(job.Tokens[^1]);
+                next[0] = job.Tokens[^1];
+                _step.Continue(s, job.Position, next, samples: true);
                 job.Position++;
-                sampled++;
                 continue;
             }
             // a prompt still being prefilled, chunk by chunk
@@ -403,12 +381,8 @@ public sealed class ContinuousBatcher : IDisposable
             if (budget == 0) continue; // it waits for a later step
             int feed = Math.Min(budget, prompt.Length - job.Position);
             budget -= feed;
-            bool last = job.Position + feed == prompt.Length;
-            var rows = last ? _sampledRows : _pendingRows;
-            Row(rows, s, job.Position, feed, 0);
-            rows.AddRange(prompt.AsSpan(job.Position, feed));
+            _step.Continue(s, job.Position, prompt.AsSpan(job.Position, feed), samples: job.Position + feed == prompt.Length);
             job.Position += feed;
-            if (last) sampled++; else pending++;
         }
         var free = _free;
         free.Clear();
@@ -446,50 +420,17 @@ public sealed class ContinuousBatcher : IDisposable
             // a prompt to score is prefilled whole (its positions' hidden states are needed together)
             int feed = r.PromptLogprobs is null ? Math.Min(budget, r.PromptIds.Length - reuse) : r.PromptIds.Length - reuse;
             budget = Math.Max(0, budget - feed);
-            bool last = reuse + feed == r.PromptIds.Length;
-            var row = last ? _sampledRows : _pendingRows;
-            Row(row, s, reuse, feed, 1);
-            row.Add(copyFrom);
-            row.Add(r.PromptIds.Length);
-            row.AddRange(r.PromptIds);
-            row.Add(BitConverter.SingleToInt32Bits(r.Sampling.Temperature)); row.Add(r.Sampling.TopK);
-            row.Add(BitConverter.SingleToInt32Bits(r.Sampling.TopP)); row.Add(BitConverter.SingleToInt32Bits(r.Sampling.MinP));
-            row.Add(BitConverter.SingleToInt32Bits(r.Sampling.PresencePenalty)); row.Add(BitConverter.SingleToInt32Bits(r.Sampling.FrequencyPenalty));
-            row.Add(BitConverter.SingleToInt32Bits(r.Sampling.RepetitionPenalty));
-            row.Add(r.Sampling.LogitBias?.Count ?? 0);
-            foreach (var (id, bias) in r.Sampling.LogitBias ?? new Dictionary<int, float>()) { row.Add(id); row.Add(BitConverter.SingleToInt32Bits(bias)); }
-            row.Add(r.Sampling.MinTokens);
-            row.Add(r.IgnoreEos ? 1 : 0);
-            row.Add(r.StopTokenIds.Count);
-            row.AddRange(r.StopTokenIds);
-            row.Add((int)(uint)r.Sampling.Seed); row.Add((int)(uint)(r.Sampling.Seed >> 32));
-            row.Add(r.TopLogprobs);
-            row.Add((int)r.ResponseFormat);
-            row.Add(r.PromptLogprobs ?? -1);
+            _step.Admit(s, reuse, feed, copyFrom, r, samples: reuse + feed == r.PromptIds.Length);
             job.Position = reuse + feed;
-            if (last) sampled++; else pending++;
         }
         // requests still waiting (for a slot, or for a prefix being prefilled) keep their order of arrival
         for (int i = nextDeferred; i < deferred.Count; i++) _deferred.Add(deferred[i]);
         deferred.Clear();
         if (_deferred.Count > 1) _deferred.Sort(static (a, b) => a.Submitted.CompareTo(b.Submitted));
-        if (sampled + pending == 0) return 0;
+        if (_step.Rows == 0) return 0;
         bool logprobs = false;
         foreach (var j in slots) logprobs |= j?.Logprobs is not null;
-        plan.Add(sampled + pending);
-        plan.Add(logprobs ? 1 : 0);
-        plan.Add(sampled);
-        plan.AddRange(_sampledRows);
-        plan.AddRange(_pendingRows);
-        return plan.Count;
-    }
-
-    private static void Row(List<int> rows, int slot, int start, int fed, int isNew)
-    {
-        rows.Add(slot);
-        rows.Add(start);
-        rows.Add(fed);
-        rows.Add(isNew);
+        return _step.Encode(logprobs, plan);
     }
 
     // the free slot whose cached tokens share the longest prefix with the prompt (at least one prompt token is
@@ -547,15 +488,6 @@ public sealed class ContinuousBatcher : IDisposable
                 later = Math.Max(later, job.Request.PromptIds.AsSpan().CommonPrefixLength(r.PromptIds));
         }
         return Math.Min(later, r.PromptIds.Length - 1) - now >= MinSharedPrefix;
-    }
-
-    private static Dictionary<int, float>? ReadBias(int[] plan, ref int p)
-    {
-        int n = plan[p++];
-        if (n == 0) return null;
-        var bias = new Dictionary<int, float>(n);
-        for (int i = 0; i < n; i++, p += 2) bias[plan[p]] = BitConverter.Int32BitsToSingle(plan[p + 1]);
-        return bias;
     }
 
     private TpLlmException? Validate(GenerationRequest r, int ctx)
