@@ -76,7 +76,7 @@ public static class ServeCommand
                 ContinuousBatcher.Follow(folder, group, options.MaxBatch, options.Model);
                 return [];
             }
-            var template = InferenceEngine.TemplateFor(options, folder.Path);
+            var template = InferenceEngine.TemplateFor(options, folder);
             using var batcher = ContinuousBatcher.Lead(folder, group, options.MaxBatch, options.Model);
             batcher.PrefixCaching = options.PrefixCaching;
             batcher.MaxPrefillTokens = options.MaxPrefillTokens;

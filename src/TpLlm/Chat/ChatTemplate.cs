@@ -65,8 +65,7 @@ public sealed class ChatTemplate
         if (Checkpoints.Gguf.GgufFile.IsGguf(folder))
         {
             using var file = new Checkpoints.Gguf.GgufFile(folder);
-            var (template, b, e) = Checkpoints.Gguf.GgufDescription.ChatTemplate(file);
-            return new ChatTemplate(template ?? FallbackSource, template is null ? "fallback" : folder + " (tokenizer.chat_template)", b ?? "", e ?? "");
+            return ForGguf(file);
         }
         var configPath = Path.Combine(folder, "tokenizer_config.json");
         string? source = null, bos = null, eos = null;
@@ -80,6 +79,13 @@ public sealed class ChatTemplate
         var jinjaPath = Path.Combine(folder, "chat_template.jinja");
         if (IO.InputFile.Exists(jinjaPath)) { source = ReadSource(jinjaPath); origin = jinjaPath; }
         return new ChatTemplate(source ?? FallbackSource, origin, bos ?? "", eos ?? "");
+    }
+
+    /// <summary>The template of a GGUF file: <c>tokenizer.chat_template</c> and the BOS and EOS tokens of its metadata, else the fallback.</summary>
+    public static ChatTemplate ForGguf(Checkpoints.Gguf.GgufFile file)
+    {
+        var (template, b, e) = Checkpoints.Gguf.GgufDescription.ChatTemplate(file);
+        return new ChatTemplate(template ?? FallbackSource, template is null ? "fallback" : file.Path + " (tokenizer.chat_template)", b ?? "", e ?? "");
     }
 
     /// <summary>A template file's text (a regular file of at most 16 MiB, UTF-8).</summary>

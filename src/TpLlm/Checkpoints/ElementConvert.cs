@@ -36,15 +36,12 @@ public static class ElementConvert
     private static void Dequantize(DType dtype, ReadOnlySpan<byte> src, Span<float> dst)
     {
         int bytes = dtype.Size(), blocks = src.Length / bytes;
+        Span<sbyte> levels = stackalloc sbyte[32];
         for (int b = 0; b < blocks && b * 32 < dst.Length; b++)
         {
-            var block = src.Slice(b * bytes, bytes);
-            float d = (float)BitConverter.UInt16BitsToHalf(MemoryMarshal.Read<ushort>(block));
+            float d = (float)BitConverter.UInt16BitsToHalf(GgmlBlocks.Read(dtype, src.Slice(b * bytes, bytes), levels));
             var o = dst.Slice(b * 32, Math.Min(32, dst.Length - b * 32));
-            for (int j = 0; j < o.Length; j++)
-                o[j] = dtype == DType.Q8_0
-                    ? d * (sbyte)block[2 + j]
-                    : d * ((j < 16 ? block[2 + j] & 0xF : block[2 + j - 16] >> 4) - 8);
+            for (int j = 0; j < o.Length; j++) o[j] = d * levels[j];
         }
     }
 }

@@ -18,8 +18,7 @@ internal static class KQuants
             var x = src.Slice(b * bytes, bytes);
             switch (dtype)
             {
-                case DType.Q4_K: Q4K(x, block); break;
-                case DType.Q5_K: Q5K(x, block); break;
+                case DType.Q4_K or DType.Q5_K: Q45K(x, block, fifthBit: dtype == DType.Q5_K); break;
                 default: Q6K(x, block); break;
             }
             int n = Math.Min(256, dst.Length - b * 256);
@@ -34,32 +33,14 @@ internal static class KQuants
         ? (q[j] & 63, q[j + 4] & 63)
         : ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4));
 
-    // d, dmin, scales[12], qs[128]: four pairs of 32-weight sub-blocks, low nibbles then high nibbles of 32 bytes
-    private static void Q4K(ReadOnlySpan<byte> x, Span<float> y)
+    // d, dmin, scales[12], (Q5_K: qh[32],) qs[128]: four pairs of 32-weight sub-blocks, the low nibbles then the high
+    // nibbles of 32 bytes; Q5_K's fifth bit of pair j is bit 2j (low nibbles) or 2j + 1 (high ones) of qh[l]
+    private static void Q45K(ReadOnlySpan<byte> x, Span<float> y, bool fifthBit)
     {
         float d = Half(x, 0), dmin = Half(x, 2);
         var scales = x.Slice(4, 12);
-        var qs = x.Slice(16, 128);
-        for (int j = 0, o = 0; j < 4; j++, o += 64)
-        {
-            var (s1, m1) = ScaleMin(scales, 2 * j);
-            var (s2, m2) = ScaleMin(scales, 2 * j + 1);
-            var q = qs.Slice(32 * j, 32);
-            for (int l = 0; l < 32; l++)
-            {
-                y[o + l] = d * s1 * (q[l] & 0xF) - dmin * m1;
-                y[o + 32 + l] = d * s2 * (q[l] >> 4) - dmin * m2;
-            }
-        }
-    }
-
-    // d, dmin, scales[12], qh[32], qs[128]: as Q4_K, the fifth bit of pair j in bits 2j and 2j + 1 of qh
-    private static void Q5K(ReadOnlySpan<byte> x, Span<float> y)
-    {
-        float d = Half(x, 0), dmin = Half(x, 2);
-        var scales = x.Slice(4, 12);
-        var qh = x.Slice(16, 32);
-        var qs = x.Slice(48, 128);
+        var qh = fifthBit ? x.Slice(16, 32) : default;
+        var qs = x.Slice(fifthBit ? 48 : 16, 128);
         for (int j = 0, o = 0; j < 4; j++, o += 64)
         {
             var (s1, m1) = ScaleMin(scales, 2 * j);
@@ -68,8 +49,9 @@ internal static class KQuants
             var q = qs.Slice(32 * j, 32);
             for (int l = 0; l < 32; l++)
             {
-                y[o + l] = d * s1 * ((q[l] & 0xF) + ((qh[l] & u1) != 0 ? 16 : 0)) - dmin * m1;
-                y[o + 32 + l] = d * s2 * ((q[l] >> 4) + ((qh[l] & u2) != 0 ? 16 : 0)) - dmin * m2;
+                int hi1 = fifthBit && (qh[l] & u1) != 0 ? 16 : 0, hi2 = fifthBit && (qh[l] & u2) != 0 ? 16 : 0;
+                y[o + l] = d * s1 * ((q[l] & 0xF) + hi1) - dmin * m1;
+                y[o + 32 + l] = d * s2 * ((q[l] >> 4) + hi2) - dmin * m2;
             }
         }
     }

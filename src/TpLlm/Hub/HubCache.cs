@@ -23,11 +23,11 @@ public sealed class HubCache(string cacheDir, HubModelId id)
     /// <summary>The commit a revision resolves to from the cache alone: itself when it is a commit, else its ref; null when unknown.</summary>
     public string? CachedCommit(string revision)
     {
-        if (revision.Length == 40 && revision.All(char.IsAsciiHexDigitLower)) return Directory.Exists(Snapshot(revision)) ? revision : null;
+        if (HubModelId.IsCommitHash(revision)) return Directory.Exists(Snapshot(revision)) ? revision : null;
         var path = Path.Combine(RepoDir, "refs", revision);
         try
         {
-            return File.Exists(path) ? File.ReadAllText(path).Trim() is { Length: 40 } c && c.All(char.IsAsciiHexDigitLower) ? c : null : null;
+            return File.Exists(path) ? File.ReadAllText(path).Trim() is var c && HubModelId.IsCommitHash(c) ? c : null : null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

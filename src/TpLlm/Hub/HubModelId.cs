@@ -22,7 +22,10 @@ public sealed partial record HubModelId(string Repo, string Revision)
     public string CacheFolderName => "models--" + Repo.Replace("/", "--");
 
     /// <summary>True when the revision is a full commit hash.</summary>
-    public bool IsCommit => Revision.Length == 40 && Revision.All(char.IsAsciiHexDigitLower);
+    public bool IsCommit => IsCommitHash(Revision);
+
+    /// <summary>True for a full commit hash: 40 lowercase hex digits.</summary>
+    public static bool IsCommitHash(string s) => s.Length == 40 && s.All(char.IsAsciiHexDigitLower);
 
     /// <summary>Parses <paramref name="text"/>; null when it is not shaped like a Hub id (a path, say).</summary>
     public static HubModelId? TryParse(string text)

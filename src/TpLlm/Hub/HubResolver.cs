@@ -97,7 +97,7 @@ public sealed class HubResolver
             using var doc = JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = 16 });
             var root = doc.RootElement;
             string commit = root.GetProperty("sha").GetString() ?? "";
-            if (commit.Length != 40 || !commit.All(char.IsAsciiHexDigitLower))
+            if (!HubModelId.IsCommitHash(commit))
                 throw new HubException($"{id}: the Hub's model info gives commit '{commit}', not a 40-digit hash");
             var files = new List<HubFile>();
             foreach (var s in root.GetProperty("siblings").EnumerateArray())

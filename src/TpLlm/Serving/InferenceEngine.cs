@@ -55,7 +55,7 @@ public sealed class InferenceEngine : IDisposable
         ContinuousBatcher? batcher = null;
         try
         {
-            var template = TemplateFor(options, folder.Path);
+            var template = TemplateFor(options, folder);
             batcher = new ContinuousBatcher(folder, options.Tp, options.MaxBatch, options.Model)
             {
                 PrefixCaching = options.PrefixCaching, MaxPrefillTokens = options.MaxPrefillTokens,
@@ -75,14 +75,18 @@ public sealed class InferenceEngine : IDisposable
     public static string DefaultModelId(string folder) => Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder)));
 
     /// <summary>The chat template <paramref name="options"/> ask for: the given file, else the folder's own (or the fallback).</summary>
-    public static ChatTemplate TemplateFor(EngineOptions options, string folder) =>
-        options.ChatTemplatePath is { } path ? LoadTemplate(path, folder) : ChatTemplate.ForFolder(folder);
+    public static ChatTemplate TemplateFor(EngineOptions options, ModelFolder folder) =>
+        options.ChatTemplatePath is { } path ? LoadTemplate(path, folder) : ModelTemplate(folder);
 
-    /// <summary>Reads a chat template file given on the command line, with the folder's special tokens.</summary>
-    public static ChatTemplate LoadTemplate(string path, string folder)
+    // the model's own template, from the GGUF file already open when it is one (no second read of its metadata)
+    private static ChatTemplate ModelTemplate(ModelFolder folder) =>
+        folder.Checkpoint is Checkpoints.Gguf.GgufCheckpoint gguf ? ChatTemplate.ForGguf(gguf.File) : ChatTemplate.ForFolder(folder.Path);
+
+    /// <summary>Reads a chat template file given on the command line, with the model's special tokens.</summary>
+    public static ChatTemplate LoadTemplate(string path, ModelFolder folder)
     {
         if (!File.Exists(path)) throw new ChatTemplateException($"--chat-template {path}: file not found");
-        var model = ChatTemplate.ForFolder(folder);
+        var model = ModelTemplate(folder);
         return ChatTemplate.Parse(ChatTemplate.ReadSource(path), path, model.BosToken, model.EosToken);
     }
 

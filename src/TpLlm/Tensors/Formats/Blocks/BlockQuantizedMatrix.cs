@@ -93,7 +93,7 @@ internal sealed unsafe class BlockQuantizedMatrix<TQ> : WeightMatrix where TQ : 
             int bytes = dtype.Size();
             for (int g = 0; g < Groups; g++)
             {
-                ushort scale = TQ.ReadFileBlock(src.Slice(g * bytes, bytes), levels);
+                ushort scale = GgmlBlocks.Read(dtype, src.Slice(g * bytes, bytes), levels);
                 SetGroup(r, g, scale, levels);
             }
             return;

@@ -46,9 +46,6 @@ internal unsafe interface IQuantBlock
     /// <summary>The file block type whose numbers this format holds as they are (GGUF's Q8_0 for int8, Q4_0 for q4).</summary>
     static abstract Checkpoints.DType FileBlock { get; }
 
-    /// <summary>Reads one <see cref="FileBlock"/> (f16 scale, then its levels as the file packs them): returns the scale bits.</summary>
-    static abstract ushort ReadFileBlock(ReadOnlySpan<byte> block, Span<sbyte> levels);
-
     /// <summary>Quantizes 32 values into <paramref name="levels"/>; returns the f16 bits of their scale (value ≈ scale · level).</summary>
     static abstract ushort Quantize(ReadOnlySpan<float> group, Span<sbyte> levels);
 }

@@ -86,14 +86,6 @@ internal readonly unsafe struct Int8Block : IQuantBlock
     public static Checkpoints.DType FileBlock => Checkpoints.DType.Q8_0;
 
     /// <inheritdoc/>
-    public static ushort ReadFileBlock(ReadOnlySpan<byte> block, Span<sbyte> levels)
-    {
-        // Q8_0: f16 d, int8 qs[32]
-        System.Runtime.InteropServices.MemoryMarshal.Cast<byte, sbyte>(block.Slice(2, 32)).CopyTo(levels);
-        return System.Runtime.InteropServices.MemoryMarshal.Read<ushort>(block);
-    }
-
-    /// <inheritdoc/>
     public static ushort Quantize(ReadOnlySpan<float> group, Span<sbyte> levels)
     {
         var g = new Group32(group);

@@ -108,18 +108,6 @@ internal readonly unsafe struct Q4Block : IQuantBlock
     public static Checkpoints.DType FileBlock => Checkpoints.DType.Q4_0;
 
     /// <inheritdoc/>
-    public static ushort ReadFileBlock(ReadOnlySpan<byte> block, Span<sbyte> levels)
-    {
-        // Q4_0: f16 d, uint8 qs[16]; element j is the low nibble of qs[j], element j + 16 its high nibble, each − 8
-        for (int j = 0; j < 16; j++)
-        {
-            levels[j] = (sbyte)((block[2 + j] & 0xF) - 8);
-            levels[j + 16] = (sbyte)((block[2 + j] >> 4) - 8);
-        }
-        return System.Runtime.InteropServices.MemoryMarshal.Read<ushort>(block);
-    }
-
-    /// <inheritdoc/>
     public static ushort Quantize(ReadOnlySpan<float> group, Span<sbyte> levels)
     {
         var g = new Group32(group);
