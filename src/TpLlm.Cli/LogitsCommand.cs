@@ -34,7 +34,7 @@ public static class LogitsCommand
                 var hidden = new float[T * c.HiddenSize];
                 model.Forward(tokens, [new SequenceChunk(0, 0, T)], hidden, allPositions: true);
                 var result = new float[T * V];
-                model.Head.Forward(model.MatMul, hidden, T, result);
+                model.Head.Forward(hidden, T, result);
                 return result.Select(BitConverter.SingleToInt32Bits).ToArray();
             })?[0].Select(BitConverter.Int32BitsToSingle).ToArray();
             if (logits is null) return 0; // not world rank 0

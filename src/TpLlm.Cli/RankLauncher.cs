@@ -15,9 +15,7 @@ public static class RankLauncher
     public static bool IsRoot => !MpiRuntime.LaunchedByMpirun || MpiRuntime.World.Rank == 0;
 
     /// <summary>Collective timeout, from TPLLM_COLLECTIVE_TIMEOUT (seconds) or the default.</summary>
-    public static TimeSpan Timeout =>
-        double.TryParse(Environment.GetEnvironmentVariable("TPLLM_COLLECTIVE_TIMEOUT"), System.Globalization.CultureInfo.InvariantCulture, out var s) && s > 0
-            ? TimeSpan.FromSeconds(s) : ThreadRanks.DefaultTimeout;
+    public static TimeSpan Timeout => ThreadRanks.ConfiguredTimeout;
 
     /// <summary>
     /// Runs <paramref name="body"/>(tpGroup, replica) on every rank; returns the payload of each

@@ -29,28 +29,24 @@ public static class ServeCommand
         var maxPrefill = new Option<int>("--max-prefill-tokens")
         {
             Description = "chunked prefill: prompt tokens prefilled per step, between decode steps of the running sequences (0 = whole prompts)",
-            DefaultValueFactory = _ => ContinuousBatcher.DefaultMaxPrefillTokens,
+            DefaultValueFactory = _ => BatcherOptions.DefaultMaxPrefillTokens,
         };
         var cmd = new Command("serve", "serve the model over an OpenAI-compatible HTTP API with continuous batching") { port, host, maxBatch, name, template, noPrefixCaching, maxPrefill };
         common.AddTo(cmd);
         cmd.SetAction(r =>
         {
-            if (r.GetValue(common.Head) != LmHeadStrategy.ColumnParallel)
-                throw new TpLlmException("--head: serve always uses the column-parallel head (vocab-parallel sampling); drop --head");
             int p = r.GetValue(port);
             if (p is < 0 or > 65535) throw new TpLlmException($"--port {p} is outside [0, 65535]");
             int mb = r.GetValue(maxBatch);
-            if (mb < 1) throw new TpLlmException($"--max-batch {mb} must be ≥ 1");
             string listen = r.GetValue(host)!;
             var address = ParseHost(listen);
-            int chunk = r.GetValue(maxPrefill);
-            if (chunk < 0) throw new TpLlmException($"--max-prefill-tokens {chunk} must be ≥ 0 (0 = whole prompts)");
             var options = new EngineOptions
             {
                 ModelPath = common.ModelPath(r), Tp = r.GetValue(common.Tp), MaxBatch = mb, Model = common.ModelOptions(r, mb),
                 ModelId = r.GetValue(name) ?? common.HubId(r), ChatTemplatePath = r.GetValue(template), PrefixCaching = !r.GetValue(noPrefixCaching),
-                MaxPrefillTokens = chunk,
+                MaxPrefillTokens = r.GetValue(maxPrefill),
             };
+            options.ModelOptionsForBatch(); // the batch's options checked once, before the port and the model
             // refuse a port that is taken before spending the time to load the model
             if (!MpiRuntime.LaunchedByMpirun || MpiRuntime.World.Rank == 0) CheckPortFree(address, listen, p);
             return MpiRuntime.LaunchedByMpirun ? ServeMpi(options, listen, p) : ServeThreads(options, listen, p);
@@ -73,13 +69,11 @@ public static class ServeCommand
             using var folder = ModelOpener.Open(options.ModelPath, requireTokenizer: group.Rank == 0);
             if (group.Rank != 0)
             {
-                ContinuousBatcher.Follow(folder, group, options.MaxBatch, options.Model);
+                ContinuousBatcher.Follow(folder, group, options);
                 return [];
             }
             var template = InferenceEngine.TemplateFor(options, folder);
-            using var batcher = ContinuousBatcher.Lead(folder, group, options.MaxBatch, options.Model);
-            batcher.PrefixCaching = options.PrefixCaching;
-            batcher.MaxPrefillTokens = options.MaxPrefillTokens;
+            using var batcher = ContinuousBatcher.Lead(folder, group, options);
             batcher.Ready.GetAwaiter().GetResult();
             using var engine = new InferenceEngine(folder, batcher, template, options.ModelId ?? InferenceEngine.DefaultModelId(folder.Path));
             RunServer(engine, host, port, options.Tp);

@@ -51,7 +51,7 @@ public static class LmHeadBench
                     var built = strategies.Select(strategy =>
                     {
                         var comm = new CountingCommunicator(world);
-                        var (weight, head, part) = Build(strategy, H, V, comm);
+                        var (weight, head, part) = Build(strategy, H, V, comm, mm);
                         var logits = new float[maxT * Math.Max(V, part?.PaddedVocabSize ?? 0)];
                         var sampler = part is null ? null : new VocabParallelSampler(comm, part);
                         return (strategy, comm, weight, head, logits, sampler);
@@ -64,10 +64,10 @@ public static class LmHeadBench
                             "replicated" => () => mm.Run(x, T, b.weight, b.logits, V),
                             "column+greedy" => () =>
                             {
-                                ((IVocabParallelHead)b.head!).ForwardLocal(mm, x, T, b.logits);
+                                ((IVocabParallelHead)b.head!).ForwardLocal(x, T, b.logits);
                                 b.sampler!.Greedy(b.logits, T, tokens);
                             },
-                            _ => (Action)(() => b.head!.Forward(mm, x, T, b.logits)),
+                            _ => (Action)(() => b.head!.Forward(x, T, b.logits)),
                         }).ToArray();
                         var bytes = new long[steps.Length];
                         for (int k = 0; k < steps.Length; k++)
@@ -106,7 +106,7 @@ public static class LmHeadBench
         return results;
     }
 
-    private static (WeightMatrix Weight, ILmHead? Head, VocabPartition? Part) Build(string strategy, int H, int V, ICommunicator comm)
+    private static (WeightMatrix Weight, ILmHead? Head, VocabPartition? Part) Build(string strategy, int H, int V, ICommunicator comm, MatMul mm)
     {
         switch (strategy)
         {
@@ -115,11 +115,11 @@ public static class LmHeadBench
             case "row-parallel":
                 if (H % comm.Size != 0) throw new TpLlmException($"row-parallel head needs H % tp == 0 (H = {H}, tp = {comm.Size})");
                 var w = Random(V, H / comm.Size, comm.Rank);
-                return (w, new RowParallelLmHead(w, H, comm), null);
+                return (w, new RowParallelLmHead(w, H, comm, mm), null);
             default:
                 var part = new VocabPartition(V, comm.Size);
                 var shard = Random(part.ShardSize, H, comm.Rank, part.RealRows(comm.Rank));
-                return (shard, new ColumnParallelLmHead(shard, part, comm), part);
+                return (shard, new ColumnParallelLmHead(shard, part, comm, mm), part);
         }
     }
 

@@ -8,6 +8,11 @@ public static class ThreadRanks
     /// <summary>Default time a collective waits for the other ranks.</summary>
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(120);
 
+    /// <summary>The collective timeout in effect: <c>TPLLM_COLLECTIVE_TIMEOUT</c> (seconds) when set to a positive number, else <see cref="DefaultTimeout"/>.</summary>
+    public static TimeSpan ConfiguredTimeout =>
+        double.TryParse(Environment.GetEnvironmentVariable("TPLLM_COLLECTIVE_TIMEOUT"), System.Globalization.CultureInfo.InvariantCulture, out var s) && s > 0
+            ? TimeSpan.FromSeconds(s) : DefaultTimeout;
+
     /// <summary>
     /// Runs <paramref name="body"/> on <paramref name="size"/> ranks and returns each rank's result.
     /// If any rank throws, every rank's collectives throw, all threads end, and the originating

@@ -78,13 +78,14 @@ public sealed class DecoderModel : IDisposable
                 for (int i = 0; i < w.Length; i++) w[i] += 1;
             return w;
         }
+        var mm = new MatMul(threads, options.KernelPath);
         float? softcap = c.FinalLogitSoftcap is { } cap ? (float)cap : null;
         var embedWeight = LmHeadLoader.LoadVocabShard(loader, LmHeadLoader.EmbeddingName, plan.Vocab, comm.Rank, H);
         var embedding = new VocabParallelEmbedding(embedWeight, plan.Vocab, comm);
         bool tied = LmHeadLoader.SourceTensor(checkpoint, c.TieWordEmbeddings) == LmHeadLoader.EmbeddingName;
         ILmHead head = tied && options.HeadStrategy == LmHeadStrategy.ColumnParallel
-            ? LmHeadLoader.Tied(embedWeight, plan.Vocab, comm, softcap) // one shard serves both (the head is not scaled)
-            : LmHeadLoader.Load(loader, c.TieWordEmbeddings, c.VocabSize, H, comm, options.HeadStrategy, options.VocabAlign, softcap);
+            ? LmHeadLoader.Tied(embedWeight, plan.Vocab, comm, mm, softcap) // one shard serves both (the head is not scaled)
+            : LmHeadLoader.Load(loader, c.TieWordEmbeddings, c.VocabSize, H, comm, mm, options.HeadStrategy, options.VocabAlign, softcap);
 
         var ropes = new Dictionary<RopeParameters, RotaryEmbedding>(); // one table per distinct RoPE (Gemma 3: global and sliding)
         var allPlans = Enumerable.Range(0, comm.Size).Select(r => ShardPlan.For(c, comm.Size, r, options.VocabAlign, kGroup)).ToArray();
@@ -124,7 +125,7 @@ public sealed class DecoderModel : IDisposable
         var finalNorm = Norm("model.norm.weight", H);
         var cache = new KvCache(c.NumLayers, options.MaxSequences, context, plan.KvHeadCount, d,
             options.SlidingWindowRings ? [.. c.Layers.Select(k => k.SlidingWindow)] : null);
-        return new DecoderModel(c, plan, comm, embedding, head, layers, finalNorm, cache, new MatMul(threads, options.KernelPath));
+        return new DecoderModel(c, plan, comm, embedding, head, layers, finalNorm, cache, mm);
     }
 
     /// <summary>

@@ -35,6 +35,22 @@ public sealed record GenerationRequest
     /// <summary>What the output must be: with <see cref="Sampling.ResponseFormat.JsonObject"/>, one JSON object.</summary>
     public ResponseFormat ResponseFormat { get; init; }
 
+    /// <summary>What the logits processors and the sampler learn of the sequence when it starts.</summary>
+    public SequenceSpec Sequence => new(PromptIds, Sampling, StopTokenIds, IgnoreEos, ResponseFormat);
+
+    /// <summary>
+    /// Why the sequence ends after <paramref name="token"/>, its <paramref name="generated"/>-th token, was picked at
+    /// <paramref name="position"/> (where it goes into the cache), or null if it goes on: an end-of-sequence id (unless
+    /// ignored) or a stop id, then <see cref="MaxNewTokens"/>, then a full context of <paramref name="context"/> positions.
+    /// </summary>
+    public FinishReason? FinishAfter(int token, int generated, int position, int context, IReadOnlySet<int> eosIds)
+    {
+        if ((!IgnoreEos && eosIds.Contains(token)) || StopTokenIds.Contains(token)) return FinishReason.Eos;
+        if (generated >= MaxNewTokens) return FinishReason.MaxTokens;
+        if (position + 1 >= context) return FinishReason.ContextFull;
+        return null;
+    }
+
     /// <summary>
     /// Throws an <see cref="InvalidRequestException"/> naming the field at fault unless the request can run on a
     /// model of <paramref name="vocabSize"/> ids and a context of <paramref name="context"/> tokens. With

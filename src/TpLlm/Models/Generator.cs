@@ -1,6 +1,5 @@
 using TpLlm.Parallel;
 using TpLlm.Sampling;
-using TpLlm.Sampling.Json;
 
 namespace TpLlm.Models;
 
@@ -9,12 +8,12 @@ namespace TpLlm.Models;
 /// (SPMD) and reaches the same tokens. One batched prefill, then one decode step per token for
 /// all live sequences. The LM head runs only on each sequence's last position, and tokens are
 /// picked by <see cref="VocabParallelSampler"/> without gathering the vocabulary (or, with
-/// <see cref="GatherLogits"/>, from gathered logits).
+/// <see cref="GatherLogits"/>, from gathered logits). Each step runs through <see cref="StepExecutor"/>, as the
+/// server's batcher's do.
 /// </summary>
 public sealed class Generator
 {
     private readonly DecoderModel _model;
-    private readonly VocabParallelSampler? _sampler;
     private readonly HashSet<int> _eos;
     private readonly int _samplable;
 
@@ -52,13 +51,12 @@ public sealed class Generator
         _model = model;
         _samplable = Math.Min(samplableVocab, model.Config.VocabSize);
         _eos = [.. eosIds];
-        if (model.Head is IVocabParallelHead head) _sampler = new VocabParallelSampler(model.Comm, head.Partition, _samplable);
     }
 
     /// <summary>Runs every request to completion.</summary>
     public GenerationResult[] Generate(IReadOnlyList<GenerationRequest> requests)
     {
-        int B = requests.Count, H = _model.Config.HiddenSize, ctx = _model.MaxContext;
+        int B = requests.Count, ctx = _model.MaxContext;
         if (B < 1) throw new TpLlmException("no prompts to generate from");
         if (B > _model.Cache.Slots) throw new TpLlmException($"{B} prompts but the model was loaded for at most {_model.Cache.Slots} sequences at once");
         for (int i = 0; i < B; i++)
@@ -73,6 +71,8 @@ public sealed class Generator
             }
             if (requests[i].PromptLogprobs is not null) throw new TpLlmException($"prompt {i}: prompt logprobs are computed by ContinuousBatcher (tpllm serve), not by Generator");
         }
+        var executor = _executor ??= new StepExecutor(_model, _samplable, _eos, TokenBytes is { } bytes ? () => bytes : null,
+            !GatherLogits && _model.Head is IVocabParallelHead ? SamplingPath.VocabParallel : GatherToRoot ? SamplingPath.GatheredToRoot : SamplingPath.Gathered);
         var outputs = requests.Select(r => new List<int>(Math.Min(r.MaxNewTokens, ctx))).ToArray();
         var logprobs = requests.Select(r => r.WantLogprobs || r.TopLogprobs > 0 ? new List<TokenLogprobs>() : null).ToArray();
         var reasons = new FinishReason?[B];
@@ -80,42 +80,33 @@ public sealed class Generator
         // otherwise sample a different token)
         var seeds = requests.Select(r => r.Sampling.Seed).ToArray();
         if (_model.Comm.Size > 1) _model.Comm.Broadcast<ulong>(seeds, 0);
-        var rngs = seeds.Select(s => new SplitMix64(s)).ToArray();
+        for (int i = 0; i < B; i++)
+            executor.Begin(i, requests[i].Sequence with { Sampling = requests[i].Sampling with { Seed = seeds[i] } }, logprobs[i] is null ? -1 : requests[i].TopLogprobs);
         var positions = requests.Select(r => r.PromptIds.Length).ToArray();
         var stop = new int[1];
-        // per-step buffers, made once: live sequence indices, their chunks, params, random streams
+        // per-step buffers, made once: live sequence indices (= their slots), their chunks, the picked tokens
         var live = Enumerable.Range(0, B).ToArray();
         var chunks = new SequenceChunk[B];
-        var ps = new SamplingParams[B];
-        var rs = new SplitMix64[B];
-        var hidden = new float[B * H];
         var picked = new int[B];
         var step = new int[B];
         var prompt = requests.SelectMany(r => r.PromptIds).ToArray();
         for (int i = 0; i < B; i++) chunks[i] = new SequenceChunk(i, 0, requests[i].PromptIds.Length);
-        var penalties = requests.Any(r => r.Sampling.ChangesLogits) ? NewPenalties(B) : null;
-        for (int i = 0; i < B; i++) penalties?.Begin(i, requests[i].PromptIds, requests[i].Sampling, requests[i].StopTokenIds, requests[i].IgnoreEos);
-        var json = requests.Any(r => r.ResponseFormat == ResponseFormat.JsonObject) ? NewJsonConstraint(B) : null;
-        for (int i = 0; i < B; i++)
-            json?.Begin(i, requests[i].ResponseFormat == ResponseFormat.JsonObject, requests[i].Sampling.MinTokens, requests[i].IgnoreEos, requests[i].StopTokenIds);
         ReadOnlySpan<int> tokens = prompt; // prefill: every prompt in one forward pass
         int n = B;
         long start = System.Diagnostics.Stopwatch.GetTimestamp(), prefillEnd = 0;
         while (n > 0)
         {
-            _model.Forward(tokens, chunks.AsSpan(0, n), hidden);
-            for (int j = 0; j < n; j++) { ps[j] = requests[live[j]].Sampling; rs[j] = rngs[live[j]]; }
-            Pick(hidden, n, live, requests, ps, rs, picked, logprobs, penalties, json);
+            bool wantLogprobs = false;
+            for (int j = 0; j < n; j++) wantLogprobs |= logprobs[live[j]] is not null;
+            var lps = executor.Run(tokens, chunks.AsSpan(0, n), n, wantLogprobs, picked);
             for (int j = 0; j < n; j++)
             {
                 int i = live[j], tok = picked[j];
                 outputs[i].Add(tok);
-                penalties?.Record(i, tok);
-                json?.Record(i, tok);
-                OnToken?.Invoke(i, tok, logprobs[i] is { Count: > 0 } lp ? lp[^1] : null);
-                if ((!requests[i].IgnoreEos && _eos.Contains(tok)) || requests[i].StopTokenIds.Contains(tok)) reasons[i] = FinishReason.Eos;
-                else if (outputs[i].Count >= requests[i].MaxNewTokens) reasons[i] = FinishReason.MaxTokens;
-                else if (positions[i] + 1 >= ctx) reasons[i] = FinishReason.ContextFull;
+                var lp = lps?[j];
+                if (lp is not null) logprobs[i]!.Add(lp);
+                OnToken?.Invoke(i, tok, lp);
+                reasons[i] = requests[i].FinishAfter(tok, outputs[i].Count, positions[i], ctx, _eos);
             }
             if (IsCancelled is not null)
             {
@@ -146,93 +137,5 @@ public sealed class Generator
         return Enumerable.Range(0, B).Select(i => new GenerationResult(outputs[i].ToArray(), reasons[i]!.Value, logprobs[i]?.ToArray())).ToArray();
     }
 
-    private float[] _local = [], _full = [];
-
-    // penalties over the rows Pick samples from: this rank's vocab slice, or gathered rows
-    private TokenPenalties NewPenalties(int slots)
-    {
-        if (_sampler is not null && !GatherLogits)
-        {
-            var part = ((IVocabParallelHead)_model.Head).Partition;
-            return TokenPenalties.ForShard(part, _model.Comm.Rank, _samplable, slots, _eos, _model.MaxContext);
-        }
-        return new TokenPenalties(slots, 0, _samplable, _model.Config.VocabSize, _eos, _model.MaxContext);
-    }
-
-    // JSON mode over the rows Pick samples from, like the penalties
-    private JsonConstraint NewJsonConstraint(int slots)
-    {
-        var bytes = TokenBytes ?? throw new TpLlmException("JSON output needs the model's tokenizer (tokenizer.json) to know each token's text");
-        if (_sampler is not null && !GatherLogits)
-        {
-            var part = ((IVocabParallelHead)_model.Head).Partition;
-            int rank = _model.Comm.Rank;
-            return JsonConstraint.ForShard(part, rank, _samplable, slots, bytes, _eos);
-        }
-        return new JsonConstraint(slots, 0, _samplable, _model.Config.VocabSize, bytes, _eos);
-    }
-
-    private void Pick(float[] hidden, int n, int[] live, IReadOnlyList<GenerationRequest> requests, SamplingParams[] ps, SplitMix64[] rs, int[] picked,
-        List<TokenLogprobs>?[] logprobs, TokenPenalties? penalties, JsonConstraint? json)
-    {
-        int topN = 0;
-        bool wantLp = false;
-        for (int j = 0; j < n; j++)
-        {
-            topN = Math.Max(topN, requests[live[j]].TopLogprobs);
-            wantLp |= logprobs[live[j]] is not null;
-        }
-        if (_sampler is not null && !GatherLogits)
-        {
-            var head = (IVocabParallelHead)_model.Head;
-            int shard = head.Partition.ShardSize;
-            if (_local.Length < n * shard) _local = new float[n * shard];
-            head.ForwardLocal(_model.MatMul, hidden, n, _local);
-            penalties?.Apply(_local, live, n);
-            json?.Apply(_local, live, n);
-            _sampler.Sample(_local, n, ps, rs, picked);
-            json?.Restore(_local);
-            penalties?.Restore(_local); // logprobs are the model's, as in vLLM
-            if (wantLp)
-            {
-                var lp = _sampler.Logprobs(_local, n, picked.AsSpan(0, n), topN);
-                for (int j = 0; j < n; j++) logprobs[live[j]]?.Add(lp[j].TakeTop(requests[live[j]].TopLogprobs));
-            }
-            return;
-        }
-        int V = _model.Config.VocabSize;
-        if (_full.Length < n * V) _full = new float[n * V];
-        bool toRoot = GatherToRoot && _model.Head is IVocabParallelHead;
-        if (toRoot) ((IVocabParallelHead)_model.Head).ForwardToRoot(_model.MatMul, hidden, n, _full, 0);
-        else _model.Head.Forward(_model.MatMul, hidden, n, _full);
-        bool sampler = !toRoot || _model.Comm.Rank == 0;
-        if (sampler)
-        {
-            penalties?.Apply(_full, live, n);
-            json?.Apply(_full, live, n);
-        }
-        for (int j = 0; j < n; j++)
-        {
-            if (!sampler)
-            {
-                if (!ps[j].IsGreedy) rs[j].NextDouble(); // keep every rank's random stream in step with rank 0's
-                continue;
-            }
-            picked[j] = FullVocabSampler.Sample(_full.AsSpan(j * V, V), _samplable, ps[j], rs[j]);
-        }
-        if (sampler)
-        {
-            json?.Restore(_full);
-            penalties?.Restore(_full);
-        }
-        for (int j = 0; j < n && sampler; j++)
-        {
-            if (logprobs[live[j]] is not { } list) continue;
-            var lsm = FullVocabSampler.LogSoftmax(_full.AsSpan(j * V, V), _samplable);
-            var top = Enumerable.Range(0, lsm.Length).OrderByDescending(k => lsm[k]).ThenBy(k => k).Take(requests[live[j]].TopLogprobs)
-                .Select(k => (k, (float)lsm[k])).ToArray();
-            list.Add(new TokenLogprobs(picked[j], (float)lsm[picked[j]], top));
-        }
-        if (toRoot) _model.Comm.Broadcast<int>(picked.AsSpan(0, n), 0);
-    }
+    private StepExecutor? _executor;
 }

@@ -32,7 +32,7 @@ public static class Perplexity
         if (windows == 0) throw new TpLlmException($"the text has {tokens.Length} tokens, fewer than one window of --context {context}");
         int H = model.Config.HiddenSize, first = context / 2, scored = context - 1 - first;
         var sampler = new VocabParallelSampler(model.Comm, head.Partition, samplableVocab);
-        var scorer = new PromptScorer(head, sampler, model.MatMul, H);
+        var scorer = new PromptScorer(head, sampler, H);
         var hidden = new float[context * H];
         var window = new int[context];
         double nll = 0;

@@ -1,6 +1,5 @@
 using TpLlm.Parallel;
 using TpLlm.Sampling;
-using TpLlm.Tensors;
 
 namespace TpLlm.Models;
 
@@ -11,7 +10,7 @@ namespace TpLlm.Models;
 /// <see cref="VocabParallelSampler.Logprobs"/> reduces each rank's slice, so the vocabulary is never
 /// gathered. Every rank calls <see cref="Score"/> for the same sequences in the same order (it is a collective).
 /// </summary>
-public sealed class PromptScorer(IVocabParallelHead head, VocabParallelSampler sampler, MatMul mm, int hiddenSize)
+public sealed class PromptScorer(IVocabParallelHead head, VocabParallelSampler sampler, int hiddenSize)
 {
     /// <summary>Positions per pass of the head: <c>[Block, V_pad/tp]</c> logits at a time.</summary>
     public const int Block = 32;
@@ -31,7 +30,7 @@ public sealed class PromptScorer(IVocabParallelHead head, VocabParallelSampler s
         for (int p0 = 0; p0 < prompt.Length - 1; p0 += Block)
         {
             int nb = Math.Min(Block, prompt.Length - 1 - p0);
-            head.ForwardLocal(mm, hidden.Slice(p0 * H, nb * H), nb, _local); // position p predicts token p + 1
+            head.ForwardLocal(hidden.Slice(p0 * H, nb * H), nb, _local); // position p predicts token p + 1
             var lps = sampler.Logprobs(_local, nb, prompt.Slice(p0 + 1, nb), topN, rank: true);
             for (int i = 0; i < nb; i++) result[p0 + 1 + i] = lps[i];
         }

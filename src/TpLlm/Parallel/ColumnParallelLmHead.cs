@@ -13,6 +13,7 @@ namespace TpLlm.Parallel;
 public sealed class ColumnParallelLmHead : IVocabParallelHead
 {
     private readonly ICommunicator _comm;
+    private readonly MatMul _mm;
     private readonly int[] _shardCounts;
     private float[] _local = [];     // [T, V_pad/tp]
     private float[] _gathered = [];  // [tp, T, V_pad/tp]
@@ -34,8 +35,8 @@ public sealed class ColumnParallelLmHead : IVocabParallelHead
     /// <summary>When set, logits are soft-capped: <c>cap · tanh(x / cap)</c> (elementwise, so each rank caps its own slice).</summary>
     public float? Softcap { get; init; }
 
-    /// <summary>Wraps this rank's shard <paramref name="weight"/> <c>[V_pad/tp, H]</c>.</summary>
-    public ColumnParallelLmHead(WeightMatrix weight, VocabPartition partition, ICommunicator comm)
+    /// <summary>Wraps this rank's shard <paramref name="weight"/> <c>[V_pad/tp, H]</c>, multiplied by <paramref name="mm"/>'s kernels.</summary>
+    public ColumnParallelLmHead(WeightMatrix weight, VocabPartition partition, ICommunicator comm, MatMul mm)
     {
         if (partition.TpSize != comm.Size)
             throw new TpLlmException($"vocab partition is for tp = {partition.TpSize} but the group has {comm.Size} ranks");
@@ -44,6 +45,7 @@ public sealed class ColumnParallelLmHead : IVocabParallelHead
         Weight = weight;
         Partition = partition;
         _comm = comm;
+        _mm = mm;
         _shardCounts = Enumerable.Repeat(partition.ShardSize, comm.Size).ToArray();
         _offsets = new int[comm.Size];
         _valid = new int[comm.Size];
@@ -55,21 +57,21 @@ public sealed class ColumnParallelLmHead : IVocabParallelHead
     }
 
     /// <summary>This rank's logits <paramref name="local"/> <c>[T, V_pad/tp]</c> (padding columns are 0, not masked).</summary>
-    public void ForwardLocal(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> local)
+    public void ForwardLocal(ReadOnlySpan<float> hidden, int T, Span<float> local)
     {
-        mm.Run(hidden, T, Weight, local, Partition.ShardSize);
+        _mm.Run(hidden, T, Weight, local, Partition.ShardSize);
         if (Softcap is { } cap) Tensors.Softcap.Apply(local[..(T * Partition.ShardSize)], cap);
     }
 
     /// <inheritdoc />
-    public void Forward(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> logits)
+    public void Forward(ReadOnlySpan<float> hidden, int T, Span<float> logits)
     {
         // logits [T, V]: this rank's columns computed in place, then the others copied in (one copy per logit, not three)
         int r = _comm.Rank, V = VocabSize;
         if (logits.Length < T * V) throw new ArgumentException($"logits hold {logits.Length} floats, [{T}, {V}] needs {T * V}");
         if (_valid[r] > 0)
         {
-            mm.Run(hidden, T, Weight, logits[_offsets[r]..], V, _valid[r]);
+            _mm.Run(hidden, T, Weight, logits[_offsets[r]..], V, _valid[r]);
             if (Softcap is { } cap)
                 for (int t = 0; t < T; t++) Tensors.Softcap.Apply(logits.Slice(t * V + _offsets[r], _valid[r]), cap);
         }
@@ -77,11 +79,11 @@ public sealed class ColumnParallelLmHead : IVocabParallelHead
     }
 
     /// <summary>Like <see cref="Forward"/>, but only <paramref name="root"/> receives (half the traffic of an all-gather).</summary>
-    public void ForwardToRoot(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> logits, int root)
+    public void ForwardToRoot(ReadOnlySpan<float> hidden, int T, Span<float> logits, int root)
     {
         int shard = Partition.ShardSize;
         ColumnParallelLinear.Grow(ref _local, T * shard);
-        ForwardLocal(mm, hidden, T, _local);
+        ForwardLocal(hidden, T, _local);
         bool receives = root == _comm.Rank;
         if (receives) ColumnParallelLinear.Grow(ref _gathered, T * Partition.PaddedVocabSize);
         if (_recv.Length != _comm.Size) _recv = new int[_comm.Size];

@@ -2,7 +2,7 @@ using TpLlm.Tensors;
 
 namespace TpLlm.Parallel;
 
-/// <summary>The LM head: final hidden states <c>[T, H]</c> → logits over the vocabulary.</summary>
+/// <summary>The LM head: final hidden states <c>[T, H]</c> → logits over the vocabulary. A head owns its weight and the kernels it runs on.</summary>
 public interface ILmHead
 {
     /// <summary>The split in use.</summary>
@@ -15,5 +15,5 @@ public interface ILmHead
     WeightMatrix Weight { get; }
 
     /// <summary>Full logits <paramref name="logits"/> <c>[T, V]</c> on every rank, padding removed.</summary>
-    void Forward(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> logits);
+    void Forward(ReadOnlySpan<float> hidden, int T, Span<float> logits);
 }

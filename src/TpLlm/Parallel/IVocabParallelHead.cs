@@ -12,8 +12,8 @@ public interface IVocabParallelHead : ILmHead
     VocabPartition Partition { get; }
 
     /// <summary>This rank's logits <paramref name="local"/> <c>[T, V_pad/tp]</c> (padding columns are 0, not masked).</summary>
-    void ForwardLocal(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> local);
+    void ForwardLocal(ReadOnlySpan<float> hidden, int T, Span<float> local);
 
     /// <summary>Full logits <c>[T, V]</c> on <paramref name="root"/> only.</summary>
-    void ForwardToRoot(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> logits, int root);
+    void ForwardToRoot(ReadOnlySpan<float> hidden, int T, Span<float> logits, int root);
 }

@@ -26,22 +26,22 @@ public static class LmHeadLoader
         loader.LoadRows(tensor, partition.Start(rank), partition.ShardSize, partition.VocabSize, hiddenSize, WeightFormats.Unquantized);
 
     /// <summary>A column-parallel head over a vocab-parallel embedding's own shard (tied weights: one copy serves both).</summary>
-    public static IVocabParallelHead Tied(WeightMatrix embeddingShard, VocabPartition partition, ICommunicator comm, float? softcap) =>
-        new ColumnParallelLmHead(embeddingShard, partition, comm) { Softcap = softcap };
+    public static IVocabParallelHead Tied(WeightMatrix embeddingShard, VocabPartition partition, ICommunicator comm, MatMul mm, float? softcap) =>
+        new ColumnParallelLmHead(embeddingShard, partition, comm, mm) { Softcap = softcap };
 
-    /// <summary>Loads the head with <paramref name="strategy"/> for this rank of <paramref name="comm"/>.</summary>
-    public static ILmHead Load(WeightLoader loader, bool tieWordEmbeddings, int vocabSize, int hiddenSize, ICommunicator comm,
+    /// <summary>Loads the head with <paramref name="strategy"/> for this rank of <paramref name="comm"/>, to run on <paramref name="mm"/>'s kernels.</summary>
+    public static ILmHead Load(WeightLoader loader, bool tieWordEmbeddings, int vocabSize, int hiddenSize, ICommunicator comm, MatMul mm,
         LmHeadStrategy strategy = LmHeadStrategy.ColumnParallel, int align = 1, float? softcap = null)
     {
         string tensor = SourceTensor(loader.Source, tieWordEmbeddings);
         if (strategy == LmHeadStrategy.ColumnParallel)
         {
             var partition = new VocabPartition(vocabSize, comm.Size, align);
-            return new ColumnParallelLmHead(LoadVocabShard(loader, tensor, partition, comm.Rank, hiddenSize), partition, comm) { Softcap = softcap };
+            return new ColumnParallelLmHead(LoadVocabShard(loader, tensor, partition, comm.Rank, hiddenSize), partition, comm, mm) { Softcap = softcap };
         }
         if (hiddenSize % comm.Size != 0)
             throw new TpLlmException($"row-parallel LM head needs hidden size H % tp == 0, but H = {hiddenSize} and tp = {comm.Size}");
         int hR = hiddenSize / comm.Size;
-        return new RowParallelLmHead(loader.LoadColumns(tensor, comm.Rank * hR, hR, vocabSize, hiddenSize, WeightFormats.Unquantized), hiddenSize, comm) { Softcap = softcap };
+        return new RowParallelLmHead(loader.LoadColumns(tensor, comm.Rank * hR, hR, vocabSize, hiddenSize, WeightFormats.Unquantized), hiddenSize, comm, mm) { Softcap = softcap };
     }
 }

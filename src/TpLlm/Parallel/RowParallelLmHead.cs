@@ -12,6 +12,7 @@ namespace TpLlm.Parallel;
 public sealed class RowParallelLmHead : ILmHead
 {
     private readonly RowParallelLinear _linear;
+    private readonly MatMul _mm;
 
     /// <inheritdoc />
     public LmHeadStrategy Strategy => LmHeadStrategy.RowParallel;
@@ -22,9 +23,10 @@ public sealed class RowParallelLmHead : ILmHead
     /// <inheritdoc />
     public WeightMatrix Weight => _linear.Weight;
 
-    /// <summary>Wraps this rank's column slice <paramref name="weight"/> <c>[V, H/tp]</c>; the input is the full hidden <c>[T, H]</c>.</summary>
-    public RowParallelLmHead(WeightMatrix weight, int hiddenSize, ICommunicator comm)
+    /// <summary>Wraps this rank's column slice <paramref name="weight"/> <c>[V, H/tp]</c>, multiplied by <paramref name="mm"/>'s kernels; the input is the full hidden <c>[T, H]</c>.</summary>
+    public RowParallelLmHead(WeightMatrix weight, int hiddenSize, ICommunicator comm, MatMul mm)
     {
+        _mm = mm;
         int hR = hiddenSize / comm.Size;
         _linear = new RowParallelLinear(weight, null, comm, inputIsParallel: false, reduceResults: true, comm.Rank * hR, hiddenSize);
         VocabSize = weight.Rows;
@@ -34,9 +36,9 @@ public sealed class RowParallelLmHead : ILmHead
     public float? Softcap { get; init; }
 
     /// <inheritdoc />
-    public void Forward(MatMul mm, ReadOnlySpan<float> hidden, int T, Span<float> logits)
+    public void Forward(ReadOnlySpan<float> hidden, int T, Span<float> logits)
     {
-        _linear.Forward(mm, hidden, T, logits);
+        _linear.Forward(_mm, hidden, T, logits);
         if (Softcap is { } cap) Tensors.Softcap.Apply(logits[..(T * VocabSize)], cap);
     }
 }

@@ -56,10 +56,7 @@ public sealed class InferenceEngine : IDisposable
         try
         {
             var template = TemplateFor(options, folder);
-            batcher = new ContinuousBatcher(folder, options.Tp, options.MaxBatch, options.Model)
-            {
-                PrefixCaching = options.PrefixCaching, MaxPrefillTokens = options.MaxPrefillTokens,
-            };
+            batcher = new ContinuousBatcher(folder, options.Tp, options);
             await batcher.Ready.ConfigureAwait(false);
             return new InferenceEngine(folder, batcher, template, options.ModelId ?? DefaultModelId(folder.Path), ownsResources: true);
         }

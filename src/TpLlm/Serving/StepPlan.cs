@@ -12,11 +12,15 @@ namespace TpLlm.Serving;
 /// own cache), the prompt's length and the whole prompt (of which <c>[start, start + fed)</c> is fed), then its request:
 /// temperature, top-k, top-p, min-p, presence, frequency and repetition penalties (floats as their bits), the logit-bias
 /// count and (id, bias bits) pairs, min tokens, ignore eos (0/1), the stop-id count and ids, the seed (low, high), top
-/// logprobs, the response format, and prompt logprobs (−1: none).</para>
+/// logprobs (−1: none wanted), the response format, and prompt logprobs (−1: none).</para>
 /// </summary>
 internal sealed class StepPlan
 {
     private readonly List<int> _sampled = [], _pending = [];
+    private readonly List<int> _sampledSlots = [];
+
+    /// <summary>The slots of the rows that sample, in row order (rank 0 delivers their tokens).</summary>
+    public IReadOnlyList<int> SampledSlots => _sampledSlots;
 
     /// <summary>Rows planned so far.</summary>
     public int Rows { get; private set; }
@@ -29,13 +33,14 @@ internal sealed class StepPlan
     {
         _sampled.Clear();
         _pending.Clear();
+        _sampledSlots.Clear();
         Rows = SampledRows = 0;
     }
 
     /// <summary>A running sequence's next tokens: its decode token, or the next chunk of its prompt (<paramref name="samples"/> when it is the last).</summary>
     public void Continue(int slot, int start, ReadOnlySpan<int> tokens, bool samples)
     {
-        var row = Begin(samples);
+        var row = Begin(slot, samples);
         row.Add(slot);
         row.Add(start);
         row.Add(tokens.Length);
@@ -49,7 +54,7 @@ internal sealed class StepPlan
     /// </summary>
     public void Admit(int slot, int start, int feed, int copyFrom, GenerationRequest r, bool samples)
     {
-        var row = Begin(samples);
+        var row = Begin(slot, samples);
         row.Add(slot);
         row.Add(start);
         row.Add(feed);
@@ -78,15 +83,19 @@ internal sealed class StepPlan
         row.AddRange(r.StopTokenIds);
         row.Add((int)(uint)s.Seed);
         row.Add((int)(uint)(s.Seed >> 32));
-        row.Add(r.TopLogprobs);
+        row.Add(r.WantLogprobs || r.TopLogprobs > 0 ? r.TopLogprobs : -1);
         row.Add((int)r.ResponseFormat);
         row.Add(r.PromptLogprobs ?? -1);
     }
 
-    private List<int> Begin(bool samples)
+    private List<int> Begin(int slot, bool samples)
     {
         Rows++;
-        if (samples) SampledRows++;
+        if (samples)
+        {
+            SampledRows++;
+            _sampledSlots.Add(slot);
+        }
         return samples ? _sampled : _pending;
     }
 
@@ -104,15 +113,10 @@ internal sealed class StepPlan
 
     /// <summary>A new request's part of a row: its prompt and how it samples.</summary>
     /// <param name="CopyFrom">The slot whose cache holds the prompt's first Start tokens, or −1.</param>
-    /// <param name="Prompt">The whole prompt.</param>
-    /// <param name="Sampling">Its sampling parameters (logit bias included).</param>
-    /// <param name="IgnoreEos">End-of-sequence tokens do not stop it.</param>
-    /// <param name="StopTokenIds">Further ids that stop it.</param>
-    /// <param name="TopLogprobs">Top-N logprobs per token (0: none).</param>
-    /// <param name="ResponseFormat">Text or JSON.</param>
+    /// <param name="Sequence">The whole prompt, its sampling parameters (logit bias included), stop ids, ignore-eos and response format.</param>
+    /// <param name="TopLogprobs">Top-N logprobs per token (0: the chosen token's only; −1: none).</param>
     /// <param name="PromptLogprobs">Top-N prompt logprobs, or −1 for none.</param>
-    public sealed record Admission(int CopyFrom, int[] Prompt, SamplingParams Sampling, bool IgnoreEos, int[] StopTokenIds, int TopLogprobs,
-        ResponseFormat ResponseFormat, int PromptLogprobs);
+    public sealed record Admission(int CopyFrom, SequenceSpec Sequence, int TopLogprobs, int PromptLogprobs);
 
     /// <summary>Reads a step from the wire, a row at a time (every rank).</summary>
     public ref struct Reader
@@ -174,7 +178,7 @@ internal sealed class StepPlan
             int top = _wire[_p++];
             var format = (ResponseFormat)_wire[_p++];
             int promptTop = _wire[_p++];
-            admission = new Admission(copyFrom, prompt.ToArray(), sampling with { Seed = seed }, ignoreEos, stopIds, top, format, promptTop);
+            admission = new Admission(copyFrom, new SequenceSpec(prompt.ToArray(), sampling with { Seed = seed }, stopIds, ignoreEos, format), top, promptTop);
         }
 
         private float NextFloat() => BitConverter.Int32BitsToSingle(_wire[_p++]);

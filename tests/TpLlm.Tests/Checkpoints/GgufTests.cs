@@ -53,7 +53,7 @@ public class GgufTests
             var hidden = new float[ids.Length * c.HiddenSize];
             m.Forward(ids, [new SequenceChunk(0, 0, ids.Length)], hidden, allPositions: true);
             var logits = new float[ids.Length * c.VocabSize];
-            m.Head.Forward(m.MatMul, hidden, ids.Length, logits);
+            m.Head.Forward(hidden, ids.Length, logits);
             return logits;
         });
     }

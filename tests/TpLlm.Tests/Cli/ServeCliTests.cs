@@ -68,6 +68,9 @@ public class ServeCliTests
         Assert.Contains("--max-batch 0 must be ≥ 1", r.Stderr);
         r = CliProcess.Run("serve", "--max-prefill-tokens", "-5");
         Assert.Contains("--max-prefill-tokens -5 must be ≥ 0 (0 = whole prompts)", r.Stderr);
+        r = CliProcess.Run("serve", "--head", "RowParallel");
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("--head RowParallel: the batch samples each rank's vocabulary slice", r.Stderr);
         r = CliProcess.Run("serve", "--port", "70000");
         Assert.Contains("--port 70000 is outside [0, 65535]", r.Stderr);
         r = CliProcess.Run("serve", "--chat-template", "/nonexistent.jinja", "--port", "0");

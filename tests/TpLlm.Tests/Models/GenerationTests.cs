@@ -159,8 +159,8 @@ public class GenerationTests
             Assert.Equal("bf16", b.Embedding.Weight.Format.Name);
             var la = new float[T * 50257];
             var lb = new float[T * 50257];
-            a.Head.Forward(a.MatMul, hidden, T, la);
-            b.Head.Forward(b.MatMul, hidden, T, lb);
+            a.Head.Forward(hidden, T, la);
+            b.Head.Forward(hidden, T, lb);
             return (la, lb);
         })[0];
         Assert.Equal(plain, quant);
@@ -180,7 +180,7 @@ public class GenerationTests
             var h = new float[T * 128];
             m.Forward(ids, [new SequenceChunk(0, 0, T)], h, allPositions: true);
             var l = new float[T * V];
-            m.Head.Forward(m.MatMul, h, T, l);
+            m.Head.Forward(h, T, l);
             return l;
         })[0];
         // int8 moves logits a little, not a lot: the argmax of the last position survives
@@ -227,7 +227,7 @@ public class GenerationTests
             using var m = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, Quantization = WeightFormats.ForQuantize("q4") });
             Assert.Equal("bf16", m.Head.Weight.Format.Name);
             var l = new float[T * 50257];
-            m.Head.Forward(m.MatMul, hidden, T, l);
+            m.Head.Forward(hidden, T, l);
             return l;
         })[0];
         for (int i = 0; i < logits.Length; i++) Assert.True(Math.Abs(logits[i] - expected[i]) <= 1e-4f);

@@ -57,13 +57,13 @@ public sealed class GroupedAttentionTests : IDisposable
             if (!tokenByToken)
             {
                 m.Forward(ids, [new SequenceChunk(0, 0, T)], hidden, allPositions: true);
-                m.Head.Forward(m.MatMul, hidden, T, logits);
+                m.Head.Forward(hidden, T, logits);
             }
             else
                 for (int i = 0; i < T; i++)
                 {
                     m.Forward(ids.AsSpan(i, 1), [new SequenceChunk(0, i, 1)], hidden.AsSpan(0, H));
-                    m.Head.Forward(m.MatMul, hidden.AsSpan(0, H), 1, logits.AsSpan(i * V, V));
+                    m.Head.Forward(hidden.AsSpan(0, H), 1, logits.AsSpan(i * V, V));
                 }
             return logits;
         })[0];

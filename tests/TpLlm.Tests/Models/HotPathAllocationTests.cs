@@ -1,8 +1,6 @@
 using TpLlm.Distributed;
 using TpLlm.Models;
-using TpLlm.Parallel;
 using TpLlm.Sampling;
-using TpLlm.Sampling.Json;
 
 namespace TpLlm.Tests.Models;
 
@@ -16,47 +14,34 @@ public class HotPathAllocationTests
         var allocated = ThreadRanks.Run(2, comm =>
         {
             using var m = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, MaxContext = 128 });
-            var head = (ColumnParallelLmHead)m.Head;
-            var sampler = new VocabParallelSampler(comm, head.Partition, folder.SamplableVocab);
-            // every logit change on: penalties count each new token, bias and min-tokens bans apply each step, JSON mode masks and parses
-            var penalties = TokenPenalties.ForShard(head.Partition, comm.Rank, folder.SamplableVocab, 1, folder.Config.EosTokenIds, m.MaxContext);
-            var json = JsonConstraint.ForShard(head.Partition, comm.Rank, folder.SamplableVocab, 1, folder.Tokenizer!.TextTokenBytes, folder.Config.EosTokenIds);
+            // every logit processor on, through the step executor the CLI and the server both run: penalties count each new
+            // token, bias and min-tokens bans apply each step, JSON mode masks and parses
+            var executor = new StepExecutor(m, folder.SamplableVocab, folder.Config.EosTokenIds, () => folder.Tokenizer!.TextTokenBytes);
             var sampling = new SamplingParams
             {
                 PresencePenalty = 0.5f, FrequencyPenalty = 0.5f, RepetitionPenalty = 1.3f, MinTokens = 35,
                 LogitBias = new Dictionary<int, float> { [13] = 1f, [30000] = -2f },
             };
-            int[] slot = [0];
-            var hidden = new float[m.Config.HiddenSize];
-            var local = new float[head.Partition.ShardSize];
+            var sequence = new SequenceSpec([464], sampling, [11], ResponseFormat: ResponseFormat.JsonObject);
             var token = new int[1];
             var chunk = new SequenceChunk[1];
             void Step(int pos)
             {
                 chunk[0] = new SequenceChunk(0, pos, 1);
-                m.Forward(token, chunk, hidden);
-                head.ForwardLocal(m.MatMul, hidden, 1, local);
-                penalties.Apply(local, slot, 1);
-                json.Apply(local, slot, 1);
-                sampler.Greedy(local, 1, token);
-                json.Restore(local);
-                penalties.Restore(local);
-                penalties.Record(0, token[0]);
-                json.Record(0, token[0]);
+                executor.Run(token, chunk, 1, wantLogprobs: false, token);
             }
             // one sequence of 40 steps; returns what steps 10..39 allocated (steps 0..9 let buffers grow to size)
             long Round()
             {
                 token[0] = 464;
-                json.Begin(0, json: true, minTokens: 35, stopTokenIds: [11]);
-                penalties.Begin(0, [464], sampling, [11]);
+                executor.Begin(0, sequence, topLogprobs: -1);
                 long before = 0;
                 for (int p = 0; p < 40; p++)
                 {
                     if (p == 10) before = GC.GetAllocatedBytesForCurrentThread();
                     Step(p);
                 }
-                Assert.True(json.IsOn(0), "JSON mode stayed on");
+                Assert.True(executor.Processors.Json!.IsOn(0) && executor.Processors.IsActive(0), "JSON mode stayed on");
                 return GC.GetAllocatedBytesForCurrentThread() - before;
             }
             // warm up until the JIT is done with these methods (tier-up and on-stack replacement compile on the running thread,

@@ -48,7 +48,7 @@ public class ModelFixtureTests
                 var hidden = new float[T * config.HiddenSize];
                 m.Forward(ids, [new SequenceChunk(0, 0, T)], hidden, allPositions: true);
                 var logits = new float[T * V];
-                m.Head.Forward(m.MatMul, hidden, T, logits);
+                m.Head.Forward(hidden, T, logits);
                 return logits;
             });
             foreach (var logits in outputs)

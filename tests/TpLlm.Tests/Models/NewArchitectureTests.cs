@@ -79,7 +79,7 @@ public class NewArchitectureTests
             var h = new float[T * f.Config.HiddenSize];
             m.Forward(ids, [new SequenceChunk(0, 0, T)], h, allPositions: true);
             var l = new float[T * V];
-            m.Head.Forward(m.MatMul, h, T, l);
+            m.Head.Forward(h, T, l);
             return l;
         })[0];
         for (int t = 0; t < T; t++)
@@ -106,9 +106,9 @@ public class NewArchitectureTests
         {
             using var m = DecoderModel.Load(f.Config, f.Checkpoint, comm, new ModelOptions { ComputeThreads = 1, HeadStrategy = strategy });
             var l = new float[T * V];
-            m.Head.Forward(m.MatMul, hidden, T, l);
+            m.Head.Forward(hidden, T, l);
             float[]? slice = null;
-            if (m.Head is TpLlm.Parallel.ColumnParallelLmHead c) c.ForwardLocal(m.MatMul, hidden, T, slice = new float[T * c.Partition.ShardSize]);
+            if (m.Head is TpLlm.Parallel.ColumnParallelLmHead c) c.ForwardLocal(hidden, T, slice = new float[T * c.Partition.ShardSize]);
             return (l, slice);
         })[0];
         for (int i = 0; i < full.Length; i++) Assert.Equal(3 * MathF.Tanh(expected[i] / 3), full[i], 1e-4f);

@@ -16,7 +16,7 @@ public class QuantizedModelTests
         var h = new float[T * folder.Config.HiddenSize];
         m.Forward(ids, [new SequenceChunk(0, 0, T)], h, allPositions: true);
         var l = new float[T * V];
-        m.Head.Forward(m.MatMul, h, T, l);
+        m.Head.Forward(h, T, l);
         return l;
     })[0];
 

@@ -32,11 +32,11 @@ public class LmHeadFixtureTests
             Assert.Equal(T * V, expected.Length);
             var outputs = ThreadRanks.Run(tp, comm =>
             {
-                var head = LmHeadLoader.Load(loader, tieWordEmbeddings: false, V, H, comm, strategy, align);
-                Assert.Equal("bf16", head.Weight.Format.Name);
                 using var mm = new MatMul(1);
+                var head = LmHeadLoader.Load(loader, tieWordEmbeddings: false, V, H, comm, mm, strategy, align);
+                Assert.Equal("bf16", head.Weight.Format.Name);
                 var logits = new float[T * V];
-                head.Forward(mm, hidden, T, logits);
+                head.Forward(hidden, T, logits);
                 return logits;
             });
             foreach (var logits in outputs)
@@ -60,10 +60,10 @@ public class LmHeadFixtureTests
         int T = hidden.Length / H;
         var outputs = ThreadRanks.Run(3, comm =>
         {
-            var head = (ColumnParallelLmHead)LmHeadLoader.Load(loader, false, V, H, comm);
             using var mm = new MatMul(1);
+            var head = (IVocabParallelHead)LmHeadLoader.Load(loader, false, V, H, comm, mm);
             var logits = new float[T * V];
-            head.ForwardToRoot(mm, hidden, T, logits, root: 1);
+            head.ForwardToRoot(hidden, T, logits, root: 1);
             return logits;
         });
         Assert.All(outputs[1].Zip(expected), pair => Assert.True(Math.Abs(pair.First - pair.Second) <= 1e-4f));
@@ -75,7 +75,7 @@ public class LmHeadFixtureTests
     {
         using var ck = Checkpoint.Open(Paths.Llama3Mini);
         var loader = new WeightLoader(ck);
-        var e = Assert.Throws<RankFailedException>(() => ThreadRanks.Run(3, comm => LmHeadLoader.Load(loader, false, V, H, comm, LmHeadStrategy.RowParallel)));
+        var e = Assert.Throws<RankFailedException>(() => ThreadRanks.Run(3, comm => LmHeadLoader.Load(loader, false, V, H, comm, new MatMul(1), LmHeadStrategy.RowParallel)));
         Assert.Contains("H = 64 and tp = 3", e.Message);
     }
 

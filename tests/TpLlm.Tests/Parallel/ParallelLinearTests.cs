@@ -98,10 +98,10 @@ public class ParallelLinearTests
                             for (int c = 0; c < H; c++) row[c] = Bf16.FromF32(Value(9, part.Start(comm.Rank) + r, c));
                             w.SetBf16Row(r, row);
                         }
-                        var head = new ColumnParallelLmHead(w, part, comm);
                         using var mm = new MatMul(1);
+                        var head = new ColumnParallelLmHead(w, part, comm, mm);
                         var logits = new float[T * v];
-                        head.Forward(mm, x, T, logits);
+                        head.Forward(x, T, logits);
                         return logits;
                     });
                     foreach (var o in outs)

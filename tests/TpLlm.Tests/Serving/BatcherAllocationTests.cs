@@ -10,7 +10,7 @@ public class BatcherAllocationTests
     public async Task A_decode_step_of_the_batch_allocates_nothing_on_rank_0()
     {
         using var folder = ModelFolder.Open(Paths.FortuneLlama);
-        using var engine = new ContinuousBatcher(folder, tp: 1, maxBatch: 3, new ModelOptions { ComputeThreads = 1, MaxContext = 128 });
+        using var engine = new ContinuousBatcher(folder, 1, new BatcherOptions { MaxBatch = 3, Model = new ModelOptions { ComputeThreads = 1, MaxContext = 128 } });
         await engine.Ready;
         var perStep = new List<long>(200);
         long last = 0;

@@ -13,7 +13,7 @@ public class ChunkedPrefillTests
     {
         using var folder = ModelFolder.Open(Paths.FortuneLlama);
         var tok = folder.Tokenizer!;
-        using var engine = new ContinuousBatcher(folder, tp: 2, maxBatch: 2, new ModelOptions { ComputeThreads = 1 }) { MaxPrefillTokens = maxPrefillTokens };
+        using var engine = new ContinuousBatcher(folder, 2, new BatcherOptions { MaxBatch = 2, Model = new ModelOptions { ComputeThreads = 1 }, MaxPrefillTokens = maxPrefillTokens });
         await engine.Ready;
         int aTokens = 0, aAtSubmit = -1, aAtFirstToken = -1;
         var started = new TaskCompletionSource();
@@ -44,7 +44,7 @@ public class ChunkedPrefillTests
         if (atLeast > 0) Assert.True(between >= atLeast, $"the running sequence got {between} tokens while 100 prompt tokens were prefilled {maxPrefillTokens} a step");
         else Assert.InRange(between, 0, 2);
         // and chunking changes nothing in what is generated
-        using var whole = new ContinuousBatcher(folder, tp: 2, maxBatch: 1, new ModelOptions { ComputeThreads = 1 }) { MaxPrefillTokens = 0, PrefixCaching = false };
+        using var whole = new ContinuousBatcher(folder, 2, new BatcherOptions { MaxBatch = 1, Model = new ModelOptions { ComputeThreads = 1 }, MaxPrefillTokens = 0, PrefixCaching = false });
         await whole.Ready;
         Assert.Equal((await whole.Submit(bRequest)).Tokens, result.Tokens);
     }
@@ -54,7 +54,7 @@ public class ChunkedPrefillTests
     {
         using var folder = ModelFolder.Open(Paths.FortuneLlama);
         var tok = folder.Tokenizer!;
-        using var engine = new ContinuousBatcher(folder, tp: 1, maxBatch: 1, new ModelOptions { ComputeThreads = 1 }) { MaxPrefillTokens = 4 };
+        using var engine = new ContinuousBatcher(folder, 1, new BatcherOptions { MaxBatch = 1, Model = new ModelOptions { ComputeThreads = 1 }, MaxPrefillTokens = 4 });
         await engine.Ready;
         var prompt = Enumerable.Range(0, 40).Select(i => 300 + i).ToArray();
         using var cts = new CancellationTokenSource();
@@ -66,7 +66,7 @@ public class ChunkedPrefillTests
         Assert.Empty(cancelled.Tokens);
         var next = await engine.Submit(new GenerationRequest { PromptIds = prompt, MaxNewTokens = 5 });
         Assert.InRange(next.CachedPromptTokens, 12, 16); // the half that was prefilled before the cancel was seen
-        using var cold = new ContinuousBatcher(folder, tp: 1, maxBatch: 1, new ModelOptions { ComputeThreads = 1 }) { PrefixCaching = false };
+        using var cold = new ContinuousBatcher(folder, 1, new BatcherOptions { MaxBatch = 1, Model = new ModelOptions { ComputeThreads = 1 }, PrefixCaching = false });
         await cold.Ready;
         Assert.Equal((await cold.Submit(new GenerationRequest { PromptIds = prompt, MaxNewTokens = 5 })).Tokens, next.Tokens);
     }
@@ -75,8 +75,9 @@ public class ChunkedPrefillTests
     public void A_negative_budget_is_refused()
     {
         using var folder = ModelFolder.Open(Paths.FortuneLlama);
-        using var engine = new ContinuousBatcher(folder, tp: 1, maxBatch: 1, new ModelOptions { ComputeThreads = 1 });
-        var e = Assert.Throws<TpLlmException>(() => engine.MaxPrefillTokens = -1);
-        Assert.Contains("--max-prefill-tokens -1 must be ≥ 0", e.Message);
+        using var engine = new ContinuousBatcher(folder, 1, new BatcherOptions { MaxBatch = 1, Model = new ModelOptions { ComputeThreads = 1 } });
+        var e = Assert.Throws<InvalidRequestException>(() => engine.MaxPrefillTokens = -1);
+        Assert.Contains("max_prefill_tokens -1 must be ≥ 0", e.Message);
+        Assert.Contains("--max-prefill-tokens -1 must be ≥ 0", e.MessageNaming(TpLlm.Cli.CliRunner.OptionName));
     }
 }

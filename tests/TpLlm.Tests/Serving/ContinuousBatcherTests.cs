@@ -43,7 +43,7 @@ public class ContinuousBatcherTests
             ResponseFormat = i % 4 == 1 ? ResponseFormat.JsonObject : ResponseFormat.Text, // JSON mode in slots plain sequences used, and back
         }).ToArray();
         var expected = Alone(folder, requests);
-        using var engine = new ContinuousBatcher(folder, tp: 2, maxBatch: 6, new ModelOptions { ComputeThreads = 1 }) { MaxPrefillTokens = maxPrefillTokens };
+        using var engine = new ContinuousBatcher(folder, 2, new BatcherOptions { MaxBatch = 6, Model = new ModelOptions { ComputeThreads = 1 }, MaxPrefillTokens = maxPrefillTokens });
         await engine.Ready;
         var firstToken = new TaskCompletionSource();
         var tasks = new List<Task<GenerationResult>>();
@@ -67,7 +67,7 @@ public class ContinuousBatcherTests
     public async Task A_cancelled_request_frees_its_slot_and_bad_requests_fail_alone()
     {
         using var folder = ModelFolder.Open(Paths.FortuneLlama);
-        using var engine = new ContinuousBatcher(folder, tp: 2, maxBatch: 1, new ModelOptions { ComputeThreads = 1 });
+        using var engine = new ContinuousBatcher(folder, 2, new BatcherOptions { MaxBatch = 1, Model = new ModelOptions { ComputeThreads = 1 } });
         using var cts = new CancellationTokenSource();
         int seen = 0;
         var endless = engine.Submit(new GenerationRequest { PromptIds = [32, 1110, 1231], MaxNewTokens = 100_000, IgnoreEos = true },

@@ -16,8 +16,8 @@ public class PrefixCachingTests
         var tok = folder.Tokenizer!;
         var first = tok.Encode("Q: What does a day without laughter mean? A:");
         var options = new ModelOptions { ComputeThreads = 1 };
-        using var warm = new ContinuousBatcher(folder, tp, maxBatch: 3, options);
-        using var cold = new ContinuousBatcher(folder, tp, maxBatch: 3, options) { PrefixCaching = false };
+        using var warm = new ContinuousBatcher(folder, tp, new BatcherOptions { MaxBatch = 3, Model = options });
+        using var cold = new ContinuousBatcher(folder, tp, new BatcherOptions { MaxBatch = 3, Model = options, PrefixCaching = false });
         await Task.WhenAll(warm.Ready, cold.Ready);
         var answer = await warm.Submit(new GenerationRequest { PromptIds = first, MaxNewTokens = 10, IgnoreEos = true });
         Assert.Equal(0, answer.CachedPromptTokens);
@@ -49,7 +49,7 @@ public class PrefixCachingTests
     {
         using var folder = ModelFolder.Open(Paths.FortuneLlama);
         var tok = folder.Tokenizer!;
-        using var engine = new ContinuousBatcher(folder, 1, maxBatch: 2, new ModelOptions { ComputeThreads = 1 });
+        using var engine = new ContinuousBatcher(folder, 1, new BatcherOptions { MaxBatch = 2, Model = new ModelOptions { ComputeThreads = 1 } });
         await engine.Ready;
         var longPrompt = tok.Encode("A long conversation that is worth keeping in the cache for a while, because it will come back");
         await engine.Submit(new GenerationRequest { PromptIds = longPrompt, MaxNewTokens = 2 });
@@ -73,8 +73,8 @@ public class PrefixCachingTests
             Sampling = new SamplingParams { Temperature = 1f, Seed = (ulong)(10 + i) },
         }).Append(new GenerationRequest { PromptIds = tok.Encode("Unrelated"), MaxNewTokens = 10 }).ToArray();
         var options = new ModelOptions { ComputeThreads = 1 };
-        using var shared = new ContinuousBatcher(folder, 2, maxBatch: 5, options) { MaxPrefillTokens = maxPrefillTokens };
-        using var cold = new ContinuousBatcher(folder, 2, maxBatch: 5, options) { MaxPrefillTokens = maxPrefillTokens, PrefixCaching = false };
+        using var shared = new ContinuousBatcher(folder, 2, new BatcherOptions { MaxBatch = 5, Model = options, MaxPrefillTokens = maxPrefillTokens });
+        using var cold = new ContinuousBatcher(folder, 2, new BatcherOptions { MaxBatch = 5, Model = options, MaxPrefillTokens = maxPrefillTokens, PrefixCaching = false });
         await Task.WhenAll(shared.Ready, cold.Ready);
         var results = await Task.WhenAll(requests.Select(r => shared.Submit(r)));
         var expected = await Task.WhenAll(requests.Select(r => cold.Submit(r)));
@@ -96,7 +96,7 @@ public class PrefixCachingTests
     {
         using var folder = ModelFolder.Open(Paths.FortuneLlama);
         var tok = folder.Tokenizer!;
-        using var engine = new ContinuousBatcher(folder, 1, maxBatch: 2, new ModelOptions { ComputeThreads = 1 });
+        using var engine = new ContinuousBatcher(folder, 1, new BatcherOptions { MaxBatch = 2, Model = new ModelOptions { ComputeThreads = 1 } });
         await engine.Ready;
         var system = tok.Encode("System: You are a fortune teller who answers in riddles and proverbs, always politely.");
         var started = new TaskCompletionSource();
@@ -107,7 +107,7 @@ public class PrefixCachingTests
         var other = await engine.Submit(byeRequest);
         Assert.InRange(other.CachedPromptTokens, system.Length, system.Length + 2); // copied from the slot still decoding
         await running;
-        using var cold = new ContinuousBatcher(folder, 1, maxBatch: 1, new ModelOptions { ComputeThreads = 1 }) { PrefixCaching = false };
+        using var cold = new ContinuousBatcher(folder, 1, new BatcherOptions { MaxBatch = 1, Model = new ModelOptions { ComputeThreads = 1 }, PrefixCaching = false });
         await cold.Ready;
         Assert.Equal((await cold.Submit(byeRequest)).Tokens, other.Tokens);
     }

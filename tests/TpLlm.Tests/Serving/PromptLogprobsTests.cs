@@ -16,7 +16,7 @@ public class PromptLogprobsTests
         var (folderPath, refPath, prompts) = Models.ModelFixtureTests.Fixture(model);
         using var reference = new SafetensorsFile(refPath);
         using var folder = ModelFolder.Open(folderPath);
-        using var engine = new ContinuousBatcher(folder, tp, maxBatch: 4, new ModelOptions { ComputeThreads = 1 });
+        using var engine = new ContinuousBatcher(folder, tp, new BatcherOptions { MaxBatch = 4, Model = new ModelOptions { ComputeThreads = 1 } });
         await engine.Ready;
         var runs = Enumerable.Range(0, prompts).Select(p =>
         {
@@ -61,7 +61,7 @@ public class PromptLogprobsTests
     public async Task Zero_new_tokens_without_scoring_the_prompt_is_refused()
     {
         using var folder = ModelFolder.Open(Paths.FortuneLlama);
-        using var engine = new ContinuousBatcher(folder, 1, maxBatch: 1, new ModelOptions { ComputeThreads = 1 });
+        using var engine = new ContinuousBatcher(folder, 1, new BatcherOptions { MaxBatch = 1, Model = new ModelOptions { ComputeThreads = 1 } });
         await engine.Ready;
         var e = await Assert.ThrowsAsync<InvalidRequestException>(() => engine.Submit(new GenerationRequest { PromptIds = [1, 2], MaxNewTokens = 0 }));
         Assert.Contains("max_tokens 0 must be ≥ 1 (0 only when scoring the prompt)", e.Message);

@@ -40,13 +40,13 @@ public class SchedulerDifferentialTests
 
         var options = new ModelOptions { ComputeThreads = 1 };
         GenerationResult[] expected;
-        using (var cold = new ContinuousBatcher(folder, tp, maxBatch: 1, options) { PrefixCaching = false, MaxPrefillTokens = 0 })
+        using (var cold = new ContinuousBatcher(folder, tp, new BatcherOptions { MaxBatch = 1, Model = options, PrefixCaching = false, MaxPrefillTokens = 0 }))
         {
             await cold.Ready;
             expected = new GenerationResult[requests.Length];
             for (int i = 0; i < requests.Length; i++) expected[i] = await cold.Submit(requests[i]);
         }
-        using var hot = new ContinuousBatcher(folder, tp, maxBatch: 4, options) { MaxPrefillTokens = 5 };
+        using var hot = new ContinuousBatcher(folder, tp, new BatcherOptions { MaxBatch = 4, Model = options, MaxPrefillTokens = 5 });
         await hot.Ready;
         var tasks = new List<Task<GenerationResult>>();
         var sources = new List<CancellationTokenSource>();

@@ -27,12 +27,12 @@ public class SlidingWindowServingTests
         }).ToArray();
         var options = new ModelOptions { ComputeThreads = 1 };
         var expected = new GenerationResult[requests.Length];
-        using (var cold = new ContinuousBatcher(folder, tp, maxBatch: 1, options) { PrefixCaching = false, MaxPrefillTokens = 0 })
+        using (var cold = new ContinuousBatcher(folder, tp, new BatcherOptions { MaxBatch = 1, Model = options, PrefixCaching = false, MaxPrefillTokens = 0 }))
         {
             await cold.Ready;
             for (int i = 0; i < requests.Length; i++) expected[i] = await cold.Submit(requests[i]);
         }
-        using var hot = new ContinuousBatcher(folder, tp, maxBatch: 3, options) { MaxPrefillTokens = 16 };
+        using var hot = new ContinuousBatcher(folder, tp, new BatcherOptions { MaxBatch = 3, Model = options, MaxPrefillTokens = 16 });
         await hot.Ready;
         var tasks = new List<Task<GenerationResult>>();
         foreach (var r in requests)

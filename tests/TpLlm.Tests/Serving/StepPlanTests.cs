@@ -33,6 +33,7 @@ public class StepPlanTests
         Assert.Equal(4, reader.Rows);
         Assert.Equal(2, reader.SampledRows);
         Assert.True(reader.WantLogprobs);
+        Assert.Equal([2, 0], plan.SampledSlots); // rank 0 delivers the sampled rows' tokens to these slots, in row order
 
         reader.Next(out int slot, out int start, out var fed, out var admission);
         Assert.Equal((2, 17), (slot, start));
@@ -44,11 +45,12 @@ public class StepPlanTests
         Assert.Equal([7, 8, 9], fed.ToArray());
         Assert.NotNull(admission);
         Assert.Equal(4, admission.CopyFrom);
-        Assert.Equal(request.PromptIds, admission.Prompt);
-        Assert.Equal(request.Sampling with { LogitBias = null }, admission.Sampling with { LogitBias = null });
-        Assert.Equal(request.Sampling.LogitBias!.OrderBy(kv => kv.Key), admission.Sampling.LogitBias!.OrderBy(kv => kv.Key));
-        Assert.Equal((true, 3, ResponseFormat.JsonObject, 2), (admission.IgnoreEos, admission.TopLogprobs, admission.ResponseFormat, admission.PromptLogprobs));
-        Assert.Equal([42, 43], admission.StopTokenIds);
+        var sequence = admission.Sequence;
+        Assert.Equal(request.PromptIds, sequence.Prompt);
+        Assert.Equal(request.Sampling with { LogitBias = null }, sequence.Sampling with { LogitBias = null });
+        Assert.Equal(request.Sampling.LogitBias!.OrderBy(kv => kv.Key), sequence.Sampling.LogitBias!.OrderBy(kv => kv.Key));
+        Assert.Equal((true, 3, ResponseFormat.JsonObject, 2), (sequence.IgnoreEos, admission.TopLogprobs, sequence.ResponseFormat, admission.PromptLogprobs));
+        Assert.Equal([42, 43], sequence.StopTokenIds);
 
         reader.Next(out slot, out start, out fed, out admission);
         Assert.Equal((4, 8), (slot, start));
@@ -59,9 +61,9 @@ public class StepPlanTests
         Assert.Equal((1, 0), (slot, start));
         Assert.Equal([1, 2], fed.ToArray());
         Assert.NotNull(admission);
-        Assert.Equal((-1, -1, false, 0), (admission.CopyFrom, admission.PromptLogprobs, admission.IgnoreEos, admission.StopTokenIds.Length));
-        Assert.Equal(plain.Sampling, admission.Sampling with { LogitBias = plain.Sampling.LogitBias });
-        Assert.Null(admission.Sampling.LogitBias);
+        Assert.Equal((-1, -1, false, 0, -1), (admission.CopyFrom, admission.PromptLogprobs, admission.Sequence.IgnoreEos, admission.Sequence.StopTokenIds.Count, admission.TopLogprobs));
+        Assert.Equal(plain.Sampling, admission.Sequence.Sampling with { LogitBias = plain.Sampling.LogitBias });
+        Assert.Null(admission.Sequence.Sampling.LogitBias);
 
         plan.Clear();
         Assert.Equal(3, plan.Encode(logprobs: false, wire)); // an empty step: the header alone

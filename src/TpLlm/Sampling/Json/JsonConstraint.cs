@@ -10,7 +10,7 @@ namespace TpLlm.Sampling.Json;
 /// <see cref="Restore"/> puts the raw logits back after sampling, so logprobs stay the model's.
 /// Built with the whole vocabulary as its slice, it serves gathered rows too.
 /// </summary>
-public sealed class JsonConstraint
+public sealed class JsonConstraint : ILogitsProcessor
 {
     private readonly IReadOnlyList<byte[]?> _tokenBytes; // every id's bytes; null: not text
     private readonly SortedTokens _sorted;
@@ -63,7 +63,7 @@ public sealed class JsonConstraint
 
     /// <summary>
     /// JSON mode over rank <paramref name="rank"/>'s slice of <paramref name="partition"/>: its ids below
-    /// <paramref name="samplableVocab"/>, in rows of <c>V_pad/tp</c> (as <see cref="TokenPenalties.ForShard"/>).
+    /// <paramref name="samplableVocab"/>, in rows of <c>V_pad/tp</c> (as <see cref="VocabSlice.ForShard"/>).
     /// </summary>
     public static JsonConstraint ForShard(Parallel.VocabPartition partition, int rank, int samplableVocab, int slots,
         IReadOnlyList<byte[]?> tokenBytes, IEnumerable<int> eosIds) =>
@@ -92,8 +92,15 @@ public sealed class JsonConstraint
         if (_saved.Length < _on.Length * _stride) _saved = new float[_on.Length * _stride]; // once, so that no step allocates
     }
 
+    /// <summary>Starts <paramref name="sequence"/> in <paramref name="slot"/>: in JSON mode when its response format asks for one object.</summary>
+    public void Begin(int slot, SequenceSpec sequence) =>
+        Begin(slot, sequence.ResponseFormat == ResponseFormat.JsonObject, sequence.Sampling.MinTokens, sequence.IgnoreEos, sequence.StopTokenIds);
+
     /// <summary>Whether the sequence in <paramref name="slot"/> is in JSON mode.</summary>
     public bool IsOn(int slot) => _on[slot];
+
+    /// <inheritdoc />
+    public bool IsActive(int slot) => _on[slot];
 
     /// <summary>Whether the sequence in <paramref name="slot"/> has completed its JSON object.</summary>
     public bool IsComplete(int slot) => _state[slot].IsComplete;

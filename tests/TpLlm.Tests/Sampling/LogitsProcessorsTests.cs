@@ -6,7 +6,8 @@ using TpLlm.Sampling;
 
 namespace TpLlm.Tests.Sampling;
 
-public class TokenPenaltiesTests
+/// <summary>min_tokens, logit bias and penalties as the logits processors apply them (<see cref="LogitsProcessors"/>), against vLLM's rule.</summary>
+public class LogitsProcessorsTests
 {
     /// <summary>vLLM's rule written out over the full vocabulary: bias, then repetition over prompt ∪ output, then frequency and presence over output.</summary>
     private static float[] Reference(float[] row, int[] prompt, int[] output, SamplingParams p)
@@ -51,13 +52,13 @@ public class TokenPenaltiesTests
                 for (int b = 0; b < B; b++)
                     for (int c = 0; c < part.RealRows(rank); c++) local[b * stride + c] = full[b * V + start + c];
                 var raw = (float[])local.Clone();
-                var penalties = new TokenPenalties(slots, start, count, stride);
-                penalties.Begin(1, [start, start, 3], new SamplingParams { RepetitionPenalty = 9 }); // an earlier sequence in slot 1, never applied
+                var penalties = new LogitsProcessors(new VocabSlice(start, count, stride), slots, [], context: 256);
+                penalties.Begin(1, new([start, start, 3], new SamplingParams { RepetitionPenalty = 9 }, [])); // an earlier sequence in slot 1, never applied
                 for (int b = 0; b < B; b++)
                 {
-                    penalties.Begin(rowSlot[b], [0, 1, 2], ps[0]); // a slot's earlier sequence is forgotten at Begin
+                    penalties.Begin(rowSlot[b], new([0, 1, 2], ps[0], [])); // a slot's earlier sequence is forgotten at Begin
                     penalties.Record(rowSlot[b], 1);
-                    penalties.Begin(rowSlot[b], prompts[b], ps[b]);
+                    penalties.Begin(rowSlot[b], new(prompts[b], ps[b], []));
                     foreach (int t in outputs[b]) penalties.Record(rowSlot[b], t);
                 }
                 penalties.Apply(local, rowSlot, B);
@@ -86,8 +87,8 @@ public class TokenPenaltiesTests
             foreach (bool ignoreEos in new[] { false, true })
             {
                 int start = part.Start(rank), stride = part.ShardSize, count = part.RealRows(rank);
-                var penalties = new TokenPenalties(2, start, count, stride, eos);
-                penalties.Begin(1, [5], new SamplingParams { MinTokens = 2 }, stop, ignoreEos);
+                var penalties = new LogitsProcessors(new VocabSlice(start, count, stride), 2, eos, context: 256);
+                penalties.Begin(1, new([5], new SamplingParams { MinTokens = 2 }, stop, ignoreEos));
                 var banned = (ignoreEos ? stop : [.. eos, .. stop]).Where(id => id >= start && id < start + count).Select(id => id - start).ToHashSet();
                 for (int generated = 0; generated <= 3; generated++)
                 {
