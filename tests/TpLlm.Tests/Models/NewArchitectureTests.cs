@@ -108,7 +108,7 @@ public class NewArchitectureTests
             var l = new float[T * V];
             m.Head.Forward(hidden, T, l);
             float[]? slice = null;
-            if (m.Head is TpLlm.Parallel.ColumnParallelLmHead c) c.ForwardLocal(hidden, T, slice = new float[T * c.Partition.ShardSize]);
+            if (m.Head is TpLlm.Parallel.IVocabParallelHead c) c.ForwardLocal(hidden, T, slice = new float[T * c.Partition.ShardSize]);
             return (l, slice);
         })[0];
         for (int i = 0; i < full.Length; i++) Assert.Equal(3 * MathF.Tanh(expected[i] / 3), full[i], 1e-4f);
