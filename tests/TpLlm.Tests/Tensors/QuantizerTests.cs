@@ -69,6 +69,25 @@ public class QuantizerTests
     }
 
     [Fact]
+    public void Two_groups_quantized_together_equal_each_quantized_alone()
+    {
+        var rng = new Random(8);
+        Span<sbyte> a = stackalloc sbyte[32], b = stackalloc sbyte[32], a1 = stackalloc sbyte[32], b1 = stackalloc sbyte[32];
+        for (int i = 0; i < 500; i++)
+        {
+            var x = i % 50 == 0 ? new float[32] : Row(rng, 32, (float)rng.NextDouble() + 0.01f); // now and then a zero group
+            var y = Row(rng, 32, (float)rng.NextDouble() * 3);
+            var (sx, sy) = Q4Block.QuantizePair(x, a, y, b);
+            Assert.Equal((Q4Block.Quantize(x, a1), Q4Block.Quantize(y, b1)), (sx, sy));
+            Assert.Equal(a1.ToArray(), a.ToArray());
+            Assert.Equal(b1.ToArray(), b.ToArray());
+            (sx, sy) = Int8Block.QuantizePair(x, a, y, b);
+            Assert.Equal((Int8Block.Quantize(x, a1), Int8Block.Quantize(y, b1)), (sx, sy));
+            Assert.Equal(a1.ToArray(), a.ToArray());
+        }
+    }
+
+    [Fact]
     public void A_zero_group_and_a_lone_weight_quantize_exactly_enough()
     {
         Span<sbyte> levels = stackalloc sbyte[32];

@@ -66,8 +66,15 @@ internal sealed unsafe class BlockQuantizedMatrix<TQ> : WeightMatrix where TQ : 
     {
         if ((uint)r >= (uint)Rows || row.Length < Cols) throw new ArgumentOutOfRangeException(nameof(r), $"row {r} of [{Rows}, {Cols}] from {row.Length} elements");
         Span<float> tail = stackalloc float[Group];
-        Span<sbyte> levels = stackalloc sbyte[Group];
-        for (int g = 0; g < Groups; g++)
+        Span<sbyte> levels = stackalloc sbyte[Group], levels2 = stackalloc sbyte[Group];
+        int full = Cols / Group, g = 0;
+        for (; g + 1 < full; g += 2) // whole groups two at a time, which the formats' searches overlap
+        {
+            var (a, b) = TQ.QuantizePair(row.Slice(g * Group, Group), levels, row.Slice((g + 1) * Group, Group), levels2);
+            SetGroup(r, g, a, levels);
+            SetGroup(r, g + 1, b, levels2);
+        }
+        for (; g < Groups; g++)
         {
             int n = Math.Min(Group, Cols - g * Group);
             scoped ReadOnlySpan<float> group = row.Slice(g * Group, n);

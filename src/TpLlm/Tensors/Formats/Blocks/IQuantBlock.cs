@@ -48,4 +48,10 @@ internal unsafe interface IQuantBlock
 
     /// <summary>Quantizes 32 values into <paramref name="levels"/>; returns the f16 bits of their scale (value ≈ scale · level).</summary>
     static abstract ushort Quantize(ReadOnlySpan<float> group, Span<sbyte> levels);
+
+    /// <summary>
+    /// Quantizes two groups, as <see cref="Quantize"/> does each; a format whose search is a long chain of dependent steps
+    /// interleaves the two, so that the processor overlaps them.
+    /// </summary>
+    static abstract (ushort A, ushort B) QuantizePair(ReadOnlySpan<float> a, Span<sbyte> levelsA, ReadOnlySpan<float> b, Span<sbyte> levelsB);
 }

@@ -76,7 +76,9 @@ internal readonly unsafe struct Int8Block : IQuantBlock
     /// <inheritdoc/>
     public static void SetLevels(byte* levels, int row, ReadOnlySpan<sbyte> values)
     {
-        for (int c = 0; c < 32; c++) ((sbyte*)levels)[At(row, c)] = values[c];
+        // columns 2p and 2p + 1 are the row's two bytes of pair p: one 16-bit store per pair
+        fixed (sbyte* v = values)
+            for (int p = 0; p < 16; p++) *(ushort*)(levels + p * Pair + 2 * row) = ((ushort*)v)[p];
     }
 
     // the byte of (row, col): pair col / 2, the row's two bytes, column col % 2
@@ -84,6 +86,10 @@ internal readonly unsafe struct Int8Block : IQuantBlock
 
     /// <inheritdoc/>
     public static Checkpoints.DType FileBlock => Checkpoints.DType.Q8_0;
+
+    /// <inheritdoc/>
+    public static (ushort A, ushort B) QuantizePair(ReadOnlySpan<float> a, Span<sbyte> levelsA, ReadOnlySpan<float> b, Span<sbyte> levelsB) =>
+        (Quantize(a, levelsA), Quantize(b, levelsB)); // one step each: nothing to interleave
 
     /// <inheritdoc/>
     public static ushort Quantize(ReadOnlySpan<float> group, Span<sbyte> levels)

@@ -96,9 +96,11 @@ internal readonly unsafe struct Q4Block : IQuantBlock
     /// <inheritdoc/>
     public static void SetLevels(byte* levels, int row, ReadOnlySpan<sbyte> values)
     {
-        for (int s = 0; s < 4; s++)
-            for (int b = 0; b < 4; b++)
-                levels[s * Slab + 4 * row + b] = (byte)((values[8 * s + b] + 8) | ((values[8 * s + 4 + b] + 8) << 4));
+        // slab s's four bytes of the row: columns 8s…8s+3 (low nibbles) and 8s+4…8s+7 (high), offset by 8 — in each
+        // 64-bit lane of the 32 levels, the low half | the high half << 4
+        var u = (Vector256.Create(values) + Vector256.Create((sbyte)8)).AsUInt64();
+        var packed = (u & Vector256.Create(0xFFFF_FFFFUL)) | ((u >>> 32) << 4);
+        for (int s = 0; s < 4; s++) *(uint*)(levels + s * Slab + 4 * row) = (uint)packed.GetElement(s);
     }
 
     // the byte of (row, col): slab col / 8, the row's lane, byte col % 4
@@ -128,8 +130,32 @@ internal readonly unsafe struct Q4Block : IQuantBlock
         return bits;
     }
 
+    /// <inheritdoc/>
+    public static (ushort A, ushort B) QuantizePair(ReadOnlySpan<float> a, Span<sbyte> levelsA, ReadOnlySpan<float> b, Span<sbyte> levelsB)
+    {
+        // Quantize's steps for both groups, in turn: each step of one is independent of the other's
+        var ga = new Group32(a);
+        var gb = new Group32(b);
+        var (maxA, amaxA) = ga.Extreme();
+        var (maxB, amaxB) = gb.Extreme();
+        if (amaxA == 0 || amaxB == 0) return (Quantize(a, levelsA), Quantize(b, levelsB));
+        float scoreA = -1, dA = 0, scoreB = -1, dB = 0;
+        foreach (float m in (ReadOnlySpan<float>)[-8f, -7.5f, -7f, 7f])
+        {
+            Try(ga, maxA / m, ref scoreA, ref dA);
+            Try(gb, maxB / m, ref scoreB, ref dB);
+        }
+        Try(ga, dA, ref scoreA, ref dA);
+        Try(gb, dB, ref scoreB, ref dB);
+        ushort bitsA = Half16.FromF32(dA), bitsB = Half16.FromF32(dB);
+        Group32.Store(ga.Levels(Half16.ToF32(bitsA), -8, 7), levelsA);
+        Group32.Store(gb.Levels(Half16.ToF32(bitsB), -8, 7), levelsB);
+        return (bitsA, bitsB);
+    }
+
     // levels at scale d; keeps their least-squares scale if they score best
-    private static void Try(Group32 g, float d, ref float bestScore, ref float bestD)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Try(scoped in Group32 g, float d, ref float bestScore, ref float bestD)
     {
         var (xq, qq) = g.Dots(g.Levels(d, -8, 7));
         if (qq <= 0) return;
