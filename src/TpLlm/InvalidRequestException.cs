@@ -3,10 +3,11 @@ using System.Text.RegularExpressions;
 namespace TpLlm;
 
 /// <summary>
-/// A generation request that cannot run, naming the request field at fault by its OpenAI/vLLM name
-/// (<c>prompt</c>, <c>max_tokens</c>, <c>temperature</c>, <c>stop_token_ids</c>…), so each front end can
-/// word the message in its own terms: the HTTP server reports the field as the error's <c>param</c>,
-/// the CLI names its option (<c>--max-new-tokens</c>). <see cref="Exception.Message"/> uses the field names.
+/// A generation request or a setting that cannot run, naming the field at fault — a request's by its OpenAI/vLLM name
+/// (<c>prompt</c>, <c>max_tokens</c>, <c>temperature</c>, <c>stop_token_ids</c>…), a setting's in the same style
+/// (<c>tp</c>, <c>max_batch</c>, <c>context</c>, <c>quantize</c>) — so each front end can word the message in its own
+/// terms: the HTTP server reports the field as the error's <c>param</c>, the CLI names its option
+/// (<c>--max-new-tokens</c>, <c>--tp</c>). <see cref="Exception.Message"/> uses the field names.
 /// </summary>
 public sealed partial class InvalidRequestException : TpLlmException
 {

@@ -26,7 +26,7 @@ public static class CommunicatorExtensions
     public static ICommunicator SplitTensorParallel(this ICommunicator world, int tp)
     {
         if (tp < 1 || world.Size % tp != 0)
-            throw new TpLlmException($"--tp {tp} must be ≥ 1 and divide the world size {world.Size} (world = dp × tp)");
+            throw new InvalidRequestException("tp", $"{{field}} {tp} must be ≥ 1 and divide the world size {world.Size} (world = dp × tp)");
         return world.Split(world.Rank / tp, world.Rank % tp);
     }
 }

@@ -25,11 +25,11 @@ public static class Perplexity
         Action<int, int, double>? progress = null)
     {
         if (model.Head is not IVocabParallelHead head)
-            throw new TpLlmException("perplexity is computed through the column-parallel LM head (drop --head RowParallel)");
-        if (context < 4) throw new TpLlmException($"--context {context} must be ≥ 4");
-        if (context > model.MaxContext) throw new TpLlmException($"--context {context} exceeds the context of {model.MaxContext} tokens the model was loaded with");
+            throw new InvalidRequestException("head", "perplexity is computed through the column-parallel LM head ({field} RowParallel cannot)");
+        if (context < 4) throw new InvalidRequestException("context", $"{{field}} {context} must be ≥ 4");
+        if (context > model.MaxContext) throw new InvalidRequestException("context", $"{{field}} {context} exceeds the context of {model.MaxContext} tokens the model was loaded with");
         int windows = tokens.Length / context;
-        if (windows == 0) throw new TpLlmException($"the text has {tokens.Length} tokens, fewer than one window of --context {context}");
+        if (windows == 0) throw new InvalidRequestException("context", $"the text has {tokens.Length} tokens, fewer than one window of {{field}} {context}");
         int H = model.Config.HiddenSize, first = context / 2, scored = context - 1 - first;
         var sampler = new VocabParallelSampler(model.Comm, head.Partition, samplableVocab);
         var scorer = new PromptScorer(head, sampler, H);

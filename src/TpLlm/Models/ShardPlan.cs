@@ -38,11 +38,11 @@ public sealed record ShardPlan
     public static ShardPlan For(ModelConfig config, int tp, int rank, int vocabAlign = 1, int kGroup = 1)
     {
         if (tp < 1 || tp > config.NumHeads)
-            throw new TpLlmException($"--tp {tp} is outside [1, {config.NumHeads}]: the model has {config.NumHeads} attention heads to split");
+            throw new InvalidRequestException("tp", $"{{field}} {tp} is outside [1, {config.NumHeads}]: the model has {config.NumHeads} attention heads to split");
         int mlpGroups = (config.IntermediateSize + kGroup - 1) / kGroup;
         if (tp > mlpGroups)
-            throw new TpLlmException(kGroup == 1 ? $"--tp {tp} exceeds intermediate_size {config.IntermediateSize}"
-                : $"--tp {tp} exceeds the {mlpGroups} groups of {kGroup} columns of intermediate_size {config.IntermediateSize} (each rank takes whole groups)");
+            throw new InvalidRequestException("tp", kGroup == 1 ? $"{{field}} {tp} exceeds intermediate_size {config.IntermediateSize}"
+                : $"{{field}} {tp} exceeds the {mlpGroups} groups of {kGroup} columns of intermediate_size {config.IntermediateSize} (each rank takes whole groups)");
         var (h0, nh) = BalancedSplit.Of(config.NumHeads, tp, rank);
         int group = config.NumHeads / config.NumKvHeads;
         int kv0 = h0 / group, kv1 = (h0 + nh - 1) / group;

@@ -58,7 +58,7 @@ public sealed class ContinuousBatcher : IDisposable
     public ContinuousBatcher(ModelFolder folder, int tp, BatcherOptions? options = null)
         : this(folder, options ?? new BatcherOptions())
     {
-        if (tp < 1) throw new TpLlmException($"--tp {tp} must be ≥ 1");
+        if (tp < 1) throw new InvalidRequestException("tp", $"{{field}} {tp} must be ≥ 1");
         _tp = tp;
         _thread = new Thread(Run) { IsBackground = true, Name = "tpllm-batcher" };
         _thread.Start();

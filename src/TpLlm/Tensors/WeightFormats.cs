@@ -34,7 +34,7 @@ public static class WeightFormats
     public static IWeightFormat? ForQuantize(string name) =>
         name == "none" ? null
         : Quantized.FirstOrDefault(f => f.Name == name)
-          ?? throw new TpLlmException($"--quantize '{name}' is not supported (allowed: {string.Join(", ", QuantizeNames)})");
+          ?? throw new InvalidRequestException("quantize", $"{{field}} '{name}' is not supported (allowed: {string.Join(", ", QuantizeNames)})");
 
     // bf16 stays bf16, blocks stay blocks; anything else would round, so it is widened
     private sealed class NativeFormat : IWeightFormat
