@@ -63,7 +63,8 @@ public static class GenerateBench
         return cmd;
     }
 
-    // every format loaded at once on tp ranks, then each run times every format once, starting from a different one
+    // each format's load timed alone (a model already resident slows the next one's page faults: the order would decide),
+    // then every format loaded at once on tp ranks, and each run times every format once, starting from a different one
     private static IEnumerable<Result> Measure(ModelFolder folder, int tp, string[] names, IWeightFormat?[] formats, int promptTokens, int decodeTokens, int nRuns, Roofline roof)
     {
         int n = formats.Length;
@@ -74,13 +75,19 @@ public static class GenerateBench
             var bytes = new long[n];
             try
             {
+                DecoderModel Load(int f) => DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { MaxContext = promptTokens + decodeTokens + 1, Quantization = formats[f] });
                 for (int f = 0; f < n; f++)
                 {
+                    GC.Collect(); // no earlier model's weights left to slow this load down
+                    GC.WaitForPendingFinalizers();
                     comm.Barrier();
                     var sw = Stopwatch.StartNew();
-                    models[f] = DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { MaxContext = promptTokens + decodeTokens + 1, Quantization = formats[f] });
-                    comm.Barrier();
+                    using (Load(f)) comm.Barrier();
                     load[f] = sw.Elapsed.TotalSeconds;
+                }
+                for (int f = 0; f < n; f++)
+                {
+                    models[f] = Load(f);
                     var all = new long[comm.Size];
                     comm.AllGather<long>([WeightBytes(models[f])], all);
                     bytes[f] = all.Sum();
