@@ -67,7 +67,7 @@ public class QuantizedModelTests
             Assert.Equal(c.IntermediateSize, plans.Sum(p => p.MlpCount));
             Assert.Equal(BalancedSplit.Counts(12, tp).Select(g => g * 32), plans.Select(p => p.MlpCount));
         }
-        var e = Assert.Throws<TpLlmException>(() => ShardPlan.For(c with { IntermediateSize = 64, NumHeads = 4 }, 3, 0, 1, 32));
+        var e = Assert.Throws<InvalidRequestException>(() => ShardPlan.For(c with { IntermediateSize = 64, NumHeads = 4 }, 3, 0, 1, 32));
         Assert.Contains("exceeds the 2 groups of 32 columns", e.Message);
     }
 
