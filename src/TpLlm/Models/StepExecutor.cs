@@ -18,7 +18,7 @@ public sealed class StepExecutor
     private readonly VocabParallelSampler? _sampler;
     private readonly PromptScorer? _scorer;
     private readonly SamplingPath _path;
-    private readonly int _samplable, _stride, _hiddenSize;
+    private readonly int _samplable, _hiddenSize;
     private readonly SamplingParams[] _slotParams;        // per slot
     private readonly SplitMix64[] _slotRng;
     private readonly int[] _slotTop;                      // per slot: top logprobs, −1: none wanted
@@ -31,9 +31,6 @@ public sealed class StepExecutor
 
     /// <summary>The processors every sequence's logits go through.</summary>
     public LogitsProcessors Processors { get; }
-
-    /// <summary>The model the steps run.</summary>
-    public DecoderModel Model => _model;
 
     /// <summary>
     /// Steps over <paramref name="model"/>'s KV-cache slots; ids at or above <paramref name="samplableVocab"/> (past the
@@ -59,7 +56,6 @@ public sealed class StepExecutor
             slice = VocabSlice.ForShard(_vocabHead.Partition, model.Comm.Rank, _samplable);
         }
         else slice = VocabSlice.Whole(V, _samplable);
-        _stride = slice.Stride;
         Processors = new LogitsProcessors(slice, B, eosIds, model.MaxContext, tokenBytes);
         _slotParams = new SamplingParams[B];
         _slotRng = new SplitMix64[B];
@@ -68,7 +64,7 @@ public sealed class StepExecutor
         _rs = new SplitMix64[B];
         _rowSlot = new int[B];
         _hidden = new float[B * _hiddenSize];
-        _logits = new float[B * _stride];
+        _logits = new float[B * slice.Stride];
     }
 
     /// <summary>
@@ -113,10 +109,9 @@ public sealed class StepExecutor
     private TokenLogprobs?[]? PickVocabParallel(int S, bool wantLogprobs, int topN, Span<int> picked)
     {
         _vocabHead!.ForwardLocal(_hidden, S, _logits);
-        bool process = Processors.AnyActive(_rowSlot, S);
-        if (process) Processors.Apply(_logits, _rowSlot, S);
+        Processors.Apply(_logits, _rowSlot, S); // each processor runs only if a row needs it
         _sampler!.Sample(_logits, S, _ps, _rs, picked);
-        if (process) Processors.Restore(_logits);
+        Processors.Restore(_logits);
         for (int r = 0; r < S; r++) Processors.Record(_rowSlot[r], picked[r]);
         if (!wantLogprobs) return null;
         var lps = _sampler.Logprobs(_logits, S, picked[..S], topN); // a collective: every rank has the same flag

@@ -52,14 +52,6 @@ public sealed class LogitsProcessors : ILogitsProcessor
         return false;
     }
 
-    /// <summary>Whether any of the first <paramref name="rows"/> rows needs a processor.</summary>
-    public bool AnyActive(ReadOnlySpan<int> rowSlots, int rows)
-    {
-        for (int b = 0; b < rows; b++)
-            if (IsActive(rowSlots[b])) return true;
-        return false;
-    }
-
     /// <inheritdoc />
     public void Apply(Span<float> logits, ReadOnlySpan<int> rowSlots, int rows)
     {

@@ -65,9 +65,6 @@ public sealed record SamplingParams
         return this;
     }
 
-    /// <summary>True when a logit bias, a penalty or a minimum length changes the logits.</summary>
-    public bool ChangesLogits => PresencePenalty != 0 || FrequencyPenalty != 0 || RepetitionPenalty != 1 || LogitBias is { Count: > 0 } || MinTokens > 0;
-
     /// <summary>True when the token is the argmax.</summary>
     public bool IsGreedy => Temperature == 0;
 }

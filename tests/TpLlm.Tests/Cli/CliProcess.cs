@@ -39,13 +39,19 @@ internal static class CliProcess
         psi.Environment["HF_HUB_OFFLINE"] = "1";
         psi.Environment["HF_HOME"] = Path.Combine(Path.GetTempPath(), "tpllm-tests", "hf-home");
         foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
+        return RunToEnd(psi, TimeSpan.FromSeconds(120));
+    }
+
+    /// <summary>Runs <paramref name="psi"/> (output redirected) to its end, reading both streams; killed and a <see cref="TimeoutException"/> past <paramref name="limit"/>.</summary>
+    public static Result RunToEnd(ProcessStartInfo psi, TimeSpan limit)
+    {
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(120_000))
+        if (!p.WaitForExit(limit))
         {
             p.Kill(true);
-            throw new TimeoutException($"tpllm {string.Join(' ', args)} did not finish in 120 s");
+            throw new TimeoutException($"{psi.FileName} {string.Join(' ', psi.ArgumentList)} did not finish in {limit.TotalSeconds:0} s");
         }
         return new Result(p.ExitCode, stdout.Result, stderr.Result);
     }

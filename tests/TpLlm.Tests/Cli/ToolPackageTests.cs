@@ -92,14 +92,7 @@ public class ToolPackageTests
 
     private static Outcome RunProcess(ProcessStartInfo psi)
     {
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(300_000))
-        {
-            p.Kill(true);
-            throw new TimeoutException($"{psi.FileName} {string.Join(' ', psi.ArgumentList)} did not finish in 300 s");
-        }
-        return new Outcome(p.ExitCode, stdout.Result, $"{psi.FileName} {string.Join(' ', psi.ArgumentList)} exited {p.ExitCode}\n{stdout.Result}\n{stderr.Result}");
+        var r = CliProcess.RunToEnd(psi, TimeSpan.FromSeconds(300));
+        return new Outcome(r.ExitCode, r.Stdout, $"{psi.FileName} {string.Join(' ', psi.ArgumentList)} exited {r.ExitCode}\n{r.Stdout}\n{r.Stderr}");
     }
 }

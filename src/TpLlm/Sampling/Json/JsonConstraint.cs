@@ -61,14 +61,6 @@ public sealed class JsonConstraint : ILogitsProcessor
         _savedRows = new int[slots];
     }
 
-    /// <summary>
-    /// JSON mode over rank <paramref name="rank"/>'s slice of <paramref name="partition"/>: its ids below
-    /// <paramref name="samplableVocab"/>, in rows of <c>V_pad/tp</c> (as <see cref="VocabSlice.ForShard"/>).
-    /// </summary>
-    public static JsonConstraint ForShard(Parallel.VocabPartition partition, int rank, int samplableVocab, int slots,
-        IReadOnlyList<byte[]?> tokenBytes, IEnumerable<int> eosIds) =>
-        new(slots, partition.Start(rank), partition.SamplableRows(rank, samplableVocab), partition.ShardSize, tokenBytes, eosIds);
-
     /// <summary>Ids of the slice that are text tokens (the rest are never picked in JSON mode, except to end).</summary>
     public int TextTokens => _sorted.Columns.Length;
 

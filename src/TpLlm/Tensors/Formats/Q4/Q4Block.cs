@@ -122,12 +122,10 @@ internal readonly unsafe struct Q4Block : IQuantBlock
         // each candidate's levels scored by the error of their least-squares scale, Σx² − (Σx·q)²/Σq²: the best is the
         // largest (Σx·q)²/Σq². Candidates put the largest weight on the wide end (−8), the narrow end (7), or inside.
         float bestScore = -1, bestD = 0;
-        foreach (float m in (ReadOnlySpan<float>)[-8f, -7.5f, -7f, 7f])
+        foreach (float m in Candidates)
             Try(g, max / m, ref bestScore, ref bestD);
         Try(g, bestD, ref bestScore, ref bestD); // once more from the best least-squares scale
-        ushort bits = Half16.FromF32(bestD);
-        Group32.Store(g.Levels(Half16.ToF32(bits), -8, 7), levels);
-        return bits;
+        return Store(g, bestD, levels);
     }
 
     /// <inheritdoc/>
@@ -140,17 +138,26 @@ internal readonly unsafe struct Q4Block : IQuantBlock
         var (maxB, amaxB) = gb.Extreme();
         if (amaxA == 0 || amaxB == 0) return (Quantize(a, levelsA), Quantize(b, levelsB));
         float scoreA = -1, dA = 0, scoreB = -1, dB = 0;
-        foreach (float m in (ReadOnlySpan<float>)[-8f, -7.5f, -7f, 7f])
+        foreach (float m in Candidates)
         {
             Try(ga, maxA / m, ref scoreA, ref dA);
             Try(gb, maxB / m, ref scoreB, ref dB);
         }
         Try(ga, dA, ref scoreA, ref dA);
         Try(gb, dB, ref scoreB, ref dB);
-        ushort bitsA = Half16.FromF32(dA), bitsB = Half16.FromF32(dB);
-        Group32.Store(ga.Levels(Half16.ToF32(bitsA), -8, 7), levelsA);
-        Group32.Store(gb.Levels(Half16.ToF32(bitsB), -8, 7), levelsB);
-        return (bitsA, bitsB);
+        return (Store(ga, dA, levelsA), Store(gb, dB, levelsB));
+    }
+
+    // the largest weight over each candidate's level: the wide end (−8), the narrow end (7), or inside
+    private static ReadOnlySpan<float> Candidates => [-8f, -7.5f, -7f, 7f];
+
+    // the scale rounded to f16 and the levels at that scale; returns the scale's bits
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ushort Store(scoped in Group32 g, float d, Span<sbyte> levels)
+    {
+        ushort bits = Half16.FromF32(d);
+        Group32.Store(g.Levels(Half16.ToF32(bits), -8, 7), levels);
+        return bits;
     }
 
     // levels at scale d; keeps their least-squares scale if they score best
