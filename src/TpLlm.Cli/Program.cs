@@ -7,6 +7,7 @@ root.Subcommands.Add(LogitsCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(PerplexityCommand.Create());
+root.Subcommands.Add(QuantizeCommand.Create());
 root.Subcommands.Add(TpLlm.Cli.Bench.BenchCommand.Create());
 int code = CliRunner.Invoke(root, args);
 if (TpLlm.Distributed.Mpi.MpiRuntime.LaunchedByMpirun) TpLlm.Distributed.Mpi.MpiRuntime.Shutdown();

@@ -79,6 +79,14 @@ public static class DTypes
         _ => null,
     };
 
+    /// <summary>The safetensors spelling of a non-block type ("BF16", "I32", ...); null for GGUF's block types.</summary>
+    public static string? SafetensorsName(this DType t) => t switch
+    {
+        DType.Bool => "BOOL",
+        _ when t.BlockElements() > 1 => null,
+        _ => t.ToString().ToUpperInvariant(),
+    };
+
     /// <summary>True for the floating types TpLlm loads as weights.</summary>
     public static bool IsWeightType(this DType t) => t is DType.BF16 or DType.F16 or DType.F32 || t.BlockElements() > 1;
 }

@@ -1,5 +1,6 @@
 using TpLlm.Checkpoints;
 using TpLlm.Checkpoints.Gguf;
+using TpLlm.Checkpoints.Gptq;
 using TpLlm.Tokenization;
 
 namespace TpLlm.Models;
@@ -36,9 +37,10 @@ public sealed class ModelFolder : IDisposable
         if (GgufFile.IsGguf(path)) return OpenGguf(path, requireTokenizer);
         if (File.Exists(path)) throw new CheckpointException($"{path}: not a model folder or a GGUF file (it does not start with the GGUF magic)");
         var config = ModelConfig.Load(path);
-        var checkpoint = Checkpoints.Checkpoint.Open(path);
+        IWeightSource checkpoint = Checkpoints.Checkpoint.Open(path);
         try
         {
+            if (GptqConfig.Read(path) is { } gptq) checkpoint = new GptqCheckpoint((Checkpoints.Checkpoint)checkpoint, gptq);
             bool hasTokenizer = IO.InputFile.Exists(System.IO.Path.Combine(path, "tokenizer.json"));
             var tokenizer = hasTokenizer || requireTokenizer ? HfTokenizer.Load(path) : null;
             return new ModelFolder(path, config, checkpoint, tokenizer);

@@ -20,6 +20,9 @@ public sealed unsafe class MatMul : IDisposable
     /// <summary>Instruction set used.</summary>
     public KernelPath Path { get; }
 
+    /// <summary>Sees each product's input before it runs (a calibration pass); null in inference.</summary>
+    public IMatMulObserver? Observer { get; set; }
+
     /// <summary>Threads the kernel is spread over.</summary>
     public int Threads => _pool.Threads;
 
@@ -47,6 +50,7 @@ public sealed unsafe class MatMul : IDisposable
         if (x.Length < T * K) throw new ArgumentException($"x has {x.Length} elements, [{T}, {K}] needs {T * K}");
         if (ldy < rows || y.Length < (T - 1) * ldy + rows) throw new ArgumentException($"y has {y.Length} elements with ldy {ldy}, [{T}, {rows}] does not fit");
         if (rows == 0) return;
+        Observer?.Observe(w, x[..(T * K)], T);
         bool padded = Kp != K;
         if (padded)
         {

@@ -1,0 +1,97 @@
+using System.Buffers.Binary;
+
+namespace TpLlm.Checkpoints.Gptq;
+
+/// <summary>
+/// One GPTQ-quantized weight <c>[N, K]</c> read as GGUF Q4_0 blocks (18 bytes per 32 weights of a row: the f16 scale,
+/// then byte j holding level j in its low nibble and level j + 16 in its high one). GPTQ stores the transpose, packed:
+/// <c>qweight [K/8, N]</c> int32 with k's level in bits 4·(k % 8) of element (k / 8, n); <c>scales [K/G, N]</c> f16;
+/// <c>qzeros [K/G, N/8]</c> int32 packed along N the same way. A symmetric checkpoint's weight is scale · (level − 8),
+/// which is Q4_0's — every zero point must be 8 (stored as 7 in the original layout), which is checked as blocks are read.
+/// Rows come out through a per-thread buffer, valid until the thread reads the next.
+/// </summary>
+public sealed class GptqTensor : SourceTensor
+{
+    private readonly (SafetensorsFile File, TensorInfo Info) _qweight, _scales, _qzeros;
+    private readonly int _n, _k, _group;
+    private readonly bool _minusOne;
+    [ThreadStatic] private static byte[]? _row;
+
+    /// <summary>Checks the parts' types and shapes against each other and the config.</summary>
+    /// <exception cref="CheckpointException">A part of the wrong type or shape, or a <c>g_idx</c> that reorders groups.</exception>
+    public GptqTensor(string name, (SafetensorsFile File, TensorInfo Info) qweight, (SafetensorsFile File, TensorInfo Info) scales,
+        (SafetensorsFile File, TensorInfo Info) qzeros, (SafetensorsFile File, TensorInfo Info)? gIdx, GptqConfig config)
+        : base(name, DType.Q4_0, ShapeOf(qweight), $"{qweight.File.Path}: tensor '{qweight.Info.Name}'")
+    {
+        (_qweight, _scales, _qzeros) = (qweight, scales, qzeros);
+        _n = (int)Shape[0];
+        _k = (int)Shape[1];
+        _group = config.GroupSize == -1 ? _k : config.GroupSize;
+        _minusOne = config.ZerosMinusOne;
+        if (_k % 32 != 0 || _k % _group != 0)
+            throw new CheckpointException($"{Where}: K = {_k} input columns, not a multiple of 32 and of the group size {_group}");
+        int groups = _k / _group;
+        Require(scales, DType.F16, [groups, _n]);
+        Require(qzeros, DType.I32, [groups, (_n + 7) / 8]);
+        if (gIdx is { } g)
+        {
+            Require(g, DType.I32, [_k]);
+            var ids = g.File.Bytes(g.Info, 0, 4 * _k);
+            for (int k = 0; k < _k; k++)
+                if (BinaryPrimitives.ReadInt32LittleEndian(ids[(4 * k)..]) is int id && id != k / _group)
+                    throw new CheckpointException($"{g.File.Path}: tensor '{g.Info.Name}'[{k}] = {id}, expected {k / _group}: groups out of column order (act-order) are not read");
+        }
+    }
+
+    private static long[] ShapeOf((SafetensorsFile File, TensorInfo Info) qweight)
+    {
+        var i = qweight.Info;
+        if (i.DType != DType.I32 || i.Shape.Length != 2)
+            throw new CheckpointException($"{qweight.File.Path}: tensor '{i.Name}' is {i.DType} {i.ShapeText}, expected I32 [K/8, N]");
+        return [i.Shape[1], i.Shape[0] * 8];
+    }
+
+    private void Require((SafetensorsFile File, TensorInfo Info) part, DType dtype, long[] shape)
+    {
+        var i = part.Info;
+        if (i.DType != dtype || !i.Shape.SequenceEqual(shape))
+            throw new CheckpointException($"{part.File.Path}: tensor '{i.Name}' is {i.DType} {i.ShapeText}, expected {dtype} [{string.Join(", ", shape)}] for {Name} {ShapeText} in groups of {_group}");
+    }
+
+    /// <inheritdoc/>
+    public override ReadOnlySpan<byte> Row(long row, long col, int count)
+    {
+        CheckRange(row, col, count);
+        int n = (int)row, blocks = count / 32;
+        var output = (_row is { } b && b.Length >= blocks * 18 ? b : _row = new byte[Math.Max(blocks, _k / 32) * 18]).AsSpan(0, blocks * 18);
+        Span<byte> q = stackalloc byte[32];
+        for (int blk = 0; blk < blocks; blk++)
+        {
+            int k0 = (int)col + 32 * blk, group = k0 / _group;
+            var zeros = Element(_qzeros, group, n / 8);
+            int zero = (int)((zeros >> (4 * (n % 8))) & 15) + (_minusOne ? 1 : 0);
+            if (zero != 8)
+                throw new CheckpointException($"{_qzeros.File.Path}: tensor '{_qzeros.Info.Name}': group {group} of output {n} has zero point {zero}; a symmetric 4-bit checkpoint's are all 8");
+            for (int j = 0; j < 32; j += 8)
+            {
+                uint packed = Element(_qweight, (k0 + j) / 8, n);
+                for (int i = 0; i < 8; i++) q[j + i] = (byte)((packed >> (4 * i)) & 15);
+            }
+            var block = output.Slice(18 * blk, 18);
+            _scales.File.Bytes(_scales.Info, 2L * ((long)group * _n + n), 2).CopyTo(block);
+            for (int j = 0; j < 16; j++) block[2 + j] = (byte)(q[j] | q[j + 16] << 4);
+        }
+        return output;
+    }
+
+    private static uint Element((SafetensorsFile File, TensorInfo Info) t, int r, int c) =>
+        BinaryPrimitives.ReadUInt32LittleEndian(t.File.Bytes(t.Info, 4L * ((long)r * t.Info.Shape[1] + c), 4));
+
+    /// <inheritdoc/>
+    public override void Release()
+    {
+        _qweight.File.Release(_qweight.Info);
+        _scales.File.Release(_scales.Info);
+        _qzeros.File.Release(_qzeros.Info);
+    }
+}

@@ -1,0 +1,124 @@
+using TpLlm.Quantization;
+
+namespace TpLlm.Tests.Quantization;
+
+public class GptqTests
+{
+    // inputs with correlated columns and a few loud ones, as a transformer's are: x = A z, z Gaussian
+    private static float[] Inputs(int T, int K, int seed)
+    {
+        var rng = new Random(seed);
+        var mix = new double[K * K];
+        for (int i = 0; i < mix.Length; i++) mix[i] = rng.NextDouble() - 0.5;
+        var x = new float[T * K];
+        var z = new double[K];
+        for (int t = 0; t < T; t++)
+        {
+            for (int k = 0; k < K; k++) z[k] = Gauss(rng);
+            for (int i = 0; i < K; i++)
+            {
+                double s = 0;
+                for (int k = 0; k < K; k++) s += mix[i * K + k] * z[k];
+                x[t * K + i] = (float)(s * (i % 11 == 0 ? 4 : 1));
+            }
+        }
+        return x;
+    }
+
+    private static double Gauss(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+
+    private static float[] SecondMoment(float[] x, int T, int K)
+    {
+        var h = new float[K * K];
+        for (int i = 0; i < K; i++)
+            for (int j = 0; j < K; j++)
+            {
+                double s = 0;
+                for (int t = 0; t < T; t++) s += (double)x[t * K + i] * x[t * K + j];
+                h[i * K + j] = (float)s;
+            }
+        return h;
+    }
+
+    [Fact]
+    public void The_factor_times_its_transpose_inverts_the_damped_second_moment()
+    {
+        const int T = 300, K = 40;
+        var x = Inputs(T, K, 1);
+        for (int t = 0; t < T; t++) x[t * K + 7] = 0; // a dead input
+        var h = SecondMoment(x, T, K);
+        var dead = new bool[K];
+        var u = Gptq.InverseCholesky(h, K, 0.01, dead, threads: 2);
+        Assert.Equal(Enumerable.Range(0, K).Select(k => k == 7), dead);
+        double mean = Enumerable.Range(0, K).Average(k => k == 7 ? 1.0 : h[k * K + k]);
+        // A = H (dead diagonal 1) + 0.01 · mean · I; A · UᵀU must be I
+        for (int i = 0; i < K; i++)
+            for (int j = 0; j < i; j++) Assert.Equal(0f, u[i * K + j]);
+        for (int i = 0; i < K; i++)
+            for (int j = 0; j < K; j++)
+            {
+                double s = 0;
+                for (int m = 0; m < K; m++)
+                {
+                    double a = i == m ? (i == 7 ? 1 : h[i * K + i]) + 0.01 * mean : h[i * K + m];
+                    double inv = 0;
+                    for (int r = 0; r < K; r++) inv += (double)u[r * K + m] * u[r * K + j];
+                    s += a * inv;
+                }
+                Assert.True(Math.Abs(s - (i == j ? 1 : 0)) < 2e-3, $"(A·UᵀU)[{i}, {j}] = {s}");
+            }
+    }
+
+    [Fact]
+    public void With_uncorrelated_inputs_it_rounds_to_nearest()
+    {
+        const int N = 24, K = 96;
+        var rng = new Random(2);
+        var w = Enumerable.Range(0, N * K).Select(_ => (float)Gauss(rng) * 0.05f).ToArray();
+        var identity = new float[K * K];
+        for (int k = 0; k < K; k++) identity[k * K + k] = 3;
+        var (l1, s1) = (new sbyte[N * K], new ushort[N * K / 32]);
+        var (l2, s2) = (new sbyte[N * K], new ushort[N * K / 32]);
+        Gptq.QuantizeQ4((float[])w.Clone(), N, K, identity, l1, s1);
+        Gptq.QuantizeQ4((float[])w.Clone(), N, K, null, l2, s2);
+        Assert.Equal(l2, l1);
+        Assert.Equal(s2, s1);
+        // and round to nearest is the q4 format's own choice of levels while loading
+        var q4 = TpLlm.Tensors.WeightFormats.ForQuantize("q4")!.Create(N, K, TpLlm.Checkpoints.DType.F32);
+        for (int r = 0; r < N; r++)
+            q4.SetRow(r, System.Runtime.InteropServices.MemoryMarshal.AsBytes(w.AsSpan(r * K, K)), TpLlm.Checkpoints.DType.F32, "test");
+        for (int r = 0; r < N; r++)
+            for (int k = 0; k < K; k++)
+                Assert.Equal(q4.Get(r, k), l2[r * K + k] * (float)BitConverter.UInt16BitsToHalf(s2[r * (K / 32) + k / 32]));
+    }
+
+    [Fact]
+    public void It_moves_the_outputs_less_than_rounding_does_on_inputs_like_its_calibration()
+    {
+        const int N = 32, K = 64, T = 512;
+        var rng = new Random(3);
+        var w = Enumerable.Range(0, N * K).Select(_ => (float)Gauss(rng) * 0.05f).ToArray();
+        var x = Inputs(T, K, 4);
+        var h = SecondMoment(x, T / 2, K); // calibrated on the first half, judged on the second
+        var (lg, sg) = (new sbyte[N * K], new ushort[N * K / 32]);
+        var (lr, sr) = (new sbyte[N * K], new ushort[N * K / 32]);
+        Gptq.QuantizeQ4((float[])w.Clone(), N, K, h, lg, sg);
+        Gptq.QuantizeQ4((float[])w.Clone(), N, K, null, lr, sr);
+        Assert.All(lg, l => Assert.InRange(l, -8, 7));
+        double Error(sbyte[] levels, ushort[] scales, int t0, int t1)
+        {
+            double e = 0;
+            for (int t = t0; t < t1; t++)
+                for (int n = 0; n < N; n++)
+                {
+                    double d = 0;
+                    for (int k = 0; k < K; k++)
+                        d += x[t * K + k] * (w[n * K + k] - levels[n * K + k] * (double)BitConverter.UInt16BitsToHalf(scales[n * (K / 32) + k / 32]));
+                    e += d * d;
+                }
+            return e;
+        }
+        double gptq = Error(lg, sg, T / 2, T), rtn = Error(lr, sr, T / 2, T);
+        Assert.True(gptq < 0.7 * rtn, $"output error {gptq} with GPTQ, {rtn} rounding to nearest");
+    }
+}
