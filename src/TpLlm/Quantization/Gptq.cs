@@ -100,36 +100,58 @@ public static class Gptq
             if (attempt == 6) throw new TpLlmException($"GPTQ: the input's second moment [{K}, {K}] is not positive definite even with damping {lambda / mean:G3}");
         }
         var u = new float[(long)K * K];
-        // column j of L⁻¹ (rows i ≥ j) by forward substitution, into column K−1−j of U (rows K−1−i)
-        System.Threading.Tasks.Parallel.For(0, K, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new double[K], (j, _, x) =>
+        // L⁻¹ by forward substitution, a panel of B columns at a time: row i of L, read once, serves the B columns'
+        // dots (so L streams from memory K / B times, not K); column j of L⁻¹ (rows i ≥ j) is column K−1−j of U (rows K−1−i)
+        int panels = (K + B - 1) / B;
+        System.Threading.Tasks.Parallel.For(0, panels, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new double[B * K], (panel, _, x) =>
         {
-            x[j] = 1 / g[(long)j * K + j];
-            u[(long)(K - 1 - j) * K + (K - 1 - j)] = (float)x[j];
-            for (int i = j + 1; i < K; i++)
+            int j0 = panel * B, j1 = Math.Min(K, j0 + B);
+            for (int i = j0; i < K; i++)
             {
-                double s = TensorPrimitives.Dot<double>(g.AsSpan((int)((long)i * K + j), i - j), x.AsSpan(j, i - j));
-                x[i] = -s / g[(long)i * K + i];
-                u[(long)(K - 1 - i) * K + (K - 1 - j)] = (float)x[i];
+                double lii = g[(long)i * K + i];
+                for (int j = j0; j < Math.Min(j1, i + 1); j++)
+                {
+                    var xj = x.AsSpan((j - j0) * K, K);
+                    xj[i] = i == j ? 1 / lii : -TensorPrimitives.Dot<double>(g.AsSpan((int)((long)i * K + j), i - j), xj[j..i]) / lii;
+                    u[(long)(K - 1 - i) * K + (K - 1 - j)] = (float)xj[i];
+                }
             }
             return x;
         }, _ => { });
         return u;
     }
 
-    // lower Cholesky factor of the symmetric g (its lower triangle read, overwritten); false when not positive definite
+    private const int B = 16; // columns per panel of the factorisation and the inverse
+
+    // Lower Cholesky factor of the symmetric g (its lower triangle read, overwritten); false when not positive definite.
+    // Left-looking by panels of B columns: a row's dots with the panel's rows over the columns before the panel share
+    // one read of the row (the panel's rows stay in cache), so the matrix streams from memory K / B times, not K.
     private static bool CholeskyInPlace(double[] g, int K, int threads)
     {
         var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
-        for (int j = 0; j < K; j++)
+        for (int j0 = 0; j0 < K; j0 += B)
         {
-            var lj = g.AsSpan((int)((long)j * K), j);
-            double s = g[(long)j * K + j] - TensorPrimitives.Dot<double>(lj, lj);
-            if (!(s > 0)) return false;
-            double ljj = Math.Sqrt(s);
-            g[(long)j * K + j] = ljj;
-            void Row(int i) => g[(long)i * K + j] = (g[(long)i * K + j] - TensorPrimitives.Dot<double>(g.AsSpan((int)((long)i * K), j), g.AsSpan((int)((long)j * K), j))) / ljj;
-            if ((long)(K - j) * j < 1 << 16) for (int i = j + 1; i < K; i++) Row(i);
-            else System.Threading.Tasks.Parallel.For(j + 1, K, options, Row);
+            int j1 = Math.Min(K, j0 + B);
+            for (int i = j0; i < j1; i++) // the panel's diagonal block, row by row
+                if (!Row(g, K, i, j0, Math.Min(j1, i + 1))) return false;
+            // the rows below: each needs only the panel's rows above it (a pivot is only ever on the diagonal)
+            if ((long)(K - j1) * (j0 + B) < 1 << 16) { for (int i = j1; i < K; i++) Row(g, K, i, j0, j1); }
+            else System.Threading.Tasks.Parallel.For(j1, K, options, i => Row(g, K, i, j0, j1));
+        }
+        return true;
+    }
+
+    // row i's entries in columns [j0, j1) of L (rows above i in those columns done): false on a non-positive pivot
+    private static bool Row(double[] g, int K, int i, int j0, int j1)
+    {
+        var row = g.AsSpan((int)((long)i * K), K);
+        for (int j = j0; j < j1; j++)
+        {
+            var lj = g.AsSpan((int)((long)j * K), K);
+            double s = row[j] - TensorPrimitives.Dot<double>(row[..j], lj[..j]);
+            if (j < i) row[j] = s / lj[j];
+            else if (s > 0) row[j] = Math.Sqrt(s);
+            else return false;
         }
         return true;
     }

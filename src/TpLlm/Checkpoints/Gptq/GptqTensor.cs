@@ -10,11 +10,13 @@ namespace TpLlm.Checkpoints.Gptq;
 /// which is Q4_0's — every zero point must be 8 (stored as 7 in the original layout), which is checked as blocks are read.
 /// Rows come out through a per-thread buffer, valid until the thread reads the next.
 /// </summary>
-public sealed class GptqTensor : SourceTensor
+public sealed unsafe class GptqTensor : SourceTensor
 {
     private readonly (SafetensorsFile File, TensorInfo Info) _qweight, _scales, _qzeros;
     private readonly int _n, _k, _group;
     private readonly bool _minusOne;
+    private readonly uint* _qw, _qz; // the parts' data, mapped
+    private readonly ushort* _sc;
     [ThreadStatic] private static byte[]? _row;
 
     /// <summary>Checks the parts' types and shapes against each other and the config.</summary>
@@ -33,6 +35,9 @@ public sealed class GptqTensor : SourceTensor
         int groups = _k / _group;
         Require(scales, DType.F16, [groups, _n]);
         Require(qzeros, DType.I32, [groups, (_n + 7) / 8]);
+        _qw = (uint*)Data(qweight);
+        _qz = (uint*)Data(qzeros);
+        _sc = (ushort*)Data(scales);
         if (gIdx is { } g)
         {
             Require(g, DType.I32, [_k]);
@@ -58,34 +63,42 @@ public sealed class GptqTensor : SourceTensor
             throw new CheckpointException($"{part.File.Path}: tensor '{i.Name}' is {i.DType} {i.ShapeText}, expected {dtype} [{string.Join(", ", shape)}] for {Name} {ShapeText} in groups of {_group}");
     }
 
+    private static byte* Data((SafetensorsFile File, TensorInfo Info) part) =>
+        part.Info.ByteLength > int.MaxValue ? throw new CheckpointException($"{part.File.Path}: tensor '{part.Info.Name}' is over 2 GB")
+        : (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(part.File.Bytes(part.Info, 0, (int)part.Info.ByteLength)));
+
     /// <inheritdoc/>
     public override ReadOnlySpan<byte> Row(long row, long col, int count)
     {
         CheckRange(row, col, count);
         int n = (int)row, blocks = count / 32;
         var output = (_row is { } b && b.Length >= blocks * 18 ? b : _row = new byte[Math.Max(blocks, _k / 32) * 18]).AsSpan(0, blocks * 18);
-        Span<byte> q = stackalloc byte[32];
-        for (int blk = 0; blk < blocks; blk++)
-        {
-            int k0 = (int)col + 32 * blk, group = k0 / _group;
-            var zeros = Element(_qzeros, group, n / 8);
-            int zero = (int)((zeros >> (4 * (n % 8))) & 15) + (_minusOne ? 1 : 0);
-            if (zero != 8)
-                throw new CheckpointException($"{_qzeros.File.Path}: tensor '{_qzeros.Info.Name}': group {group} of output {n} has zero point {zero}; a symmetric 4-bit checkpoint's are all 8");
-            for (int j = 0; j < 32; j += 8)
+        int zerosPerRow = (_n + 7) / 8;
+        fixed (byte* o = output)
+            for (int blk = 0; blk < blocks; blk++)
             {
-                uint packed = Element(_qweight, (k0 + j) / 8, n);
-                for (int i = 0; i < 8; i++) q[j + i] = (byte)((packed >> (4 * i)) & 15);
+                int k0 = (int)col + 32 * blk, group = k0 / _group;
+                int zero = (int)((_qz[(long)group * zerosPerRow + n / 8] >> (4 * (n % 8))) & 15) + (_minusOne ? 1 : 0);
+                if (zero != 8)
+                    throw new CheckpointException($"{_qzeros.File.Path}: tensor '{_qzeros.Info.Name}': group {group} of output {n} has zero point {zero}; a symmetric 4-bit checkpoint's are all 8");
+                // levels k0 … k0+31 are the nibbles of four words down column n; Q4_0's byte j is level j | level j+16 << 4
+                uint* w = _qw + (long)(k0 / 8) * _n + n;
+                byte* block = o + 18 * blk;
+                *(ushort*)block = _sc[(long)group * _n + n];
+                *(ulong*)(block + 2) = Spread(w[0]) | Spread(w[2L * _n]) << 4;
+                *(ulong*)(block + 10) = Spread(w[_n]) | Spread(w[3L * _n]) << 4;
             }
-            var block = output.Slice(18 * blk, 18);
-            _scales.File.Bytes(_scales.Info, 2L * ((long)group * _n + n), 2).CopyTo(block);
-            for (int j = 0; j < 16; j++) block[2 + j] = (byte)(q[j] | q[j + 16] << 4);
-        }
         return output;
     }
 
-    private static uint Element((SafetensorsFile File, TensorInfo Info) t, int r, int c) =>
-        BinaryPrimitives.ReadUInt32LittleEndian(t.File.Bytes(t.Info, 4L * ((long)r * t.Info.Shape[1] + c), 4));
+    // the eight nibbles of v, nibble i into the low half of byte i
+    private static ulong Spread(uint v)
+    {
+        ulong x = v;
+        x = (x | x << 16) & 0x0000_FFFF_0000_FFFFUL;
+        x = (x | x << 8) & 0x00FF_00FF_00FF_00FFUL;
+        return (x | x << 4) & 0x0F0F_0F0F_0F0F_0F0FUL;
+    }
 
     /// <inheritdoc/>
     public override void Release()
