@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 using TpLlm.Tensors.Formats.Blocks;
 using TpLlm.Tensors.Formats.Q4;
@@ -72,10 +73,10 @@ public static class Gptq
     /// <summary>
     /// U <c>[K, K]</c>, upper triangular with UᵀU = (H + λI)⁻¹ — the factor GPTQ's updates read row by row. λ is
     /// <paramref name="damp"/> × the diagonal's mean (raised tenfold while the factorisation fails); a zero diagonal
-    /// entry (a dead input) becomes 1 and is flagged in <paramref name="dead"/>. Computed in f64 as the reversed
-    /// Cholesky factor's inverse: with P the reversal, P H P = L Lᵀ gives U = P L⁻¹ P.
+    /// entry (a dead input) becomes 1 and is flagged in <paramref name="dead"/>. Computed in f32, as GPTQ's reference
+    /// does, as the reversed Cholesky factor's inverse: with P the reversal, P H P = L Lᵀ gives U = P L⁻¹ P.
     /// </summary>
-    public static float[] InverseCholesky(float[] h, int K, double damp, Span<bool> dead, int threads = 0)
+    public static unsafe float[] InverseCholesky(float[] h, int K, double damp, Span<bool> dead, int threads = 0)
     {
         threads = threads > 0 ? threads : Environment.ProcessorCount;
         double mean = 0;
@@ -86,7 +87,7 @@ public static class Gptq
             mean += dead[k] ? 1 : v;
         }
         mean /= K;
-        var g = new double[(long)K * K];
+        var g = new float[(long)K * K];
         for (int attempt = 0; ; attempt++)
         {
             double lambda = damp * Math.Pow(10, attempt) * mean;
@@ -94,63 +95,116 @@ public static class Gptq
                 for (int j = 0; j <= i; j++)
                 {
                     int hi = K - 1 - i, hj = K - 1 - j;
-                    g[(long)i * K + j] = i == j ? (dead[hi] ? 1 : h[(long)hi * K + hi]) + lambda : h[(long)hi * K + hj];
+                    g[(long)i * K + j] = i == j ? (float)((dead[hi] ? 1 : h[(long)hi * K + hi]) + lambda) : h[(long)hi * K + hj];
                 }
             if (CholeskyInPlace(g, K, threads)) break;
             if (attempt == 6) throw new TpLlmException($"GPTQ: the input's second moment [{K}, {K}] is not positive definite even with damping {lambda / mean:G3}");
         }
         var u = new float[(long)K * K];
         // L⁻¹ by forward substitution, a panel of B columns at a time: row i of L, read once, serves the B columns'
-        // dots (so L streams from memory K / B times, not K); column j of L⁻¹ (rows i ≥ j) is column K−1−j of U (rows K−1−i)
+        // dots (so L streams from memory K / B times, not K); column j of L⁻¹ (rows i ≥ j, zero above) is column
+        // K−1−j of U (rows K−1−i)
         int panels = (K + B - 1) / B;
-        System.Threading.Tasks.Parallel.For(0, panels, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new double[B * K], (panel, _, x) =>
+        System.Threading.Tasks.Parallel.For(0, panels, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new float[B * K], (panel, _, x) =>
         {
-            int j0 = panel * B, j1 = Math.Min(K, j0 + B);
-            for (int i = j0; i < K; i++)
-            {
-                double lii = g[(long)i * K + i];
-                for (int j = j0; j < Math.Min(j1, i + 1); j++)
+            int j0 = panel * B, nb = Math.Min(K, j0 + B) - j0;
+            Array.Clear(x);
+            Span<float> d = stackalloc float[B];
+            fixed (float* pg = g, px = x)
+                for (int i = j0; i < K; i++)
                 {
-                    var xj = x.AsSpan((j - j0) * K, K);
-                    xj[i] = i == j ? 1 / lii : -TensorPrimitives.Dot<double>(g.AsSpan((int)((long)i * K + j), i - j), xj[j..i]) / lii;
-                    u[(long)(K - 1 - i) * K + (K - 1 - j)] = (float)xj[i];
+                    float lii = pg[(long)i * K + i];
+                    DotsB(pg + (long)i * K + j0, px + j0, K, nb, i - j0, d);
+                    for (int c = 0; c < nb && j0 + c <= i; c++)
+                    {
+                        float v = j0 + c == i ? 1 / lii : -d[c] / lii;
+                        px[(long)c * K + i] = v;
+                        u[(long)(K - 1 - i) * K + (K - 1 - j0 - c)] = v;
+                    }
                 }
-            }
             return x;
         }, _ => { });
         return u;
     }
 
-    private const int B = 16; // columns per panel of the factorisation and the inverse
+    private const int B = 16; // columns per panel of the factorisation and the inverse: one read of a row from memory serves B dots
+
+    // d[c] = Σ_{k < n} a[k] · b[c·ldb + k] for c < nb ≤ B: eight dots at a time share each load of a (the second eight
+    // find a in cache)
+    private static unsafe void DotsB(float* a, float* b, long ldb, int nb, int n, Span<float> d)
+    {
+        for (int c = 0; c < nb; c += 8) Dots8(a, b + c * ldb, ldb, Math.Min(8, nb - c), n, d[c..]);
+    }
+
+    private static unsafe void Dots8(float* a, float* b, long ldb, int nb, int n, Span<float> d)
+    {
+        // rows past nb read row 0 again (their sums are dropped)
+        float* b1 = nb > 1 ? b + ldb : b, b2 = nb > 2 ? b + 2 * ldb : b, b3 = nb > 3 ? b + 3 * ldb : b;
+        float* b4 = nb > 4 ? b + 4 * ldb : b, b5 = nb > 5 ? b + 5 * ldb : b, b6 = nb > 6 ? b + 6 * ldb : b, b7 = nb > 7 ? b + 7 * ldb : b;
+        Vector<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
+        int W = Vector<float>.Count, k = 0;
+        for (; k + W <= n; k += W)
+        {
+            var x = Load(a + k);
+            s0 = Vector.FusedMultiplyAdd(x, Load(b + k), s0);
+            s1 = Vector.FusedMultiplyAdd(x, Load(b1 + k), s1);
+            s2 = Vector.FusedMultiplyAdd(x, Load(b2 + k), s2);
+            s3 = Vector.FusedMultiplyAdd(x, Load(b3 + k), s3);
+            s4 = Vector.FusedMultiplyAdd(x, Load(b4 + k), s4);
+            s5 = Vector.FusedMultiplyAdd(x, Load(b5 + k), s5);
+            s6 = Vector.FusedMultiplyAdd(x, Load(b6 + k), s6);
+            s7 = Vector.FusedMultiplyAdd(x, Load(b7 + k), s7);
+        }
+        d[0] = Vector.Sum(s0); d[1] = Vector.Sum(s1); d[2] = Vector.Sum(s2); d[3] = Vector.Sum(s3);
+        d[4] = Vector.Sum(s4); d[5] = Vector.Sum(s5); d[6] = Vector.Sum(s6); d[7] = Vector.Sum(s7);
+        for (; k < n; k++)
+        {
+            float ak = a[k];
+            d[0] += ak * b[k]; d[1] += ak * b1[k]; d[2] += ak * b2[k]; d[3] += ak * b3[k];
+            d[4] += ak * b4[k]; d[5] += ak * b5[k]; d[6] += ak * b6[k]; d[7] += ak * b7[k];
+        }
+    }
+
+    private static unsafe Vector<float> Load(float* p) => System.Runtime.CompilerServices.Unsafe.ReadUnaligned<Vector<float>>(p);
 
     // Lower Cholesky factor of the symmetric g (its lower triangle read, overwritten); false when not positive definite.
     // Left-looking by panels of B columns: a row's dots with the panel's rows over the columns before the panel share
-    // one read of the row (the panel's rows stay in cache), so the matrix streams from memory K / B times, not K.
-    private static bool CholeskyInPlace(double[] g, int K, int threads)
+    // each load of the row (DotsB), so the matrix streams from memory K / B times, not K; the panel's own columns are
+    // then finished with short dots.
+    private static unsafe bool CholeskyInPlace(float[] g, int K, int threads)
     {
         var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
-        for (int j0 = 0; j0 < K; j0 += B)
+        fixed (float* pg = g)
         {
-            int j1 = Math.Min(K, j0 + B);
-            for (int i = j0; i < j1; i++) // the panel's diagonal block, row by row
-                if (!Row(g, K, i, j0, Math.Min(j1, i + 1))) return false;
-            // the rows below: each needs only the panel's rows above it (a pivot is only ever on the diagonal)
-            if ((long)(K - j1) * (j0 + B) < 1 << 16) { for (int i = j1; i < K; i++) Row(g, K, i, j0, j1); }
-            else System.Threading.Tasks.Parallel.For(j1, K, options, i => Row(g, K, i, j0, j1));
+            float* p = pg;
+            for (int j0 = 0; j0 < K; j0 += B)
+            {
+                int nb = Math.Min(K, j0 + B) - j0;
+                for (int i = j0; i < j0 + nb; i++) // the panel's diagonal block, row by row
+                    if (!Row(p, K, i, j0, nb)) return false;
+                // the rows below: each needs only the panel's rows (a pivot is only ever on the diagonal)
+                int below = K - j0 - nb;
+                if ((long)below * (j0 + B) < 1 << 16) { for (int i = j0 + nb; i < K; i++) Row(p, K, i, j0, nb); }
+                else System.Threading.Tasks.Parallel.For(j0 + nb, K, options, i => Row(p, K, i, j0, nb));
+            }
         }
         return true;
     }
 
-    // row i's entries in columns [j0, j1) of L (rows above i in those columns done): false on a non-positive pivot
-    private static bool Row(double[] g, int K, int i, int j0, int j1)
+    // row i's entries in the panel's columns [j0, j0 + nb) of L, up to the diagonal; false on a non-positive pivot
+    private static unsafe bool Row(float* g, int K, int i, int j0, int nb)
     {
-        var row = g.AsSpan((int)((long)i * K), K);
-        for (int j = j0; j < j1; j++)
+        float* row = g + (long)i * K;
+        Span<float> d = stackalloc float[B];
+        DotsB(row, g + (long)j0 * K, K, nb, j0, d); // the columns before the panel
+        for (int c = 0; c < nb && j0 + c <= i; c++)
         {
-            var lj = g.AsSpan((int)((long)j * K), K);
-            double s = row[j] - TensorPrimitives.Dot<double>(row[..j], lj[..j]);
+            int j = j0 + c;
+            float* lj = g + (long)j * K;
+            float s = row[j] - d[c];
+            for (int m = j0; m < j; m++) s -= row[m] * lj[m]; // the panel's columns before j
             if (j < i) row[j] = s / lj[j];
-            else if (s > 0) row[j] = Math.Sqrt(s);
+            else if (s > 0) row[j] = MathF.Sqrt(s);
             else return false;
         }
         return true;
