@@ -33,7 +33,7 @@ public static class QuantizeCommand
             if (!(d > 0 && d < 1)) throw new TpLlmException($"--damp {d} must be in (0, 1)");
             var path = r.GetValue(model) is { } m ? ModelLocator.Resolve(m) : ModelLocator.DefaultModel();
             string? textPath = r.GetValue(calibration);
-            using var folder = ModelOpener.Open(path, requireTokenizer: textPath is not null);
+            using var folder = Models.ModelFolder.Open(path, requireTokenizer: textPath is not null); // no notes: a folder they would be about is refused
             window = window > 0 ? window : Math.Min(folder.Config.MaxPositionEmbeddings, 512);
             if (window > folder.Config.MaxPositionEmbeddings)
                 throw new TpLlmException($"--context {window} exceeds the model's max_position_embeddings {folder.Config.MaxPositionEmbeddings}");

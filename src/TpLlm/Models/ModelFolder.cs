@@ -40,10 +40,15 @@ public sealed class ModelFolder : IDisposable
         IWeightSource checkpoint = Checkpoints.Checkpoint.Open(path);
         try
         {
-            if (GptqConfig.Read(path) is { } gptq) checkpoint = new GptqCheckpoint((Checkpoints.Checkpoint)checkpoint, gptq);
+            string[] notes = [];
+            if (GptqConfig.Read(path) is { } gptq)
+            {
+                checkpoint = new GptqCheckpoint((Checkpoints.Checkpoint)checkpoint, gptq);
+                notes = [$"{path}: 4-bit GPTQ checkpoint, groups of {(gptq.GroupSize == -1 ? "a whole row" : gptq.GroupSize)}: its layers load as the q4 format's blocks"];
+            }
             bool hasTokenizer = IO.InputFile.Exists(System.IO.Path.Combine(path, "tokenizer.json"));
             var tokenizer = hasTokenizer || requireTokenizer ? HfTokenizer.Load(path) : null;
-            return new ModelFolder(path, config, checkpoint, tokenizer);
+            return new ModelFolder(path, config, checkpoint, tokenizer) { Notes = notes };
         }
         catch
         {

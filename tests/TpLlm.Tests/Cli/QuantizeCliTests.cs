@@ -72,6 +72,7 @@ public class QuantizeCliTests
         Assert.InRange(result.RootElement.GetProperty("perplexity").GetDouble(), 8.712, 8.712 * 1.15);
         var g = CliProcess.Run("generate", "--model", dir, "--tp", "3", "A day without", "--max-new-tokens", "4");
         Assert.True(g.ExitCode == 0, g.Stderr);
+        Assert.Contains("4-bit GPTQ checkpoint, groups of 32: its layers load as the q4 format's blocks", g.Stderr);
     }
 
     [Fact]

@@ -94,9 +94,9 @@ public class FormatKernelTests
     [InlineData("q4")]
     public void A_token_gives_the_same_numbers_alone_or_beside_others_on_every_path_within_the_activations_rounding(string format)
     {
-        // five tokens: a tile of four and one more; each alone streams the blocks instead
+        // thirteen tokens: a tile of eight, one of four and one more; each alone streams the blocks instead
         var rng = new Random(11);
-        int N = 70, K = 1000, T = 5;
+        int N = 70, K = 1000, T = 13;
         var w = Random(Format(format), N, K, rng);
         var x = Enumerable.Range(0, T * K).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         float[]? first = null;

@@ -31,6 +31,13 @@ internal unsafe interface IQuantBlock
     /// </summary>
     static abstract void Dot512x4(byte* levels, byte* xq, int ldq, out Vector512<int> s0, out Vector512<int> s1, out Vector512<int> s2, out Vector512<int> s3);
 
+    /// <summary>
+    /// <see cref="Dot512"/> for eight tokens' activations at once: a format whose unpacking costs as much as its
+    /// multiply-adds (int8's widening) shares it across the eight; others may run <see cref="Dot512x4"/> twice.
+    /// </summary>
+    static abstract void Dot512x8(byte* levels, byte* xq, int ldq, out Vector512<int> s0, out Vector512<int> s1, out Vector512<int> s2, out Vector512<int> s3,
+        out Vector512<int> s4, out Vector512<int> s5, out Vector512<int> s6, out Vector512<int> s7);
+
     /// <summary><see cref="Dot512"/> for rows 8·<paramref name="half"/> to 8·<paramref name="half"/> + 7, in 256-bit vectors.</summary>
     static abstract Vector256<int> Dot256(byte* levels, byte* xq, int half);
 

@@ -90,7 +90,7 @@ internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tiles512(BlockQuantizedMatrix<TQ> w, Activations a, int T, int n0, int n1, float* y, int ldy)
     {
-        int tokensPerBlock = Math.Max(4, BlockActivationBytes / a.Ldq / 4 * 4);
+        int tokensPerBlock = Math.Max(8, BlockActivationBytes / a.Ldq / 8 * 8);
         for (int t0 = 0; t0 < T; t0 += tokensPerBlock)
             Tiles512(w, a, t0, Math.Min(T, t0 + tokensPerBlock), n0, n1, y, ldy);
     }
@@ -104,6 +104,37 @@ internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
             int valid = Math.Min(P, n1 - p);
             byte* first = w.Block(p / P, 0);
             int t = t0;
+            for (; t + 8 <= t1; t += 8)
+            {
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+                byte* b = first;
+                byte* q = a.Q + (long)t * ldq;
+                float* d = a.D + t * groups;
+                int* sums = a.Sums + t * groups;
+                for (int g = 0; g < groups; g++, b += blockBytes, q += a.GroupBytes, d++, sums++)
+                {
+                    if (t == t0) for (int line = 0; line < blockBytes; line += 64) PrefetchAhead.Ahead(b, line);
+                    TQ.Dot512x8(b + 2 * P, q, ldq, out var s0, out var s1, out var s2, out var s3, out var s4, out var s5, out var s6, out var s7);
+                    var scale = Half16.ToF32x16((ushort*)b);
+                    a0 = Scaled(s0, sums[0], scale, d[0], a0);
+                    a1 = Scaled(s1, sums[groups], scale, d[groups], a1);
+                    a2 = Scaled(s2, sums[2 * groups], scale, d[2 * groups], a2);
+                    a3 = Scaled(s3, sums[3 * groups], scale, d[3 * groups], a3);
+                    a4 = Scaled(s4, sums[4 * groups], scale, d[4 * groups], a4);
+                    a5 = Scaled(s5, sums[5 * groups], scale, d[5 * groups], a5);
+                    a6 = Scaled(s6, sums[6 * groups], scale, d[6 * groups], a6);
+                    a7 = Scaled(s7, sums[7 * groups], scale, d[7 * groups], a7);
+                }
+                float* yt = y + (long)t * ldy + p;
+                Put(a0, yt, valid);
+                Put(a1, yt + ldy, valid);
+                Put(a2, yt + 2 * ldy, valid);
+                Put(a3, yt + 3 * ldy, valid);
+                Put(a4, yt + 4 * ldy, valid);
+                Put(a5, yt + 5 * ldy, valid);
+                Put(a6, yt + 6 * ldy, valid);
+                Put(a7, yt + 7 * ldy, valid);
+            }
             for (; t + 4 <= t1; t += 4)
             {
                 Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
@@ -116,10 +147,10 @@ internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
                     if (t == t0) for (int line = 0; line < blockBytes; line += 64) PrefetchAhead.Ahead(b, line);
                     TQ.Dot512x4(b + 2 * P, q, ldq, out var s0, out var s1, out var s2, out var s3);
                     var scale = Half16.ToF32x16((ushort*)b);
-                    a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(s0 - Vector512.Create(TQ.Offset * sums[0])), scale * Vector512.Create(d[0]), a0);
-                    a1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(s1 - Vector512.Create(TQ.Offset * sums[groups])), scale * Vector512.Create(d[groups]), a1);
-                    a2 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(s2 - Vector512.Create(TQ.Offset * sums[2 * groups])), scale * Vector512.Create(d[2 * groups]), a2);
-                    a3 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(s3 - Vector512.Create(TQ.Offset * sums[3 * groups])), scale * Vector512.Create(d[3 * groups]), a3);
+                    a0 = Scaled(s0, sums[0], scale, d[0], a0);
+                    a1 = Scaled(s1, sums[groups], scale, d[groups], a1);
+                    a2 = Scaled(s2, sums[2 * groups], scale, d[2 * groups], a2);
+                    a3 = Scaled(s3, sums[3 * groups], scale, d[3 * groups], a3);
                 }
                 float* yt = y + (long)t * ldy + p;
                 Put(a0, yt, valid);
@@ -185,6 +216,11 @@ internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
                 y[(long)t * ldy + n] = acc;
             }
     }
+
+    // acc + (block sum − Offset · Σxq) · row scales · the activations' scale: the one rounding sequence every path takes
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Scaled(Vector512<int> sum, int xqSum, Vector512<float> scale, float d, Vector512<float> acc) =>
+        Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(sum - Vector512.Create(TQ.Offset * xqSum)), scale * Vector512.Create(d), acc);
 
     private static void Put(Vector512<float> v, float* dst, int valid)
     {

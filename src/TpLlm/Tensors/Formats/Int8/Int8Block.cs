@@ -62,6 +62,28 @@ internal readonly unsafe struct Int8Block : IQuantBlock
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Dot512x8(byte* levels, byte* xq, int ldq, out Vector512<int> s0, out Vector512<int> s1, out Vector512<int> s2, out Vector512<int> s3,
+        out Vector512<int> s4, out Vector512<int> s5, out Vector512<int> s6, out Vector512<int> s7)
+    {
+        Vector512<int> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        byte* x1 = xq + ldq, x2 = x1 + ldq, x3 = x2 + ldq, x4 = x3 + ldq, x5 = x4 + ldq, x6 = x5 + ldq, x7 = x6 + ldq;
+        for (int i = 0; i < 16; i++)
+        {
+            var w = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)levels + i * Pair)); // widened once for eight tokens
+            a0 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(xq + 4 * i)).AsInt16());
+            a1 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x1 + 4 * i)).AsInt16());
+            a2 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x2 + 4 * i)).AsInt16());
+            a3 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x3 + 4 * i)).AsInt16());
+            a4 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x4 + 4 * i)).AsInt16());
+            a5 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x5 + 4 * i)).AsInt16());
+            a6 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x6 + 4 * i)).AsInt16());
+            a7 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x7 + 4 * i)).AsInt16());
+        }
+        (s0, s1, s2, s3, s4, s5, s6, s7) = (a0, a1, a2, a3, a4, a5, a6, a7);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> Dot256(byte* levels, byte* xq, int half)
     {
         Vector256<int> acc = default;
