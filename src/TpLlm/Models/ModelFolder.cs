@@ -44,7 +44,10 @@ public sealed class ModelFolder : IDisposable
             if (GptqConfig.Read(path) is { } gptq)
             {
                 checkpoint = new GptqCheckpoint((Checkpoints.Checkpoint)checkpoint, gptq);
-                notes = [$"{path}: 4-bit GPTQ checkpoint, groups of {(gptq.GroupSize == -1 ? "a whole row" : gptq.GroupSize)}: its layers load as the q4 format's blocks"];
+                string groups = gptq.GroupSize == -1 ? "a whole row" : gptq.GroupSize.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                notes = [gptq.DescAct
+                    ? $"{path}: 4-bit GPTQ checkpoint, groups of {groups} in act-order (desc_act): layers whose groups do not follow the columns are widened to bf16 (--quantize int8 keeps them at 8 bits)"
+                    : $"{path}: 4-bit GPTQ checkpoint, groups of {groups}: its layers load as the q4 format's blocks"];
             }
             bool hasTokenizer = IO.InputFile.Exists(System.IO.Path.Combine(path, "tokenizer.json"));
             var tokenizer = hasTokenizer || requireTokenizer ? HfTokenizer.Load(path) : null;

@@ -119,9 +119,9 @@ public class GptqCheckpointTests
             ck.Tensor("m.weight").Row(12, 0, K); // the other outputs' are 8
         }
         zeros[1, 13] = 8;
-        var shuffled = Enumerable.Range(0, K).Select(k => k % 2).ToArray();
-        using (var ck = Open(Paths.TempDir(), Module("m", q, scales, zeros, true, shuffled), new GptqConfig(32, true)))
-            Assert.Contains("'m.g_idx'[1] = 1, expected 0", Assert.Throws<CheckpointException>(() => ck.Tensor("m.weight")).Message);
+        var outside = Enumerable.Range(0, K).Select(k => k == 5 ? 2 : k / 32).ToArray();
+        using (var ck = Open(Paths.TempDir(), Module("m", q, scales, zeros, true, outside), new GptqConfig(32, true)))
+            Assert.Contains("'m.g_idx'[5] = 2, outside the 2 groups", Assert.Throws<CheckpointException>(() => ck.Tensor("m.weight")).Message);
         using (var ck = Open(Paths.TempDir(), Module("m", q, scales, zeros, true), new GptqConfig(64, true)))
             Assert.Contains("'m.scales' is F16 [2, 16], expected F16 [1, 16]", Assert.Throws<CheckpointException>(() => ck.Tensor("m.weight")).Message);
     }
@@ -129,7 +129,6 @@ public class GptqCheckpointTests
     [Theory]
     [InlineData("\"bits\": 8", "quantization_config.bits is 8")]
     [InlineData("\"bits\": 4, \"sym\": false", "quantization_config.sym is false")]
-    [InlineData("\"bits\": 4, \"desc_act\": true", "quantization_config.desc_act is true")]
     [InlineData("\"bits\": 4, \"group_size\": 48", "quantization_config.group_size is 48")]
     [InlineData("\"bits\": 4, \"checkpoint_format\": \"marlin\"", "quantization_config.checkpoint_format is 'marlin'")]
     public void A_gptq_config_that_does_not_map_onto_q4_blocks_is_refused_by_field(string fields, string message)
@@ -143,5 +142,36 @@ public class GptqCheckpointTests
         Assert.Null(GptqConfig.Read(dir));
         File.WriteAllText(Path.Combine(dir, "config.json"), "{\"quantization_config\": {\"quant_method\": \"gptq\", \"bits\": 4, \"group_size\": 128}}");
         Assert.Equal(new GptqConfig(128, true), GptqConfig.Read(dir));
+        File.WriteAllText(Path.Combine(dir, "config.json"), "{\"quantization_config\": {\"quant_method\": \"gptq\", \"bits\": 4, \"group_size\": 64, \"desc_act\": true, \"checkpoint_format\": \"gptq_v2\"}}");
+        Assert.Equal(new GptqConfig(64, false, true), GptqConfig.Read(dir));
+    }
+
+    // bf16 of f by round to nearest, ties to even (the upper half of the f32 bits)
+    private static ushort Bf16Bits(float f)
+    {
+        uint bits = BitConverter.SingleToUInt32Bits(f);
+        return (ushort)((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16);
+    }
+
+    [Fact]
+    public void Act_order_groups_read_as_bf16_rows_of_each_columns_own_group()
+    {
+        const int N = 16, K = 128, G = 4;
+        var (q, scales, zeros) = Random(N, K, G, 9);
+        var order = Enumerable.Range(0, K).Select(k => (k * 7 + 3) % G).ToArray(); // neighbouring columns in different groups
+        using var ck = Open(Paths.TempDir(), Module("m", q, scales, zeros, false, order), new GptqConfig(32, false, true));
+        var t = ck.Tensor("m.weight");
+        Assert.Equal(DType.BF16, t.DType);
+        Assert.Equal([N, K], t.Shape);
+        for (int n = 0; n < N; n++)
+        {
+            var row = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(t.Row(n, 0, K)).ToArray();
+            for (int k = 0; k < K; k++) Assert.Equal(Bf16Bits((float)scales[order[k], n] * (q[n, k] - 8)), row[k]);
+            var part = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(t.Row(n, 37, 50)).ToArray(); // any columns: bf16 has no blocks
+            Assert.Equal(row[37..87], part);
+        }
+        // a g_idx in column order is the plain layout, whatever desc_act says
+        using var plain = Open(Paths.TempDir(), Module("m", q, scales, zeros, false, [.. Enumerable.Range(0, K).Select(k => k / 32)]), new GptqConfig(32, false, true));
+        Assert.Equal(DType.Q4_0, plain.Tensor("m.weight").DType);
     }
 }

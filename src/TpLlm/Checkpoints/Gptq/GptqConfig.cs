@@ -5,11 +5,13 @@ namespace TpLlm.Checkpoints.Gptq;
 /// <summary>
 /// A GPTQ checkpoint's <c>quantization_config</c> (transformers' <c>GPTQConfig</c>, as AutoGPTQ, GPTQModel and
 /// <c>tpllm quantize</c> write it), limited to what maps exactly onto the q4 format's blocks: 4 bits, symmetric, group
-/// size a multiple of 32 (or −1, one group per row), groups in order (no act-order).
+/// size a multiple of 32 (or −1, one group per row). Groups out of column order (act-order, <c>desc_act</c>) are read too,
+/// widened to bf16 (see <see cref="GptqTensor"/>).
 /// </summary>
 /// <param name="GroupSize">Weights per scale along K (a multiple of 32), or −1 for one scale per row.</param>
 /// <param name="ZerosMinusOne">The zero points are stored less one (<c>checkpoint_format</c> "gptq", AutoGPTQ's original layout) rather than as they are ("gptq_v2").</param>
-public sealed record GptqConfig(int GroupSize, bool ZerosMinusOne)
+/// <param name="DescAct">Columns were quantized in act-order, so their groups (<c>g_idx</c>) need not follow the columns.</param>
+public sealed record GptqConfig(int GroupSize, bool ZerosMinusOne, bool DescAct = false)
 {
     /// <summary>The <c>quant_method</c> value.</summary>
     public const string Method = "gptq";
@@ -36,12 +38,10 @@ public sealed record GptqConfig(int GroupSize, bool ZerosMinusOne)
             throw new CheckpointException($"{where}.group_size is {group}; TpLlm loads groups of a multiple of 32 weights, or −1");
         if (q.TryGetProperty("sym", out var sym) && sym.ValueKind == JsonValueKind.False)
             throw new CheckpointException($"{where}.sym is false; TpLlm loads symmetric GPTQ checkpoints (zero point 8, as Q4_0), not asymmetric ones");
-        if (q.TryGetProperty("desc_act", out var act) && act.ValueKind == JsonValueKind.True)
-            throw new CheckpointException($"{where}.desc_act is true; TpLlm loads GPTQ checkpoints whose groups follow the columns in order (desc_act false)");
         string format = q.TryGetProperty("checkpoint_format", out var f) && f.ValueKind == JsonValueKind.String ? f.GetString()! : "gptq";
         if (format is not ("gptq" or "gptq_v2"))
             throw new CheckpointException($"{where}.checkpoint_format is '{format}'; TpLlm reads 'gptq' and 'gptq_v2'");
-        return new GptqConfig(group, format == "gptq");
+        return new GptqConfig(group, format == "gptq", q.TryGetProperty("desc_act", out var act) && act.ValueKind == JsonValueKind.True);
     }
 
     private static int Int(JsonElement q, string name, int fallback) =>
