@@ -7,9 +7,6 @@ namespace TpLlm.Cli;
 /// <summary><c>tpllm perplexity</c>: perplexity of a text file, computed as llama.cpp's <c>llama-perplexity</c> computes it.</summary>
 public static class PerplexityCommand
 {
-    /// <summary>Largest text file read (tokenizing more would take minutes anyway).</summary>
-    private const long MaxTextBytes = 256 << 20;
-
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
@@ -22,13 +19,11 @@ public static class PerplexityCommand
         {
             var path = common.ModelPath(r);
             var file = r.GetValue(text)!;
-            var content = System.Text.Encoding.UTF8.GetString(IO.InputFile.ReadAll(file, MaxTextBytes, m => new TpLlmException(m)));
+            var content = WindowedText.Read(file);
             using var folder = ModelOpener.Open(path, requireTokenizer: true);
-            var tokens = folder.Tokenizer!.Encode(content, addSpecialTokens: false);
-            var before = folder.Tokenizer.SpecialTokensAround.Before;
-            int bos = before.Count > 0 ? before[0] : -1; // a tokenizer that adds BOS gets one at each window's start, as in llama.cpp
+            var (tokens, bos) = WindowedText.Tokenize(folder.Tokenizer!, content);
             var options = common.ModelOptions(r, 1);
-            int context = options.MaxContext > 0 ? options.MaxContext : Math.Min(folder.Config.MaxPositionEmbeddings, 512);
+            int context = WindowedText.Window(folder.Config, options.MaxContext);
             options = options with { MaxContext = context };
             var err = StdOut.Err;
             err.WriteLine($"tpllm: {file}: {tokens.Length} tokens, {tokens.Length / context} windows of {context}");

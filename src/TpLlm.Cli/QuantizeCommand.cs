@@ -11,8 +11,6 @@ namespace TpLlm.Cli;
 /// </summary>
 public static class QuantizeCommand
 {
-    private const long MaxTextBytes = 256 << 20;
-
     /// <summary>Builds the command.</summary>
     public static Command Create()
     {
@@ -34,7 +32,7 @@ public static class QuantizeCommand
             var path = r.GetValue(model) is { } m ? ModelLocator.Resolve(m) : ModelLocator.DefaultModel();
             string? textPath = r.GetValue(calibration);
             using var folder = Models.ModelFolder.Open(path, requireTokenizer: textPath is not null); // no notes: a folder they would be about is refused
-            window = window > 0 ? window : Math.Min(folder.Config.MaxPositionEmbeddings, 512);
+            window = WindowedText.Window(folder.Config, window);
             if (window > folder.Config.MaxPositionEmbeddings)
                 throw new TpLlmException($"--context {window} exceeds the model's max_position_embeddings {folder.Config.MaxPositionEmbeddings}");
             int[] tokens = [];
@@ -42,10 +40,7 @@ public static class QuantizeCommand
             var err = StdOut.Err;
             if (textPath is not null)
             {
-                var text = System.Text.Encoding.UTF8.GetString(IO.InputFile.ReadAll(textPath, MaxTextBytes, msg => new TpLlmException(msg)));
-                tokens = folder.Tokenizer!.Encode(text, addSpecialTokens: false);
-                var before = folder.Tokenizer.SpecialTokensAround.Before;
-                bos = before.Count > 0 ? before[0] : -1;
+                (tokens, bos) = WindowedText.Tokenize(folder.Tokenizer!, WindowedText.Read(textPath));
                 if (tokens.Length < window)
                     throw new TpLlmException($"--calibration {textPath}: {tokens.Length} tokens, fewer than one window of --context {window}");
                 err.WriteLine($"tpllm: {textPath}: {tokens.Length} tokens, {tokens.Length / window} calibration windows of {window}");

@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using TpLlm.Checkpoints;
+using TpLlm.Parallel;
 using TpLlm.Tensors;
 using TpLlm.Tensors.Formats.F32;
 
@@ -33,8 +34,8 @@ public sealed class HessianCollector : IMatMulObserver, IDisposable
     {
         if (!_sums.TryGetValue(weight, out var sum)) return;
         int K = weight.Cols;
-        Grow(ref _xt, K * T);
-        Grow(ref _window, K * K);
+        ColumnParallelLinear.Grow(ref _xt, K * T);
+        ColumnParallelLinear.Grow(ref _window, K * K);
         for (int t = 0; t < T; t++)
             for (int k = 0; k < K; k++) _xt[k * T + t] = x[t * K + k];
         var xt = F32Format.Instance.Create(K, T, DType.F32);
@@ -42,11 +43,6 @@ public sealed class HessianCollector : IMatMulObserver, IDisposable
         _mm.Run(_xt.AsSpan(0, K * T), K, xt, _window, K); // window[i, j] = Σ_t x[t, i] · x[t, j]
         TensorPrimitives.Add(sum.XtX, _window.AsSpan(0, K * K), sum.XtX);
         sum.Rows += T;
-    }
-
-    private static void Grow(ref float[] buffer, int n)
-    {
-        if (buffer.Length < n) buffer = new float[n];
     }
 
     /// <inheritdoc/>

@@ -79,7 +79,7 @@ public class QuantizeCliTests
                     int K = (int)info.Shape[0];
                     bytes = [.. Enumerable.Range(0, K).SelectMany(k => BitConverter.GetBytes((k / 32 + 1) % (K / 32)))];
                 }
-                entries.Add(new(name, info.DType.ToString().ToUpperInvariant(), info.Shape, bytes));
+                entries.Add(new(name, TpLlm.Checkpoints.DTypes.SafetensorsName(info.DType)!, info.Shape, bytes));
             }
             SafetensorsWriter.Write(Path.Combine(act, "model.safetensors"), entries);
         }

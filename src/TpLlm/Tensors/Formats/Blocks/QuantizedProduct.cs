@@ -73,10 +73,8 @@ internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
                     PrefetchAhead.Ahead(b0, line);
                     PrefetchAhead.Ahead(b1, line);
                 }
-                var offset = Vector512.Create(TQ.Offset * a.Sums[g]);
-                var dg = Vector512.Create(a.D[g]);
-                a0 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(TQ.Dot512(b0 + 2 * P, a.Q + g * a.GroupBytes) - offset), Half16.ToF32x16((ushort*)b0) * dg, a0);
-                a1 = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(TQ.Dot512(b1 + 2 * P, a.Q + g * a.GroupBytes) - offset), Half16.ToF32x16((ushort*)b1) * dg, a1);
+                a0 = Scaled(TQ.Dot512(b0 + 2 * P, a.Q + g * a.GroupBytes), a.Sums[g], Half16.ToF32x16((ushort*)b0), a.D[g], a0);
+                a1 = Scaled(TQ.Dot512(b1 + 2 * P, a.Q + g * a.GroupBytes), a.Sums[g], Half16.ToF32x16((ushort*)b1), a.D[g], a1);
             }
             Put(a0, y + p, Math.Min(P, n1 - p));
             if (two) Put(a1, y + p + P, Math.Min(P, n1 - p - P));
@@ -165,8 +163,7 @@ internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
                 for (int g = 0; g < groups; g++, b += blockBytes)
                 {
                     int i = t * groups + g;
-                    acc = Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(TQ.Dot512(b + 2 * P, a.Q + (long)t * ldq + g * a.GroupBytes) - Vector512.Create(TQ.Offset * a.Sums[i])),
-                        Half16.ToF32x16((ushort*)b) * Vector512.Create(a.D[i]), acc);
+                    acc = Scaled(TQ.Dot512(b + 2 * P, a.Q + (long)t * ldq + g * a.GroupBytes), a.Sums[i], Half16.ToF32x16((ushort*)b), a.D[i], acc);
                 }
                 Put(acc, y + (long)t * ldy + p, valid);
             }
@@ -217,7 +214,7 @@ internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
             }
     }
 
-    // acc + (block sum − Offset · Σxq) · row scales · the activations' scale: the one rounding sequence every path takes
+    // acc + (block sum − Offset · Σxq) · row scales · the activations' scale: the one rounding sequence of every 512-bit tile
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Scaled(Vector512<int> sum, int xqSum, Vector512<float> scale, float d, Vector512<float> acc) =>
         Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(sum - Vector512.Create(TQ.Offset * xqSum)), scale * Vector512.Create(d), acc);
