@@ -18,7 +18,7 @@ public static class GenerateBench
     /// <summary>One measurement.</summary>
     public sealed record Result(string Quantize, int Tp, int PromptTokens, int DecodeTokens, double LoadSeconds, double TtftMs, double PrefillTokensPerSecond,
         double DecodeTokensPerSecond, double WeightBytesPerToken, double RooflineTokensPerSecond, double RooflinePercent,
-        int Runs, double DecodeTokensPerSecondMin, double DecodeTokensPerSecondMax);
+        int Runs, double DecodeTokensPerSecondMin, double DecodeTokensPerSecondMax, double PrefillTokensPerSecondMin, double PrefillTokensPerSecondMax);
 
     /// <summary>Builds the command.</summary>
     public static Command Create()
@@ -28,7 +28,7 @@ public static class GenerateBench
         var prompt = new Option<int>("--prompt-tokens") { Description = "prompt length", DefaultValueFactory = _ => 128 };
         var decode = new Option<int>("--decode-tokens") { Description = "tokens to decode", DefaultValueFactory = _ => 64 };
         var layers = new Option<int>("--layers") { Description = "decoder layers of the synthetic model (16 for Llama-3.2-1B)", DefaultValueFactory = _ => 16 };
-        var runs = new Option<int>("--runs") { Description = "timed generations per tp and format; the median (by decode speed) is reported, with the spread", DefaultValueFactory = _ => 3 };
+        var runs = new Option<int>("--runs") { Description = "timed generations per tp and format; the medians of prefill and of decode speed are reported, with their spreads", DefaultValueFactory = _ => 3 };
         var model = new Option<string?>("--model", "-m") { Description = "a model folder, GGUF file or Hub id to measure (default: a synthetic Llama-3.2-1B-shaped one with random weights, written to the temp folder once)" };
         var quantize = new Option<string>("--quantize") { Description = $"weight formats to measure, comma-separated: {string.Join(", ", WeightFormats.QuantizeNames)}", DefaultValueFactory = _ => "none" };
         var cmd = new Command("generate", "end-to-end prefill and decode tokens/s on a synthetic Llama-3.2-1B-shaped model, or on --model") { json, tps, prompt, decode, layers, runs, model, quantize };
@@ -51,7 +51,7 @@ public static class GenerateBench
                 foreach (var x in Measure(folder, tp, formats, quantizations, promptTokens, decodeTokens, nRuns, roof))
                 {
                     results.Add(x);
-                    err.WriteLine($"tp={tp} {x.Quantize}: loaded in {x.LoadSeconds:F1} s; prompt {promptTokens} tokens, TTFT {x.TtftMs:F0} ms ({x.PrefillTokensPerSecond:F1} prefill tokens/s); " +
+                    err.WriteLine($"tp={tp} {x.Quantize}: loaded in {x.LoadSeconds:F1} s; prompt {promptTokens} tokens, TTFT {x.TtftMs:F0} ms ({x.PrefillTokensPerSecond:F1} prefill tokens/s, {x.PrefillTokensPerSecondMin:F1}–{x.PrefillTokensPerSecondMax:F1}); " +
                         $"decode {x.DecodeTokensPerSecond:F2} tokens/s (median of {x.Runs}, {x.DecodeTokensPerSecondMin:F2}–{x.DecodeTokensPerSecondMax:F2}); " +
                         $"weights {x.WeightBytesPerToken / 1e9:F2} GB per token → roofline {x.RooflineTokensPerSecond:F2} tokens/s ({x.RooflinePercent:F0} %)");
                 }
@@ -114,13 +114,15 @@ public static class GenerateBench
         }, out var res)) yield break; // not rank 0 of an MPI job
         for (int f = 0; f < n; f++)
         {
-            // the median run by decode speed is reported (its TTFT too), with the spread
+            // the median run by decode speed and the median by prefill speed (its TTFT), each with its spread
             var byRate = res.timed[f].OrderBy(s => s.DecodeTokensPerSecond).ToArray();
+            var byPrefill = res.timed[f].OrderBy(s => s.PrefillTokensPerSecond).ToArray();
             var median = byRate[byRate.Length / 2];
+            var prefill = byPrefill[byPrefill.Length / 2];
             double rooflineTps = roof.ReadGBps * 1e9 / res.bytes[f];
-            yield return new Result(names[f], tp, promptTokens, decodeTokens, res.load[f], median.Prefill.TotalMilliseconds, median.PrefillTokensPerSecond,
+            yield return new Result(names[f], tp, promptTokens, decodeTokens, res.load[f], prefill.Prefill.TotalMilliseconds, prefill.PrefillTokensPerSecond,
                 median.DecodeTokensPerSecond, res.bytes[f], rooflineTps, 100 * median.DecodeTokensPerSecond / rooflineTps, byRate.Length,
-                byRate[0].DecodeTokensPerSecond, byRate[^1].DecodeTokensPerSecond);
+                byRate[0].DecodeTokensPerSecond, byRate[^1].DecodeTokensPerSecond, byPrefill[0].PrefillTokensPerSecond, byPrefill[^1].PrefillTokensPerSecond);
         }
     }
 

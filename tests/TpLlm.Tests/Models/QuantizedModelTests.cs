@@ -23,7 +23,8 @@ public class QuantizedModelTests
     public static TheoryData<string, int, double, double> Cases() => new()
     {
         // (format, tp, largest logit difference from bf16, mean difference): q4 moves logits about ten times as far as int8
-        { "int8", 1, 0.25, 0.03 }, { "int8", 2, 0.25, 0.03 }, { "int8", 3, 0.25, 0.03 }, { "int8", 4, 0.25, 0.03 }, // measured 0.134, 0.019
+        // int8 measured 0.236, 0.027 with activations bounded by column pairs (0.134, 0.019 when they were int16)
+        { "int8", 1, 0.3, 0.035 }, { "int8", 2, 0.3, 0.035 }, { "int8", 3, 0.3, 0.035 }, { "int8", 4, 0.3, 0.035 },
         { "q4", 1, 2.5, 0.4 }, { "q4", 2, 2.5, 0.4 }, { "q4", 3, 2.5, 0.4 }, { "q4", 4, 2.5, 0.4 }, // measured 1.72, 0.30
     };
 
@@ -47,7 +48,7 @@ public class QuantizedModelTests
         Assert.True(max <= maxDiff && sum / got.Length <= meanDiff, $"{format} tp={tp}: largest difference {max:F4}, mean {sum / got.Length:F5}");
         Assert.True(max > 1e-3, "the layers were quantized"); // an unquantized model is within 1e-4 of the reference
         // quantized in whole groups whatever tp is, so every tp holds the same numbers: only the order of sums differs
-        // (measured ≤ 3e-4 with int8's int16 activations, which pass the orders' differences on where int8 ones round them away)
+        // (int8 activations mostly round the orders' differences away)
         if (tp > 1)
         {
             var one = Logits(folder, ids, 1, q);

@@ -56,8 +56,8 @@ public class FormatKernelTests
                 if (k % 97 == 0) Assert.Equal(row[k], w.Get(n, k)); // the element and the row views agree
             }
         }
-        // quantized formats meet quantized activations: q4 int8 ones (llama.cpp's Q8_0 for its Q4_0), int8 int16 ones
-        var xs = format != "f32" ? ActivationReference(x, K, ActivationMax(format)) : x.Select(v => (double)v).ToArray();
+        // quantized formats meet int8 activations: q4 scaled by max |x| (llama.cpp's Q8_0 for its Q4_0), int8 by the largest pair
+        var xs = format != "f32" ? ActivationReference(x, K, PairBound(format)) : x.Select(v => (double)v).ToArray();
         for (int t = 0; t < T; t++)
         {
             for (int n = 0; n < N; n++)
@@ -70,21 +70,30 @@ public class FormatKernelTests
         }
     }
 
-    internal static float ActivationMax(string format) => format == "q4" ? 127 : 32767;
+    internal static bool PairBound(string format) => format == "int8";
 
-    // x as quantized activations: per group of 32 of each token's row, d = max|x| / m and x ≈ d · round(x · m / max|x|),
-    // the rounding computed in f32 as the kernels do (ties to even)
-    internal static double[] ActivationReference(float[] x, int K, float m)
+    // The bound of the group of 32 holding column j of x[t] (row of K): max |x|, or the largest |x[2i]| + |x[2i+1]| of its
+    // column pairs (a pair's partner past K is zero).
+    internal static float GroupBound(float[] x, int K, int t, int j, bool pairBound)
+    {
+        int g = j / 32 * 32, end = Math.Min(K, g + 32);
+        float b = 0;
+        for (int k = g; k < end; k++)
+            b = Math.Max(b, pairBound ? (k % 2 == 0 ? Math.Abs(x[t * K + k]) + (k + 1 < end ? Math.Abs(x[t * K + k + 1]) : 0f) : 0f) : Math.Abs(x[t * K + k]));
+        return b;
+    }
+
+    // x as quantized activations: per group of 32 of each token's row, d = b / 127 and x ≈ d · round(x · 127 / b), the
+    // rounding computed in f32 as the kernels do (ties to even)
+    internal static double[] ActivationReference(float[] x, int K, bool pairBound)
     {
         var r = new double[x.Length];
         for (int t = 0; t < x.Length / K; t++)
-            for (int g = t * K; g < (t + 1) * K; g += 32)
+            for (int k = 0; k < K; k++)
             {
-                int end = Math.Min((t + 1) * K, g + 32);
-                float amax = 0;
-                for (int k = g; k < end; k++) amax = Math.Max(amax, Math.Abs(x[k]));
-                float inv = amax > 0 ? m / amax : 0f, d = amax / m;
-                for (int k = g; k < end; k++) r[k] = (double)d * Math.Round(x[k] * inv, MidpointRounding.ToEven);
+                float b = GroupBound(x, K, t, k, pairBound);
+                float inv = b > 0 ? 127f / b : 0f, d = b / 127f;
+                r[t * K + k] = (double)d * Math.Round(x[t * K + k] * inv, MidpointRounding.ToEven);
             }
         return r;
     }
@@ -116,7 +125,7 @@ public class FormatKernelTests
             var row = new float[K];
             for (int n = 0; n < N; n++)
             {
-                // against the f32 product: each activation moves by at most half its group's step, max|x| / m / 2
+                // against the f32 product: each activation moves by at most half its group's step, b / 127 / 2
                 w.RowToF32(n, row);
                 for (int t = 0; t < T; t++)
                 {
@@ -124,13 +133,44 @@ public class FormatKernelTests
                     for (int k = 0; k < K; k++)
                     {
                         exact += (double)row[k] * x[t * K + k];
-                        float amax = 0;
-                        for (int j = k / 32 * 32; j < Math.Min(K, k / 32 * 32 + 32); j++) amax = Math.Max(amax, Math.Abs(x[t * K + j]));
-                        bound += Math.Abs(row[k]) * amax / ActivationMax(format) / 2;
+                        bound += Math.Abs(row[k]) * GroupBound(x, K, t, k, PairBound(format)) / 127 / 2;
                     }
                     Assert.True(Math.Abs(exact - all[t * N + n]) <= bound, $"{format} {path} y[{t},{n}] = {all[t * N + n]}, f32 product {exact}, bound {bound}");
                 }
             }
+        }
+    }
+
+    [Fact]
+    public void Int8_products_at_the_extremes_do_not_saturate_on_any_path()
+    {
+        // Levels ±127 and −128 (stored 255, 1 and 0) against activations whose pairs reach the bound with one sign
+        // (|q₀| + |q₁| = 128): each word of the byte multiply-add is then 255 · 128, the most it can hold.
+        int N = 20, K = 96, T = 13;
+        var w = (TpLlm.Tensors.Formats.Blocks.BlockQuantizedMatrix<TpLlm.Tensors.Formats.Int8.Int8Block>)Format("int8").Create(N, K, DType.BF16);
+        var levels = new sbyte[32];
+        for (int n = 0; n < N; n++)
+            for (int g = 0; g < K / 32; g++)
+            {
+                for (int j = 0; j < 32; j++) levels[j] = (n % 4) switch { 0 => 127, 1 => -127, 2 => -128, _ => (sbyte)(j % 2 == 0 ? 127 : -128) };
+                w.SetGroup(n, g, BitConverter.HalfToUInt16Bits((Half)(0.5 + n % 3)), levels);
+            }
+        var x = new float[T * K];
+        for (int t = 0; t < T; t++)
+            for (int k = 0; k < K; k++) x[t * K + k] = (t % 3 == 0 ? -1f : 1f) * (t % 2 == 0 || k % 4 < 2 ? 0.75f : 0.25f);
+        var xs = ActivationReference(x, K, PairBound("int8"));
+        foreach (var path in Enum.GetValues<KernelPath>().Where(KernelPaths.IsSupported))
+        {
+            var y = new float[T * N];
+            using var mm = new MatMul(1, path);
+            mm.Run(x, T, w, y, N);
+            for (int t = 0; t < T; t++)
+                for (int n = 0; n < N; n++)
+                {
+                    double expected = 0;
+                    for (int k = 0; k < K; k++) expected += (double)w.Get(n, k) * xs[t * K + k];
+                    Assert.True(Math.Abs(expected - y[t * N + n]) <= 1e-5 * Math.Abs(expected) + 1e-4, $"{path} y[{t},{n}] = {y[t * N + n]}, expected {expected}");
+                }
         }
     }
 }

@@ -15,13 +15,16 @@ internal unsafe interface IQuantBlock
     /// <summary>Bytes of the levels of 16 rows × 32 columns.</summary>
     static abstract int LevelBytes { get; }
 
-    /// <summary>Activations this format multiplies: int16 (<c>true</c>) or int8 (<see cref="ActivationQuantizer"/>).</summary>
-    static abstract bool WideActivations { get; }
+    /// <summary>
+    /// How <see cref="ActivationQuantizer"/> scales this format's int8 activations: by the largest |x₀| + |x₁| of a column
+    /// pair (<c>true</c>: stored values up to 255 meet them in byte multiply-adds without saturating) or by the largest |x|.
+    /// </summary>
+    static abstract bool PairBoundActivations { get; }
 
     /// <summary>
     /// Σ over the block's 32 columns of stored value × <paramref name="xq"/> (the group's quantized activations) for each
     /// of the 16 rows, in integers (the stored value is the level + <see cref="Offset"/>: q4's nibbles 0–15, int8's
-    /// levels themselves); <see cref="QuantizedProduct{TQ}"/> takes Offset · Σxq off once per block.
+    /// bytes 0–255); <see cref="QuantizedProduct{TQ}"/> takes Offset · Σxq off once per block.
     /// </summary>
     static abstract Vector512<int> Dot512(byte* levels, byte* xq);
 
@@ -32,8 +35,8 @@ internal unsafe interface IQuantBlock
     static abstract void Dot512x4(byte* levels, byte* xq, int ldq, out Vector512<int> s0, out Vector512<int> s1, out Vector512<int> s2, out Vector512<int> s3);
 
     /// <summary>
-    /// <see cref="Dot512"/> for eight tokens' activations at once: a format whose unpacking costs as much as its
-    /// multiply-adds (int8's widening) shares it across the eight; others may run <see cref="Dot512x4"/> twice.
+    /// <see cref="Dot512"/> for eight tokens' activations at once: a format whose loads and unpacking weigh little
+    /// against its multiply-adds (int8's bytes) shares each load across the eight; others may run <see cref="Dot512x4"/> twice.
     /// </summary>
     static abstract void Dot512x8(byte* levels, byte* xq, int ldq, out Vector512<int> s0, out Vector512<int> s1, out Vector512<int> s2, out Vector512<int> s3,
         out Vector512<int> s4, out Vector512<int> s5, out Vector512<int> s6, out Vector512<int> s7);
@@ -41,7 +44,7 @@ internal unsafe interface IQuantBlock
     /// <summary><see cref="Dot512"/> for rows 8·<paramref name="half"/> to 8·<paramref name="half"/> + 7, in 256-bit vectors.</summary>
     static abstract Vector256<int> Dot256(byte* levels, byte* xq, int half);
 
-    /// <summary>Level = stored value − Offset (8 for q4, 0 for int8).</summary>
+    /// <summary>Level = stored value − Offset (8 for q4, 128 for int8).</summary>
     static abstract int Offset { get; }
 
     /// <summary>The level of (<paramref name="row"/>, <paramref name="col"/>) of the block.</summary>

@@ -6,8 +6,7 @@ namespace TpLlm.Tensors.Formats.Blocks;
 
 /// <summary>
 /// The product of a <see cref="BlockQuantizedMatrix{TQ}"/> with T tokens, as llama.cpp computes Q4_0 dot products:
-/// each token's activations quantized per group of 32 to int8, or int16 for formats that multiply words
-/// (<see cref="ActivationQuantizer"/>), each block's 16 row sums in integers (<see cref="IQuantBlock.Dot512"/>), then once per block
+/// each token's activations quantized per group of 32 to int8 (<see cref="ActivationQuantizer"/>), each block's 16 row sums in integers (<see cref="IQuantBlock.Dot512"/>), then once per block
 /// <c>y[t, r] += (Σ stored·q − Offset·Σq) · scale[r] · d</c> in f32. Integer multiply-adds do the work of widening
 /// every weight to f32 in fewer instructions, so one token streams the weights at the memory's pace and many
 /// tokens share each unpacked slab (<see cref="IQuantBlock.Dot512x4"/>). The integer sums are exact and the f32 steps
@@ -29,13 +28,12 @@ internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
         if (path == KernelPath.Vector512 && !Avx512BW.IsSupported) path = KernelPath.Vector256;
         if (path == KernelPath.Vector256 && !Avx2.IsSupported) path = KernelPath.Scalar;
         int groups = w.Groups, ldx = groups * Group;
-        // [T, groups·32] int8/int16 activations, [T, groups] scales, [T, groups] sums: per thread, grown to the largest T seen
-        int size = TQ.WideActivations ? sizeof(short) : sizeof(sbyte);
-        long bytes = (long)T * groups * (Group * size + 2 * sizeof(float));
+        // [T, groups·32] int8 activations, [T, groups] scales, [T, groups] offsets: per thread, grown to the largest T seen
+        long bytes = (long)T * groups * (Group + 2 * sizeof(float));
         if (_scratch is null || _scratch.Bytes < bytes) _scratch = new AlignedBuffer(bytes, "activation quantization scratch");
-        var a = new Activations(_scratch.Pointer, T, groups, Group * size);
+        var a = new Activations(_scratch.Pointer, T, groups, Group);
         for (int t = 0; t < T; t++)
-            ActivationQuantizer.Quantize(path, x + (long)t * ldx, groups, TQ.WideActivations, a.Q + (long)t * a.Ldq, a.D + t * groups, a.Sums + t * groups);
+            ActivationQuantizer.Quantize(path, x + (long)t * ldx, groups, TQ.PairBoundActivations, TQ.Offset, a.Q + (long)t * a.Ldq, a.D + t * groups, a.Offsets + t * groups);
         if (path == KernelPath.Vector512)
         {
             if (T == 1) Stream512(w, a, n0, n1, y);
@@ -45,12 +43,12 @@ internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
         else RunScalar(w, a, T, n0, n1, y, ldy);
     }
 
-    // the quantized activations: Q [T, groups] of groupBytes, D and Sums [T, groups]
+    // the quantized activations: Q [T, groups] of groupBytes, D and Offsets (Offset · Σq) [T, groups]
     private readonly struct Activations(byte* q, int T, int groups, int groupBytes)
     {
         public readonly byte* Q = q;
         public readonly float* D = (float*)(q + (long)T * groups * groupBytes);
-        public readonly int* Sums = (int*)(q + (long)T * groups * groupBytes) + T * groups;
+        public readonly int* Offsets = (int*)(q + (long)T * groups * groupBytes) + T * groups;
         public readonly int Ldq = groups * groupBytes;
         public readonly int GroupBytes = groupBytes;
         public readonly int Groups = groups;
@@ -73,17 +71,20 @@ internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
                     PrefetchAhead.Ahead(b0, line);
                     PrefetchAhead.Ahead(b1, line);
                 }
-                a0 = Scaled(TQ.Dot512(b0 + 2 * P, a.Q + g * a.GroupBytes), a.Sums[g], Half16.ToF32x16((ushort*)b0), a.D[g], a0);
-                a1 = Scaled(TQ.Dot512(b1 + 2 * P, a.Q + g * a.GroupBytes), a.Sums[g], Half16.ToF32x16((ushort*)b1), a.D[g], a1);
+                a0 = Scaled(TQ.Dot512(b0 + 2 * P, a.Q + g * a.GroupBytes), a.Offsets[g], Half16.ToF32x16((ushort*)b0), a.D[g], a0);
+                a1 = Scaled(TQ.Dot512(b1 + 2 * P, a.Q + g * a.GroupBytes), a.Offsets[g], Half16.ToF32x16((ushort*)b1), a.D[g], a1);
             }
             Put(a0, y + p, Math.Min(P, n1 - p));
             if (two) Put(a1, y + p + P, Math.Min(P, n1 - p - P));
         }
     }
 
-    // Tokens in blocks whose activations stay in L2 (every panel reads all of them); within a block a panel at a time,
-    // four tokens at a time: the block's first four stream the panel from memory, the rest find it in cache.
+    // Tokens in blocks whose activations stay in L2 (every panel reads all of them); within a block a panel at a time, in
+    // k-blocks of GroupsPerBlock groups, eight tokens at a time: the first eight stream the k-block's weights from memory,
+    // the rest find them in L1 beside their activations (8.5 KB of int8 weights and 4 KB of activations a tile). Between
+    // k-blocks the sums wait in y, which holds f32 exactly, so each output still takes its blocks in one chain.
     private const int BlockActivationBytes = 256 << 10;
+    private const int GroupsPerBlock = 16;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tiles512(BlockQuantizedMatrix<TQ> w, Activations a, int T, int n0, int n1, float* y, int ldy)
@@ -96,34 +97,43 @@ internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Tiles512(BlockQuantizedMatrix<TQ> w, Activations a, int t0, int t1, int n0, int n1, float* y, int ldy)
     {
-        int groups = a.Groups, ldq = a.Ldq, blockBytes = BlockQuantizedMatrix<TQ>.BlockBytes;
+        int groups = a.Groups;
         for (int p = n0; p < n1; p += P)
+            for (int g0 = 0; g0 < groups; g0 += GroupsPerBlock)
+                Tiles512(w, a, t0, t1, p, Math.Min(P, n1 - p), g0, Math.Min(groups, g0 + GroupsPerBlock), y, ldy);
+    }
+
+    // tokens [t0, t1) × panel rows [p, p + valid) over groups [g0, g1), adding to y unless g0 is the first group
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tiles512(BlockQuantizedMatrix<TQ> w, Activations a, int t0, int t1, int p, int valid, int g0, int g1, float* y, int ldy)
+    {
+        int groups = a.Groups, ldq = a.Ldq, blockBytes = BlockQuantizedMatrix<TQ>.BlockBytes;
         {
-            int valid = Math.Min(P, n1 - p);
-            byte* first = w.Block(p / P, 0);
+            byte* first = w.Block(p / P, g0);
             int t = t0;
             for (; t + 8 <= t1; t += 8)
             {
-                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+                float* yt = y + (long)t * ldy + p;
+                Vector512<float> a0 = Get(yt, valid, g0), a1 = Get(yt + ldy, valid, g0), a2 = Get(yt + 2 * ldy, valid, g0), a3 = Get(yt + 3 * ldy, valid, g0),
+                    a4 = Get(yt + 4 * ldy, valid, g0), a5 = Get(yt + 5 * ldy, valid, g0), a6 = Get(yt + 6 * ldy, valid, g0), a7 = Get(yt + 7 * ldy, valid, g0);
                 byte* b = first;
-                byte* q = a.Q + (long)t * ldq;
-                float* d = a.D + t * groups;
-                int* sums = a.Sums + t * groups;
-                for (int g = 0; g < groups; g++, b += blockBytes, q += a.GroupBytes, d++, sums++)
+                byte* q = a.Q + (long)t * ldq + g0 * a.GroupBytes;
+                float* d = a.D + t * groups + g0;
+                int* offsets = a.Offsets + t * groups + g0;
+                for (int g = g0; g < g1; g++, b += blockBytes, q += a.GroupBytes, d++, offsets++)
                 {
                     if (t == t0) for (int line = 0; line < blockBytes; line += 64) PrefetchAhead.Ahead(b, line);
                     TQ.Dot512x8(b + 2 * P, q, ldq, out var s0, out var s1, out var s2, out var s3, out var s4, out var s5, out var s6, out var s7);
                     var scale = Half16.ToF32x16((ushort*)b);
-                    a0 = Scaled(s0, sums[0], scale, d[0], a0);
-                    a1 = Scaled(s1, sums[groups], scale, d[groups], a1);
-                    a2 = Scaled(s2, sums[2 * groups], scale, d[2 * groups], a2);
-                    a3 = Scaled(s3, sums[3 * groups], scale, d[3 * groups], a3);
-                    a4 = Scaled(s4, sums[4 * groups], scale, d[4 * groups], a4);
-                    a5 = Scaled(s5, sums[5 * groups], scale, d[5 * groups], a5);
-                    a6 = Scaled(s6, sums[6 * groups], scale, d[6 * groups], a6);
-                    a7 = Scaled(s7, sums[7 * groups], scale, d[7 * groups], a7);
+                    a0 = Scaled(s0, offsets[0], scale, d[0], a0);
+                    a1 = Scaled(s1, offsets[groups], scale, d[groups], a1);
+                    a2 = Scaled(s2, offsets[2 * groups], scale, d[2 * groups], a2);
+                    a3 = Scaled(s3, offsets[3 * groups], scale, d[3 * groups], a3);
+                    a4 = Scaled(s4, offsets[4 * groups], scale, d[4 * groups], a4);
+                    a5 = Scaled(s5, offsets[5 * groups], scale, d[5 * groups], a5);
+                    a6 = Scaled(s6, offsets[6 * groups], scale, d[6 * groups], a6);
+                    a7 = Scaled(s7, offsets[7 * groups], scale, d[7 * groups], a7);
                 }
-                float* yt = y + (long)t * ldy + p;
                 Put(a0, yt, valid);
                 Put(a1, yt + ldy, valid);
                 Put(a2, yt + 2 * ldy, valid);
@@ -135,22 +145,22 @@ internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
             }
             for (; t + 4 <= t1; t += 4)
             {
-                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                float* yt = y + (long)t * ldy + p;
+                Vector512<float> a0 = Get(yt, valid, g0), a1 = Get(yt + ldy, valid, g0), a2 = Get(yt + 2 * ldy, valid, g0), a3 = Get(yt + 3 * ldy, valid, g0);
                 byte* b = first;
-                byte* q = a.Q + (long)t * ldq;
-                float* d = a.D + t * groups;
-                int* sums = a.Sums + t * groups;
-                for (int g = 0; g < groups; g++, b += blockBytes, q += a.GroupBytes, d++, sums++)
+                byte* q = a.Q + (long)t * ldq + g0 * a.GroupBytes;
+                float* d = a.D + t * groups + g0;
+                int* offsets = a.Offsets + t * groups + g0;
+                for (int g = g0; g < g1; g++, b += blockBytes, q += a.GroupBytes, d++, offsets++)
                 {
                     if (t == t0) for (int line = 0; line < blockBytes; line += 64) PrefetchAhead.Ahead(b, line);
                     TQ.Dot512x4(b + 2 * P, q, ldq, out var s0, out var s1, out var s2, out var s3);
                     var scale = Half16.ToF32x16((ushort*)b);
-                    a0 = Scaled(s0, sums[0], scale, d[0], a0);
-                    a1 = Scaled(s1, sums[groups], scale, d[groups], a1);
-                    a2 = Scaled(s2, sums[2 * groups], scale, d[2 * groups], a2);
-                    a3 = Scaled(s3, sums[3 * groups], scale, d[3 * groups], a3);
+                    a0 = Scaled(s0, offsets[0], scale, d[0], a0);
+                    a1 = Scaled(s1, offsets[groups], scale, d[groups], a1);
+                    a2 = Scaled(s2, offsets[2 * groups], scale, d[2 * groups], a2);
+                    a3 = Scaled(s3, offsets[3 * groups], scale, d[3 * groups], a3);
                 }
-                float* yt = y + (long)t * ldy + p;
                 Put(a0, yt, valid);
                 Put(a1, yt + ldy, valid);
                 Put(a2, yt + 2 * ldy, valid);
@@ -158,14 +168,15 @@ internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
             }
             for (; t < t1; t++)
             {
-                Vector512<float> acc = default;
+                float* yt = y + (long)t * ldy + p;
+                Vector512<float> acc = Get(yt, valid, g0);
                 byte* b = first;
-                for (int g = 0; g < groups; g++, b += blockBytes)
+                for (int g = g0; g < g1; g++, b += blockBytes)
                 {
                     int i = t * groups + g;
-                    acc = Scaled(TQ.Dot512(b + 2 * P, a.Q + (long)t * ldq + g * a.GroupBytes), a.Sums[i], Half16.ToF32x16((ushort*)b), a.D[i], acc);
+                    acc = Scaled(TQ.Dot512(b + 2 * P, a.Q + (long)t * ldq + g * a.GroupBytes), a.Offsets[i], Half16.ToF32x16((ushort*)b), a.D[i], acc);
                 }
-                Put(acc, y + (long)t * ldy + p, valid);
+                Put(acc, yt, valid);
             }
         }
     }
@@ -185,7 +196,7 @@ internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
                     if (t == 0) for (int line = 0; line < blockBytes; line += 64) PrefetchAhead.Ahead(b, line);
                     int i = t * groups + g;
                     byte* q = a.Q + (long)t * a.Ldq + g * a.GroupBytes;
-                    var offset = Vector256.Create(TQ.Offset * a.Sums[i]);
+                    var offset = Vector256.Create(a.Offsets[i]);
                     var dg = Vector256.Create(a.D[i]);
                     lo = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(TQ.Dot256(b + 2 * P, q, 0) - offset), Half16.ToF32x8((ushort*)b) * dg, lo);
                     hi = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(TQ.Dot256(b + 2 * P, q, 1) - offset), Half16.ToF32x8((ushort*)b + 8) * dg, hi);
@@ -207,7 +218,7 @@ internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
                     byte* block = w.Block(n / P, g);
                     byte* q = a.Q + (long)t * a.Ldq + g * a.GroupBytes;
                     int sum = 0;
-                    for (int c = 0; c < Group; c++) sum += TQ.Level(block + 2 * P, n % P, c) * (TQ.WideActivations ? ((short*)q)[c] : ((sbyte*)q)[c]);
+                    for (int c = 0; c < Group; c++) sum += TQ.Level(block + 2 * P, n % P, c) * ((sbyte*)q)[c];
                     acc = MathF.FusedMultiplyAdd(sum, Half16.ToF32(((ushort*)block)[n % P]) * a.D[t * a.Groups + g], acc);
                 }
                 y[(long)t * ldy + n] = acc;
@@ -216,8 +227,18 @@ internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
 
     // acc + (block sum − Offset · Σxq) · row scales · the activations' scale: the one rounding sequence of every 512-bit tile
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Scaled(Vector512<int> sum, int xqSum, Vector512<float> scale, float d, Vector512<float> acc) =>
-        Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(sum - Vector512.Create(TQ.Offset * xqSum)), scale * Vector512.Create(d), acc);
+    private static Vector512<float> Scaled(Vector512<int> sum, int offset, Vector512<float> scale, float d, Vector512<float> acc) =>
+        Vector512.FusedMultiplyAdd(Vector512.ConvertToSingle(sum - Vector512.Create(offset)), scale * Vector512.Create(d), acc);
+
+    // the sums so far of rows [0, valid) of a tile: zero before the first group, else what the last k-block left in y
+    private static Vector512<float> Get(float* src, int valid, int g0)
+    {
+        if (g0 == 0) return default;
+        if (valid == P) return Vector512.Load(src);
+        var v = Vector512<float>.Zero;
+        for (int i = 0; i < valid; i++) v = v.WithElement(i, src[i]);
+        return v;
+    }
 
     private static void Put(Vector512<float> v, float* dst, int valid)
     {

@@ -6,17 +6,21 @@ using TpLlm.Tensors.Formats.Blocks;
 namespace TpLlm.Tensors.Formats.Int8;
 
 /// <summary>
-/// int8 levels in [−127, 127], symmetric, scale = max |w| / 127 per group of 32 (GGUF's Q8_0). Block levels are 16
-/// column pairs of 16 rows × 2 bytes (byte 2r + j of pair i is row r, column 2i + j): a pair sign-extends to 16
-/// rows' two words in one instruction, and a word multiply-add (<c>vpmaddwd</c>) against the pair's two int16
-/// activations leaves each row's sum in its lane. Words, not bytes: the byte multiply-add needs one unsigned side,
-/// which signed weights and activations only reach with a sign shuffle per token (measured slower); int16
-/// activations lose nothing measurable.
+/// int8 levels in [−128, 127], symmetric, scale = max |w| / 127 per group of 32 (GGUF's Q8_0), stored as level + 128.
+/// Block levels are eight quads of four columns, each 16 rows × 4 bytes (byte 4r + j of quad i is row r, column
+/// 4i + j): one 64-byte load meets four activations of every row in its 32-bit lane. The byte multiply-add
+/// (<c>vpmaddubsw</c>: unsigned × signed bytes, adjacent pairs summed into words) takes the stored bytes as they are,
+/// with no widening; a word multiply-add by one (<c>vpmaddwd</c>) then leaves each row's quad sum in its lane: 64
+/// multiply-adds in three instructions, where f32 FMAs (bf16's kernel) take four, and so do words (<c>vpmaddwd</c>
+/// against int16 activations, then an add) on processors without VNNI.
+/// Unsigned weights up to 255 against the pair-bounded activations of <see cref="ActivationQuantizer"/>
+/// (|q₀| + |q₁| ≤ 128 per column pair) keep every word within 255 · 128 &lt; 2¹⁵: nothing saturates, and
+/// <see cref="QuantizedProduct{TQ}"/> takes 128 · Σq off once per block.
 /// </summary>
 internal readonly unsafe struct Int8Block : IQuantBlock
 {
     private const int P = WeightMatrix.Panel;
-    private const int Pair = 2 * P; // bytes of two columns of 16 rows
+    private const int Quad = 4 * P; // bytes of four columns of 16 rows
 
     /// <inheritdoc/>
     public static string Name => "int8";
@@ -25,20 +29,20 @@ internal readonly unsafe struct Int8Block : IQuantBlock
     public static int LevelBytes => 32 * P;
 
     /// <inheritdoc/>
-    public static int Offset => 0;
+    public static int Offset => 128;
 
     /// <inheritdoc/>
-    public static bool WideActivations => true;
+    public static bool PairBoundActivations => true;
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<int> Dot512(byte* levels, byte* xq)
     {
         Vector512<int> a0 = default, a1 = default; // two chains
-        for (int i = 0; i < 16; i += 2)
+        for (int i = 0; i < 8; i += 2)
         {
-            a0 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)levels + i * Pair)), Vector512.Create(*(int*)(xq + 4 * i)).AsInt16());
-            a1 += Avx512BW.MultiplyAddAdjacent(Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)levels + (i + 1) * Pair)), Vector512.Create(*(int*)(xq + 4 * i + 4)).AsInt16());
+            a0 += Quad512(Vector512.Load(levels + i * Quad), xq + 4 * i);
+            a1 += Quad512(Vector512.Load(levels + (i + 1) * Quad), xq + 4 * i + 4);
         }
         return a0 + a1;
     }
@@ -49,13 +53,13 @@ internal readonly unsafe struct Int8Block : IQuantBlock
     {
         Vector512<int> a0 = default, a1 = default, a2 = default, a3 = default;
         byte* x1 = xq + ldq, x2 = x1 + ldq, x3 = x2 + ldq;
-        for (int i = 0; i < 16; i++)
+        for (int i = 0; i < 8; i++)
         {
-            var w = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)levels + i * Pair));
-            a0 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(xq + 4 * i)).AsInt16());
-            a1 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x1 + 4 * i)).AsInt16());
-            a2 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x2 + 4 * i)).AsInt16());
-            a3 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x3 + 4 * i)).AsInt16());
+            var w = Vector512.Load(levels + i * Quad);
+            a0 += Quad512(w, xq + 4 * i);
+            a1 += Quad512(w, x1 + 4 * i);
+            a2 += Quad512(w, x2 + 4 * i);
+            a3 += Quad512(w, x3 + 4 * i);
         }
         (s0, s1, s2, s3) = (a0, a1, a2, a3);
     }
@@ -67,44 +71,52 @@ internal readonly unsafe struct Int8Block : IQuantBlock
     {
         Vector512<int> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
         byte* x1 = xq + ldq, x2 = x1 + ldq, x3 = x2 + ldq, x4 = x3 + ldq, x5 = x4 + ldq, x6 = x5 + ldq, x7 = x6 + ldq;
-        for (int i = 0; i < 16; i++)
+        for (int i = 0; i < 8; i++)
         {
-            var w = Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)levels + i * Pair)); // widened once for eight tokens
-            a0 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(xq + 4 * i)).AsInt16());
-            a1 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x1 + 4 * i)).AsInt16());
-            a2 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x2 + 4 * i)).AsInt16());
-            a3 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x3 + 4 * i)).AsInt16());
-            a4 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x4 + 4 * i)).AsInt16());
-            a5 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x5 + 4 * i)).AsInt16());
-            a6 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x6 + 4 * i)).AsInt16());
-            a7 += Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)(x7 + 4 * i)).AsInt16());
+            var w = Vector512.Load(levels + i * Quad); // loaded once for eight tokens
+            a0 += Quad512(w, xq + 4 * i);
+            a1 += Quad512(w, x1 + 4 * i);
+            a2 += Quad512(w, x2 + 4 * i);
+            a3 += Quad512(w, x3 + 4 * i);
+            a4 += Quad512(w, x4 + 4 * i);
+            a5 += Quad512(w, x5 + 4 * i);
+            a6 += Quad512(w, x6 + 4 * i);
+            a7 += Quad512(w, x7 + 4 * i);
         }
         (s0, s1, s2, s3, s4, s5, s6, s7) = (a0, a1, a2, a3, a4, a5, a6, a7);
     }
+
+    // each row's Σ stored · q over a quad: four activations broadcast to every row's lane
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<int> Quad512(Vector512<byte> w, byte* xq) =>
+        Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)xq).AsSByte()), Vector512<short>.One);
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<int> Dot256(byte* levels, byte* xq, int half)
     {
         Vector256<int> acc = default;
-        for (int i = 0; i < 16; i++)
-            acc += Avx2.MultiplyAddAdjacent(Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)levels + i * Pair + 16 * half)), Vector256.Create(*(int*)(xq + 4 * i)).AsInt16());
+        for (int i = 0; i < 8; i++)
+        {
+            var w = Vector256.Load(levels + i * Quad + 32 * half);
+            acc += Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(w, Vector256.Create(*(int*)(xq + 4 * i)).AsSByte()), Vector256<short>.One);
+        }
         return acc;
     }
 
     /// <inheritdoc/>
-    public static int Level(byte* levels, int row, int col) => ((sbyte*)levels)[At(row, col)];
+    public static int Level(byte* levels, int row, int col) => levels[At(row, col)] - Offset;
 
     /// <inheritdoc/>
     public static void SetLevels(byte* levels, int row, ReadOnlySpan<sbyte> values)
     {
-        // columns 2p and 2p + 1 are the row's two bytes of pair p: one 16-bit store per pair
+        // columns 4i to 4i + 3 are the row's four bytes of quad i: one 32-bit store per quad, each byte + 128
         fixed (sbyte* v = values)
-            for (int p = 0; p < 16; p++) *(ushort*)(levels + p * Pair + 2 * row) = ((ushort*)v)[p];
+            for (int i = 0; i < 8; i++) *(uint*)(levels + i * Quad + 4 * row) = ((uint*)v)[i] ^ 0x80808080u;
     }
 
-    // the byte of (row, col): pair col / 2, the row's two bytes, column col % 2
-    private static int At(int row, int col) => col / 2 * Pair + 2 * row + (col & 1);
+    // the byte of (row, col): quad col / 4, the row's four bytes, column col % 4
+    private static int At(int row, int col) => col / 4 * Quad + 4 * row + (col & 3);
 
     /// <inheritdoc/>
     public static Checkpoints.DType FileBlock => Checkpoints.DType.Q8_0;

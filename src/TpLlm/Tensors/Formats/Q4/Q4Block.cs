@@ -31,7 +31,7 @@ internal readonly unsafe struct Q4Block : IQuantBlock
     public static int Offset => 8;
 
     /// <inheritdoc/>
-    public static bool WideActivations => false;
+    public static bool PairBoundActivations => false;
 
     /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
