@@ -70,20 +70,33 @@ internal readonly unsafe struct Int8Block : IQuantBlock
         out Vector512<int> s4, out Vector512<int> s5, out Vector512<int> s6, out Vector512<int> s7)
     {
         Vector512<int> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
-        byte* x1 = xq + ldq, x2 = x1 + ldq, x3 = x2 + ldq, x4 = x3 + ldq, x5 = x4 + ldq, x6 = x5 + ldq, x7 = x6 + ldq;
-        for (int i = 0; i < 8; i++)
-        {
-            var w = Vector512.Load(levels + i * Quad); // loaded once for eight tokens
-            a0 += Quad512(w, xq + 4 * i);
-            a1 += Quad512(w, x1 + 4 * i);
-            a2 += Quad512(w, x2 + 4 * i);
-            a3 += Quad512(w, x3 + 4 * i);
-            a4 += Quad512(w, x4 + 4 * i);
-            a5 += Quad512(w, x5 + 4 * i);
-            a6 += Quad512(w, x6 + 4 * i);
-            a7 += Quad512(w, x7 + 4 * i);
-        }
+        byte* x4 = xq + 4 * ldq;
+        // the eight quads written out: constant offsets, no loop counter beside the multiply-adds
+        Quads8(levels, xq, x4, ldq, 0, ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7);
+        Quads8(levels, xq, x4, ldq, 1, ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7);
+        Quads8(levels, xq, x4, ldq, 2, ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7);
+        Quads8(levels, xq, x4, ldq, 3, ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7);
+        Quads8(levels, xq, x4, ldq, 4, ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7);
+        Quads8(levels, xq, x4, ldq, 5, ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7);
+        Quads8(levels, xq, x4, ldq, 6, ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7);
+        Quads8(levels, xq, x4, ldq, 7, ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7);
         (s0, s1, s2, s3, s4, s5, s6, s7) = (a0, a1, a2, a3, a4, a5, a6, a7);
+    }
+
+    // quad i against eight tokens: the weights loaded once; tokens at xq + t·ldq (t < 4) and x4 + (t − 4)·ldq
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Quads8(byte* levels, byte* xq, byte* x4, int ldq, int i, ref Vector512<int> a0, ref Vector512<int> a1, ref Vector512<int> a2,
+        ref Vector512<int> a3, ref Vector512<int> a4, ref Vector512<int> a5, ref Vector512<int> a6, ref Vector512<int> a7)
+    {
+        var w = Vector512.Load(levels + i * Quad);
+        a0 += Quad512(w, xq + 4 * i);
+        a1 += Quad512(w, xq + ldq + 4 * i);
+        a2 += Quad512(w, xq + 2 * ldq + 4 * i);
+        a3 += Quad512(w, xq + 3 * ldq + 4 * i);
+        a4 += Quad512(w, x4 + 4 * i);
+        a5 += Quad512(w, x4 + ldq + 4 * i);
+        a6 += Quad512(w, x4 + 2 * ldq + 4 * i);
+        a7 += Quad512(w, x4 + 3 * ldq + 4 * i);
     }
 
     // each row's Σ stored · q over a quad: four activations broadcast to every row's lane
