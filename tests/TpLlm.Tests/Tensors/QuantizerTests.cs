@@ -69,21 +69,43 @@ public class QuantizerTests
     }
 
     [Fact]
-    public void Two_groups_quantized_together_equal_each_quantized_alone()
+    public void Sixteen_groups_quantized_together_equal_each_quantized_alone()
     {
+        // the side-by-side search makes Quantize's choices bit for bit, whatever the groups: zeros, a lone weight, ties for
+        // the largest magnitude (the first one counts), negative and positive extremes, tiny and large scales
         var rng = new Random(8);
-        Span<sbyte> a = stackalloc sbyte[32], b = stackalloc sbyte[32], a1 = stackalloc sbyte[32], b1 = stackalloc sbyte[32];
-        for (int i = 0; i < 500; i++)
+        var levels = new sbyte[512];
+        var scales = new ushort[16];
+        var one = new sbyte[32];
+        for (int i = 0; i < 300; i++)
         {
-            var x = i % 50 == 0 ? new float[32] : Row(rng, 32, (float)rng.NextDouble() + 0.01f); // now and then a zero group
-            var y = Row(rng, 32, (float)rng.NextDouble() * 3);
-            var (sx, sy) = Q4Block.QuantizePair(x, a, y, b);
-            Assert.Equal((Q4Block.Quantize(x, a1), Q4Block.Quantize(y, b1)), (sx, sy));
-            Assert.Equal(a1.ToArray(), a.ToArray());
-            Assert.Equal(b1.ToArray(), b.ToArray());
-            (sx, sy) = Int8Block.QuantizePair(x, a, y, b);
-            Assert.Equal((Int8Block.Quantize(x, a1), Int8Block.Quantize(y, b1)), (sx, sy));
-            Assert.Equal(a1.ToArray(), a.ToArray());
+            var x = new float[512];
+            for (int j = 0; j < 16; j++)
+            {
+                var g = ((i + j) % 9) switch
+                {
+                    0 => new float[32],
+                    1 => Enumerable.Range(0, 32).Select(k => k == (i % 32) ? -0.75f : 0f).ToArray(),
+                    2 => Enumerable.Range(0, 32).Select(k => k % 5 == 0 ? (k % 2 == 0 ? 1.5f : -1.5f) : (float)rng.NextDouble()).ToArray(),
+                    3 => Row(rng, 32, 1e-4f),
+                    _ => Row(rng, 32, (float)rng.NextDouble() * 3 + 0.01f),
+                };
+                g.CopyTo(x, 32 * j);
+            }
+            foreach (var (name, quantize16, quantize) in new (string, Action<float[], ushort[], sbyte[]>, Func<float[], int, ushort>)[]
+            {
+                ("q4", (a, s, l) => Q4Block.Quantize16(a, s, l), (a, j) => Q4Block.Quantize(a.AsSpan(32 * j, 32), one)),
+                ("int8", (a, s, l) => Int8Block.Quantize16(a, s, l), (a, j) => Int8Block.Quantize(a.AsSpan(32 * j, 32), one)),
+            })
+            {
+                quantize16(x, scales, levels);
+                for (int j = 0; j < 16; j++)
+                {
+                    ushort alone = quantize(x, j);
+                    Assert.True(alone == scales[j], $"{name} round {i} group {j}: scale bits {scales[j]:X4}, alone {alone:X4}");
+                    Assert.Equal(one, levels.AsSpan(32 * j, 32).ToArray());
+                }
+            }
         }
     }
 

@@ -66,14 +66,15 @@ internal sealed unsafe class BlockQuantizedMatrix<TQ> : WeightMatrix where TQ : 
     {
         if ((uint)r >= (uint)Rows || row.Length < Cols) throw new ArgumentOutOfRangeException(nameof(r), $"row {r} of [{Rows}, {Cols}] from {row.Length} elements");
         Span<float> tail = stackalloc float[Group];
-        Span<sbyte> levels = stackalloc sbyte[Group], levels2 = stackalloc sbyte[Group];
+        Span<sbyte> levels = stackalloc sbyte[16 * Group];
+        Span<ushort> scales = stackalloc ushort[16];
         int full = Cols / Group, g = 0;
-        for (; g + 1 < full; g += 2) // whole groups two at a time, which the formats' searches overlap
+        for (; g + 16 <= full; g += 16) // whole groups sixteen at a time, which the formats' searches run side by side
         {
-            var (a, b) = TQ.QuantizePair(row.Slice(g * Group, Group), levels, row.Slice((g + 1) * Group, Group), levels2);
-            SetGroup(r, g, a, levels);
-            SetGroup(r, g + 1, b, levels2);
+            TQ.Quantize16(row.Slice(g * Group, 16 * Group), scales, levels);
+            for (int j = 0; j < 16; j++) SetGroup(r, g + j, scales[j], levels.Slice(j * Group, Group));
         }
+        levels = levels[..Group];
         for (; g < Groups; g++)
         {
             int n = Math.Min(Group, Cols - g * Group);

@@ -60,8 +60,9 @@ internal unsafe interface IQuantBlock
     static abstract ushort Quantize(ReadOnlySpan<float> group, Span<sbyte> levels);
 
     /// <summary>
-    /// Quantizes two groups, as <see cref="Quantize"/> does each; a format whose search is a long chain of dependent steps
-    /// interleaves the two, so that the processor overlaps them.
+    /// Quantizes 16 consecutive groups (<c>[16·32]</c>) into <paramref name="scales"/> <c>[16]</c> and
+    /// <paramref name="levels"/> <c>[16·32]</c>, as <see cref="Quantize"/> does each; a format whose search is a chain of
+    /// dependent steps runs the sixteen side by side.
     /// </summary>
-    static abstract (ushort A, ushort B) QuantizePair(ReadOnlySpan<float> a, Span<sbyte> levelsA, ReadOnlySpan<float> b, Span<sbyte> levelsB);
+    static abstract void Quantize16(ReadOnlySpan<float> groups, Span<ushort> scales, Span<sbyte> levels);
 }

@@ -135,8 +135,10 @@ internal readonly unsafe struct Int8Block : IQuantBlock
     public static Checkpoints.DType FileBlock => Checkpoints.DType.Q8_0;
 
     /// <inheritdoc/>
-    public static (ushort A, ushort B) QuantizePair(ReadOnlySpan<float> a, Span<sbyte> levelsA, ReadOnlySpan<float> b, Span<sbyte> levelsB) =>
-        (Quantize(a, levelsA), Quantize(b, levelsB)); // one step each: nothing to interleave
+    public static void Quantize16(ReadOnlySpan<float> groups, Span<ushort> scales, Span<sbyte> levels)
+    {
+        for (int j = 0; j < 16; j++) scales[j] = Quantize(groups.Slice(32 * j, 32), levels.Slice(32 * j, 32)); // one step each: nothing to share
+    }
 
     /// <inheritdoc/>
     public static ushort Quantize(ReadOnlySpan<float> group, Span<sbyte> levels)

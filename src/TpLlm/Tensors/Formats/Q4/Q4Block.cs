@@ -139,24 +139,81 @@ internal readonly unsafe struct Q4Block : IQuantBlock
     }
 
     /// <inheritdoc/>
-    public static (ushort A, ushort B) QuantizePair(ReadOnlySpan<float> a, Span<sbyte> levelsA, ReadOnlySpan<float> b, Span<sbyte> levelsB)
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Quantize16(ReadOnlySpan<float> groups, Span<ushort> scales, Span<sbyte> levels)
     {
-        // Quantize's steps for both groups, in turn: each step of one is independent of the other's
-        var ga = new Group32(a);
-        var gb = new Group32(b);
-        var (maxA, amaxA) = ga.Extreme();
-        var (maxB, amaxB) = gb.Extreme();
-        if (amaxA == 0 || amaxB == 0) return (Quantize(a, levelsA), Quantize(b, levelsB));
-        float scoreA = -1, dA = 0, scoreB = -1, dB = 0;
-        foreach (float m in Candidates)
+        if (!Avx512F.IsSupported)
         {
-            Try(ga, maxA / m, ref scoreA, ref dA);
-            Try(gb, maxB / m, ref scoreB, ref dB);
+            for (int j = 0; j < 16; j++) scales[j] = Quantize(groups.Slice(32 * j, 32), levels.Slice(32 * j, 32));
+            return;
         }
-        Try(ga, dA, ref scoreA, ref dA);
-        Try(gb, dB, ref scoreB, ref dB);
-        return (Store(ga, dA, levelsA), Store(gb, dB, levelsB));
+        // Quantize's search with lane j holding group j: each step one vector operation for the sixteen, where one
+        // group at a time spends horizontal sums and a branch a step. The same f32 operations in the same order per
+        // group (the sums in Group32's tree), so the same choices bit for bit (tested).
+        float* col = stackalloc float[32 * 16]; // col[16i + j]: group j's element i
+        float* best = stackalloc float[16];
+        fixed (float* x = groups)
+        {
+            var index = Vector256.Create(0, 32, 64, 96, 128, 160, 192, 224); // groups 0–7 (and, from x + 256, 8–15)
+            var amax = Vector512<float>.Zero;
+            for (int i = 0; i < 32; i++)
+            {
+                var c = Vector512.Create(Avx2.GatherVector256(x + i, index, 4), Avx2.GatherVector256(x + 256 + i, index, 4));
+                c.Store(col + 16 * i);
+                amax = Vector512.MaxNative(amax, Vector512.Abs(c));
+            }
+            var max = Vector512<float>.Zero; // the first element of largest magnitude
+            for (int i = 31; i >= 0; i--)
+            {
+                var c = Vector512.Load(col + 16 * i);
+                max = Vector512.ConditionalSelect(Vector512.Equals(Vector512.Abs(c), amax), c, max);
+            }
+            Vector512<float> bestScore = Vector512.Create(-1f), bestD = Vector512<float>.Zero;
+            foreach (float m in Candidates)
+                Try16(col, max / Vector512.Create(m), ref bestScore, ref bestD);
+            Try16(col, bestD, ref bestScore, ref bestD);
+            bestD.Store(best);
+        }
+        // a group of zeros kept d = 0, which stores zero levels and scale bits 0, as Quantize returns for it
+        for (int j = 0; j < 16; j++) scales[j] = Store(new Group32(groups.Slice(32 * j, 32)), best[j], levels.Slice(32 * j, 32));
     }
+
+    // Try for sixteen groups: levels at scales d, Σx·q and Σq² summed as Group32.Dots sums them (its 16 lanes halved to
+    // 8 by Half, then lanes k and k + 4, then (0 + 1) + (2 + 3)), the best kept per lane
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Try16(float* col, Vector512<float> d, ref Vector512<float> bestScore, ref Vector512<float> bestD)
+    {
+        var inv = Vector512.ConditionalSelect(Vector512.Equals(d, Vector512<float>.Zero), Vector512<float>.Zero, Vector512<float>.One / d);
+        var (x0, q0) = Half(col, 0, inv);
+        var (x1, q1) = Half(col, 1, inv);
+        var (x2, q2) = Half(col, 2, inv);
+        var (x3, q3) = Half(col, 3, inv);
+        var (x4, q4) = Half(col, 4, inv);
+        var (x5, q5) = Half(col, 5, inv);
+        var (x6, q6) = Half(col, 6, inv);
+        var (x7, q7) = Half(col, 7, inv);
+        var xq = ((x0 + x4) + (x1 + x5)) + ((x2 + x6) + (x3 + x7));
+        var qq = ((q0 + q4) + (q1 + q5)) + ((q2 + q6) + (q3 + q7));
+        var score = xq * xq / qq;
+        var better = Vector512.GreaterThan(qq, Vector512<float>.Zero) & Vector512.GreaterThan(score, bestScore);
+        bestScore = Vector512.ConditionalSelect(better, score, bestScore);
+        bestD = Vector512.ConditionalSelect(better, xq / qq, bestD);
+    }
+
+    // lanes k and k + 8 of Dots' vectors (elements k with k + 16, and k + 8 with k + 24), added as its first halving adds them
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector512<float> Xq, Vector512<float> Qq) Half(float* col, int k, Vector512<float> inv)
+    {
+        Vector512<float> x0 = Vector512.Load(col + 16 * k), x1 = Vector512.Load(col + 16 * (k + 16));
+        Vector512<float> x2 = Vector512.Load(col + 16 * (k + 8)), x3 = Vector512.Load(col + 16 * (k + 24));
+        Vector512<float> q0 = Level(x0, inv), q1 = Level(x1, inv), q2 = Level(x2, inv), q3 = Level(x3, inv);
+        return (Vector512.FusedMultiplyAdd(x1, q1, x0 * q0) + Vector512.FusedMultiplyAdd(x3, q3, x2 * q2),
+            Vector512.FusedMultiplyAdd(q1, q1, q0 * q0) + Vector512.FusedMultiplyAdd(q3, q3, q2 * q2));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Level(Vector512<float> x, Vector512<float> inv) =>
+        Vector512.MinNative(Vector512.MaxNative(Vector512.Round(x * inv), Vector512.Create(-8f)), Vector512.Create(7f));
 
     // the largest weight over each candidate's level: the wide end (−8), the narrow end (7), or inside
     private static ReadOnlySpan<float> Candidates => [-8f, -7.5f, -7f, 7f];
