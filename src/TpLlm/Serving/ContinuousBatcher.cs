@@ -110,7 +110,13 @@ public sealed class ContinuousBatcher : IDisposable
         if (_failure is not null) throw new TpLlmException($"the engine has stopped: {_failure.Message}", _failure);
         ObjectDisposedException.ThrowIf(_stopping, this);
         var job = new BatchJob(request, onToken, ct, onPromptLogprobs);
+        BeforeQueue?.Invoke();
         _scheduler.Submit(job);
+        // The engine may have stopped between the checks above and the queueing, and swept the queue before the job was
+        // in it: sweep again, so that the job ends as the others did instead of waiting for steps that will never run.
+        Interlocked.MemoryBarrier();
+        if (_failure is { } failure) _scheduler.FailQueued(failure);
+        else if (_stopping) _scheduler.FailQueued(new ObjectDisposedException(nameof(ContinuousBatcher), "the engine stopped before the request finished"));
         _signal.Release();
         return job.Done.Task;
     }
@@ -165,6 +171,9 @@ public sealed class ContinuousBatcher : IDisposable
 
     /// <summary>Why the engine stopped, or null while it runs.</summary>
     public Exception? Failure => _failure;
+
+    /// <summary>Test hook: <see cref="Submit"/> calls it after its checks, just before it queues the request.</summary>
+    internal Action? BeforeQueue { get; set; }
 
     /// <summary>Test hook: rank 0 calls it after each step's tokens are delivered (e.g. to pace the batch so a test can act mid-stream).</summary>
     internal Action? AfterStep { get; set; }

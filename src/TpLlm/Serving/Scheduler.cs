@@ -211,9 +211,15 @@ internal sealed class Scheduler
     /// <summary>Ends every request, queued or running, with <paramref name="error"/>.</summary>
     public void FailAll(Exception error)
     {
-        while (_pending.TryDequeue(out var j)) j.Done.TrySetException(error);
+        FailQueued(error);
         foreach (var j in _deferred.ToArray()) j.Done.TrySetException(error);
         foreach (var j in _slots) j?.Done.TrySetException(error);
+    }
+
+    /// <summary>Ends the requests still queued (not yet planned) with <paramref name="error"/>; may be called from any thread.</summary>
+    public void FailQueued(Exception error)
+    {
+        while (_pending.TryDequeue(out var j)) j.Done.TrySetException(error);
     }
 
     private void End(int slot, BatchJob job, FinishReason why, int[] tokens)

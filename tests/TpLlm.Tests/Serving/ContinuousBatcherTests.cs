@@ -64,6 +64,23 @@ public class ContinuousBatcherTests
     }
 
     [Fact]
+    public async Task A_request_submitted_as_the_engine_stops_ends_instead_of_waiting()
+    {
+        using var folder = ModelFolder.Open(Paths.FortuneLlama);
+        var engine = new ContinuousBatcher(folder, 1, new BatcherOptions { MaxBatch = 1, Model = new ModelOptions { ComputeThreads = 1 } });
+        await engine.Ready;
+        // the engine stops (its ranks end, its queue is swept: empty) after Submit's checks, before the request is queued
+        engine.BeforeQueue = engine.Dispose;
+        var request = engine.Submit(new GenerationRequest { PromptIds = [5377, 41510, 389], MaxNewTokens = 4 });
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => request.WaitAsync(TimeSpan.FromSeconds(60)));
+        engine.BeforeQueue = null;
+        Exception? late = null; // once stopped, Submit itself throws
+        try { _ = engine.Submit(new GenerationRequest { PromptIds = [5377], MaxNewTokens = 1 }); }
+        catch (Exception e) { late = e; }
+        Assert.IsType<ObjectDisposedException>(late);
+    }
+
+    [Fact]
     public async Task A_cancelled_request_frees_its_slot_and_bad_requests_fail_alone()
     {
         using var folder = ModelFolder.Open(Paths.FortuneLlama);
