@@ -31,11 +31,22 @@ public class MatMulBenchTests
         Assert.Contains("17x33 T=5 q4:", r.Stderr);
     }
 
+    [Fact]
+    public void The_path_option_times_the_kernels_it_names()
+    {
+        var r = CliProcess.Run("bench", "matmul", "--shapes", "40x100", "--t", "5", "--runs", "3", "--path", "vector256", "--quantize", "none,q4", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("kernels Vector256", r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        Assert.Equal(2, doc.RootElement.GetProperty("results").GetArrayLength());
+    }
+
     [Theory]
     [InlineData("--shapes", "0x5", "--shapes: '0x5'")]
     [InlineData("--shapes", "40", "--shapes: '40'")]
     [InlineData("--quantize", "q5", "--quantize 'q5'")]
     [InlineData("--threads", "0", "--threads: 0")]
+    [InlineData("--path", "1", "--path: '1' is not vector512, vector256 or scalar")]
     public void Bad_options_fail_naming_them(string option, string value, string message)
     {
         var r = CliProcess.Run("bench", "matmul", option, value);

@@ -7,6 +7,7 @@ namespace TpLlm.Tensors.Panels;
 /// Serial panel kernels over output rows [n0, n1): <c>y[t, n] = Σ_k x[t, k] · W[n, k]</c>, accumulating in f32, for
 /// any panel element type (<see cref="IPanelWeights"/>) read through any <see cref="IPanelSource"/>. Panels are
 /// <c>[rows/16][ceil(K/2)][16][2]</c>; <c>x</c> is <c>[T, K]</c>, <c>y</c> is <c>[T, ldy]</c>; n0 is a multiple of 16.
+/// On AVX2 the rows go two panels at a time, tokens in tiles of 4 and 1 (<see cref="PanelTiles256"/>).
 /// On AVX-512 the rows go two panels (32 rows) at a time, over K in blocks of <c>KBlock</c> column pairs (or the
 /// source's <see cref="IPanelSource.MaxPairs"/>); tokens go in register tiles of 12 (a 12 and a 4 as one 16), then 8,
 /// 4 and 1 (<see cref="PanelTiles512"/>): no horizontal sums, weights read once per call and prefetched ahead by the
@@ -62,50 +63,34 @@ internal static unsafe class PanelGemm
             }
     }
 
-    // ---- AVX2: one panel (two 8-row halves) × one token ----
+    // ---- AVX2: two panels at a time, over K in blocks, tokens in tiles of 4 (a panel each) and 1 (both panels) ----
+    private const int KBlock256 = 256; // column pairs per k-block: two bf16 panels' block is 32 KB, an L1's worth
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Run256<TW, TSrc>(float* x, int T, int K, TSrc src, int n0, int n1, float* y, int ldy)
         where TW : struct, IPanelWeights where TSrc : struct, IPanelSource
     {
-        Span<float> tmp = stackalloc float[P];
-        int pairs = Pairs(K), step = Step(src, pairs);
-        for (int p = n0; p < n1; p += P)
+        int pairs = K >> 1, allPairs = Math.Max(pairs, 1);
+        for (int p = n0; p < n1; p += 2 * P)
         {
-            int valid = Math.Min(P, n1 - p);
-            for (int k0 = 0; k0 < pairs; k0 += step)
+            bool two = p + P < n1;
+            int valid0 = Math.Min(P, n1 - p), valid1 = two ? Math.Min(P, n1 - p - P) : 0;
+            // ragged panels go over K in one pass (unless the source holds less), so their partial sums never wait in y
+            int block = Math.Min(valid0 == P && valid1 == P && T > 1 ? KBlock256 : allPairs, src.MaxPairs);
+            for (int k0 = 0; k0 < allPairs; k0 += block)
             {
-                int k1 = Math.Min(pairs, k0 + step);
-                byte* pw = src.Panel(p / P, k0, k1, 0);
-                for (int t = 0; t < T; t++)
+                int k1 = Math.Min(pairs, k0 + block);
+                int kEnd = k1 == pairs ? Pairs(K) : k1; // the odd column of an odd K rides with the last block
+                byte* w0 = src.Panel(p / P, k0, kEnd, 0);
+                byte* w1 = two ? src.Panel(p / P + 1, k0, kEnd, 1) : w0;
+                int t = 0;
+                for (; t + 4 <= T; t += 4)
                 {
-                    float* xt = x + (long)t * K;
-                    float* yt = y + (long)t * ldy + p;
-                    Vector256<float> lo = default, hi = default;
-                    if (k0 > 0)
-                    {
-                        for (int i = 0; i < valid; i++) tmp[i] = yt[i];
-                        lo = Vector256.Create(tmp[..8]);
-                        hi = Vector256.Create(tmp[8..]);
-                    }
-                    for (int kk = k0; kk < k1; kk++)
-                    {
-                        byte* pair = pw + (long)kk * TW.PairBytes;
-                        TW.Load(pair, 0, out var e0, out var f0);
-                        TW.Load(pair, 1, out var e1, out var f1);
-                        var xe = Vector256.Create(xt[2 * kk]);
-                        lo = Vector256.FusedMultiplyAdd(e0, xe, lo);
-                        hi = Vector256.FusedMultiplyAdd(e1, xe, hi);
-                        if (2 * kk + 1 < K)
-                        {
-                            var xo = Vector256.Create(xt[2 * kk + 1]);
-                            lo = Vector256.FusedMultiplyAdd(f0, xo, lo);
-                            hi = Vector256.FusedMultiplyAdd(f1, xo, hi);
-                        }
-                    }
-                    lo.CopyTo(tmp);
-                    hi.CopyTo(tmp[8..]);
-                    for (int i = 0; i < valid; i++) yt[i] = tmp[i];
+                    float* xt = x + (long)t * K, yt = y + (long)t * ldy + p;
+                    PanelTiles256.Tile4<TW>(xt, K, w0, yt, ldy, valid0, k0, k1);
+                    if (two) PanelTiles256.Tile4<TW>(xt, K, w1, yt + P, ldy, valid1, k0, k1);
                 }
+                for (; t < T; t++) PanelTiles256.Tile1<TW>(x + (long)t * K, K, w0, w1, y + (long)t * ldy + p, valid0, valid1, k0, k1);
             }
         }
     }
