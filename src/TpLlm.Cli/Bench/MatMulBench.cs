@@ -15,7 +15,7 @@ namespace TpLlm.Cli.Bench;
 public static class MatMulBench
 {
     /// <summary>One measurement.</summary>
-    public sealed record Result(string Quantize, int N, int K, int T, double WeightBytes, double MedianMs, double MinMs, double MaxMs,
+    public sealed record Result(string Quantize, bool Vnni, int N, int K, int T, double WeightBytes, double MedianMs, double MinMs, double MaxMs,
         double GBps, double Gflops, double RooflinePercent);
 
     /// <summary>Builds the command.</summary>
@@ -28,7 +28,8 @@ public static class MatMulBench
         var threads = new Option<int>("--threads") { Description = "compute threads (default: the machine's cores)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var runs = new Option<int>("--runs") { Description = "timed interleaved runs per (shape, T), after a warm-up (0: as many as fit in 0.4 s, 5 to 50)", DefaultValueFactory = _ => 0 };
         var path = new Option<string>("--path") { Description = "kernel path: vector512, vector256 or scalar (default: the best this CPU runs)" };
-        var cmd = new Command("matmul", "time the weight formats' kernels at real shapes, interleaved, against their roofline") { json, shapes, ts, quantize, threads, runs, path };
+        var vnni = new Option<string>("--vnni") { Description = "the 256-bit path's integer products on AVX-VNNI: auto (where the CPU has it), off, or both (on the 256-bit path, the formats that take it timed each way, interleaved)", DefaultValueFactory = _ => "auto" };
+        var cmd = new Command("matmul", "time the weight formats' kernels at real shapes, interleaved, against their roofline") { json, shapes, ts, quantize, threads, runs, path, vnni };
         cmd.SetAction(r =>
         {
             var dims = r.GetValue(shapes)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(ParseShape).ToArray();
@@ -48,11 +49,23 @@ public static class MatMulBench
                 var other => throw new TpLlmException($"--path: '{other}' is not vector512, vector256 or scalar"),
             };
             if (!KernelPaths.IsSupported(kernels)) throw new TpLlmException($"--path: this CPU does not run {kernels} (best: {KernelPaths.Best})");
+            string vnniMode = r.GetValue(vnni)!;
+            bool[] vnniSettings = vnniMode switch
+            {
+                "auto" => [KernelPaths.Vnni],
+                "off" => [false],
+                "both" when KernelPaths.Vnni => [true, false],
+                "both" => throw new TpLlmException("--vnni both: this CPU has no AVX-VNNI"),
+                _ => throw new TpLlmException($"--vnni: '{vnniMode}' is not auto, off or both"),
+            };
             var err = StdOut.Err;
             var roof = Roofline.Measure(nThreads);
-            err.WriteLine($"measured: read bandwidth {roof.ReadGBps:F1} GB/s, f32 FMA peak {roof.PeakGflops:F0} GFLOP/s ({nThreads} threads, kernels {kernels})");
+            err.WriteLine($"measured: read bandwidth {roof.ReadGBps:F1} GB/s, f32 FMA peak {roof.PeakGflops:F0} GFLOP/s ({nThreads} threads, kernels {kernels}, AVX-VNNI {(KernelPaths.Vnni ? "yes" : "no")})");
             var results = new List<Result>();
-            using var mm = new MatMul(nThreads, kernels);
+            var engines = vnniSettings.Select(v => new MatMul(nThreads, kernels, v)).ToArray();
+            // (format, engine) pairs: a format that takes VNNI once per setting, the others once
+            bool both = kernels == KernelPath.Vector256;
+            var variants = formats.SelectMany((f, i) => (f.TakesVnni && both ? engines : engines[..1]).Select(e => (Format: i, Engine: e))).ToArray();
             var comm = new SingleRankCommunicator();
             foreach (var (n, k) in dims)
             {
@@ -63,16 +76,19 @@ public static class MatMulBench
                     var rng = new Random(t);
                     for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
                     var y = new float[t * n];
-                    var times = Timing.MeasureInterleaved(comm, weights.Select(w => (Action)(() => mm.Run(x, t, w, y, n))).ToArray(), nRuns);
-                    for (int f = 0; f < formats.Length; f++)
+                    var times = Timing.MeasureInterleaved(comm, variants.Select(v => (Action)(() => v.Engine.Run(x, t, weights[v.Format], y, n))).ToArray(), nRuns);
+                    for (int i = 0; i < variants.Length; i++)
                     {
-                        double bytes = weights[f].ByteSize, flops = 2.0 * t * n * k, s = times[f].MedianMs / 1e3;
-                        var res = new Result(names[f], n, k, t, bytes, times[f].MedianMs, times[f].MinMs, times[f].MaxMs, bytes / s / 1e9, flops / s / 1e9, 100 * roof.Seconds(bytes, flops) / s);
+                        var (f, engine) = variants[i];
+                        double bytes = weights[f].ByteSize, flops = 2.0 * t * n * k, s = times[i].MedianMs / 1e3;
+                        bool onVnni = engine.Vnni && formats[f].TakesVnni && kernels == KernelPath.Vector256;
+                        var res = new Result(names[f], onVnni, n, k, t, bytes, times[i].MedianMs, times[i].MinMs, times[i].MaxMs, bytes / s / 1e9, flops / s / 1e9, 100 * roof.Seconds(bytes, flops) / s);
                         results.Add(res);
-                        err.WriteLine($"{n}x{k} T={t} {res.Quantize}: {res.MedianMs:F3} ms ({res.MinMs:F3}–{res.MaxMs:F3}, {times[f].Runs} runs); {res.GBps:F1} GB/s of weights, {res.Gflops:F0} GFLOP/s; {res.RooflinePercent:F0} % of roofline");
+                        err.WriteLine($"{n}x{k} T={t} {res.Quantize}{(onVnni ? " (VNNI)" : "")}: {res.MedianMs:F3} ms ({res.MinMs:F3}–{res.MaxMs:F3}, {times[i].Runs} runs); {res.GBps:F1} GB/s of weights, {res.Gflops:F0} GFLOP/s; {res.RooflinePercent:F0} % of roofline");
                     }
                 }
             }
+            foreach (var e in engines) e.Dispose();
             var after = roof.Recheck(err);
             if (r.GetValue(json)) StdOut.Out.WriteLine(JsonSerializer.Serialize(new { machine = roof, machineAfter = after, results }, new JsonSerializerOptions { WriteIndented = true }));
             return 0;

@@ -22,6 +22,9 @@ public interface IWeightFormat
     /// <summary>True for formats that lose precision (never used for the LM head or the embeddings).</summary>
     bool IsQuantized { get; }
 
+    /// <summary>True when this format's products take AVX-VNNI on the 256-bit path where allowed (<see cref="MatMul.Vnni"/>).</summary>
+    bool TakesVnni => false;
+
     /// <summary>
     /// A zero matrix <c>[rows, cols]</c> in this format, to be filled row by row from checkpoint rows of
     /// <paramref name="source"/> (<see cref="WeightMatrix.SetRow"/>): a quantized format quantizes each row as it

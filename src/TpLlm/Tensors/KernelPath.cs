@@ -28,4 +28,10 @@ public static class KernelPaths
 
     /// <summary>True when this machine can run <paramref name="path"/>.</summary>
     public static bool IsSupported(KernelPath path) => path <= Best;
+
+    /// <summary>
+    /// True when the processor has AVX-VNNI (<c>vpdpbusd</c>: four byte products summed into each 32-bit lane in one
+    /// instruction), which the int8 format's products take on the 256-bit path in place of byte and word multiply-adds.
+    /// </summary>
+    public static bool Vnni => System.Runtime.Intrinsics.X86.AvxVnni.IsSupported;
 }

@@ -20,17 +20,25 @@ public sealed unsafe class MatMul : IDisposable
     /// <summary>Instruction set used.</summary>
     public KernelPath Path { get; }
 
+    /// <summary>Whether the 256-bit path's integer products use AVX-VNNI (<see cref="KernelPaths.Vnni"/>).</summary>
+    public bool Vnni { get; }
+
     /// <summary>Sees each product's input before it runs (a calibration pass); null in inference.</summary>
     public IMatMulObserver? Observer { get; set; }
 
     /// <summary>Threads the kernel is spread over.</summary>
     public int Threads => _pool.Threads;
 
-    /// <summary>Creates an engine on <paramref name="threads"/> threads using <paramref name="path"/> (default: the best).</summary>
-    public MatMul(int threads = 1, KernelPath? path = null)
+    /// <summary>
+    /// Creates an engine on <paramref name="threads"/> threads using <paramref name="path"/> (default: the best) and,
+    /// for the 256-bit path's integer products, AVX-VNNI when <paramref name="vnni"/> (default: where the processor has it).
+    /// </summary>
+    public MatMul(int threads = 1, KernelPath? path = null, bool? vnni = null)
     {
         Path = path ?? KernelPaths.Best;
         if (!KernelPaths.IsSupported(Path)) throw new TpLlmException($"kernel path {Path} is not supported on this CPU (best: {KernelPaths.Best})");
+        if (vnni == true && !KernelPaths.Vnni) throw new TpLlmException("AVX-VNNI products were asked for, and this CPU has no AVX-VNNI");
+        Vnni = vnni ?? KernelPaths.Vnni;
         _pool = new ComputePool(threads);
         _body = RunPart;
     }
@@ -76,7 +84,7 @@ public sealed unsafe class MatMul : IDisposable
         var w = _w!;
         var (n0, n1) = ComputePool.Slice(_rows, part, parts, 2 * WeightMatrix.Panel);
         if (n0 >= n1) return;
-        w.Multiply(Path, _x, _t, n0, n1, _y, _ldy);
+        w.Multiply(Path, Vnni, _x, _t, n0, n1, _y, _ldy);
     }
 
     /// <inheritdoc />

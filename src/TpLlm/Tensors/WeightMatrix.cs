@@ -58,9 +58,10 @@ public abstract unsafe class WeightMatrix
     /// <summary>
     /// Rows [<paramref name="n0"/>, <paramref name="n1"/>) of <c>y = x·Wᵀ</c> on <paramref name="path"/>, serially:
     /// <paramref name="x"/> is <c>[T, InputStride]</c> (zero past <see cref="Cols"/>), <paramref name="y"/> <c>[T, ldy]</c>;
-    /// n0 is a multiple of 2 · <see cref="Panel"/>.
+    /// n0 is a multiple of 2 · <see cref="Panel"/>. Formats with integer products take AVX-VNNI's on the 256-bit path
+    /// when <paramref name="vnni"/>.
     /// </summary>
-    public abstract void Multiply(KernelPath path, float* x, int T, int n0, int n1, float* y, int ldy);
+    public abstract void Multiply(KernelPath path, bool vnni, float* x, int T, int n0, int n1, float* y, int ldy);
 
     /// <summary>Throws unless <paramref name="r"/> is a row and <paramref name="length"/> bytes hold <see cref="Cols"/> elements of <paramref name="dtype"/>.</summary>
     protected void CheckRow(int r, int length, DType dtype)

@@ -47,6 +47,7 @@ public class MatMulBenchTests
     [InlineData("--quantize", "q5", "--quantize 'q5'")]
     [InlineData("--threads", "0", "--threads: 0")]
     [InlineData("--path", "1", "--path: '1' is not vector512, vector256 or scalar")]
+    [InlineData("--vnni", "maybe", "--vnni: 'maybe' is not auto, off or both")]
     public void Bad_options_fail_naming_them(string option, string value, string message)
     {
         var r = CliProcess.Run("bench", "matmul", option, value);

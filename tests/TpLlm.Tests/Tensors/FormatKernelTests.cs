@@ -9,14 +9,24 @@ namespace TpLlm.Tests.Tensors;
 /// </summary>
 public class FormatKernelTests
 {
+    // every path this machine runs, and the 256-bit one again on AVX-VNNI's integer products where it has them
+    internal static IEnumerable<(KernelPath Path, bool Vnni)> Kernels()
+    {
+        foreach (var path in Enum.GetValues<KernelPath>().Where(KernelPaths.IsSupported))
+        {
+            yield return (path, false);
+            if (KernelPaths.Vnni && path == KernelPath.Vector256) yield return (path, true);
+        }
+    }
+
     public static IEnumerable<object[]> Cases()
     {
         foreach (var format in new[] { "f32", "int8", "q4" })
-            foreach (var path in Enum.GetValues<KernelPath>().Where(KernelPaths.IsSupported))
+            foreach (var (path, vnni) in Kernels().Where(k => !k.Vnni || format == "int8")) // int8 alone takes VNNI's products
                 foreach (var (t, n, k) in new[] { (1, 1, 1), (1, 7, 33), (2, 5, 31), (3, 40, 64), (4, 8, 100), (5, 13, 65), (1, 70, 1000), (16, 11, 129),
                              (65, 6, 47), (1, 1027, 96), (12, 70, 64), (9, 33, 600), (17, 96, 1100), (28, 70, 1027), (100, 33, 70), (2, 64, 8200) })
                     foreach (int threads in new[] { 1, 3 })
-                        yield return [format, path, t, n, k, threads];
+                        yield return [format, path, vnni, t, n, k, threads];
     }
 
     internal static IWeightFormat Format(string name) => name == "f32" ? TpLlm.Tensors.Formats.F32.F32Format.Instance : WeightFormats.ForQuantize(name)!;
@@ -36,14 +46,14 @@ public class FormatKernelTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Kernels_match_a_scalar_double_reference_over_the_stored_values(string format, KernelPath path, int T, int N, int K, int threads)
+    public void Kernels_match_a_scalar_double_reference_over_the_stored_values(string format, KernelPath path, bool vnni, int T, int N, int K, int threads)
     {
         var rng = new Random(T * 1000 + N * 10 + K);
         var w = Random(Format(format), N, K, rng);
         var x = Enumerable.Range(0, T * K).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         int ldy = N + 3;
         var y = Enumerable.Repeat(float.NaN, T * ldy).ToArray();
-        using var mm = new MatMul(threads, path);
+        using var mm = new MatMul(threads, path, vnni);
         mm.Run(x, T, w, y, ldy);
         var wf = new float[N, K];
         var row = new float[K];
@@ -109,10 +119,10 @@ public class FormatKernelTests
         var w = Random(Format(format), N, K, rng);
         var x = Enumerable.Range(0, T * K).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         float[]? first = null;
-        foreach (var path in Enum.GetValues<KernelPath>().Where(KernelPaths.IsSupported))
+        foreach (var (path, vnni) in Kernels())
         {
             var all = new float[T * N];
-            using var mm = new MatMul(2, path);
+            using var mm = new MatMul(2, path, vnni);
             mm.Run(x, T, w, all, N);
             for (int t = 0; t < T; t++)
             {
@@ -135,7 +145,7 @@ public class FormatKernelTests
                         exact += (double)row[k] * x[t * K + k];
                         bound += Math.Abs(row[k]) * GroupBound(x, K, t, k, PairBound(format)) / 127 / 2;
                     }
-                    Assert.True(Math.Abs(exact - all[t * N + n]) <= bound, $"{format} {path} y[{t},{n}] = {all[t * N + n]}, f32 product {exact}, bound {bound}");
+                    Assert.True(Math.Abs(exact - all[t * N + n]) <= bound, $"{format} {path} vnni {vnni} y[{t},{n}] = {all[t * N + n]}, f32 product {exact}, bound {bound}");
                 }
             }
         }
@@ -159,17 +169,17 @@ public class FormatKernelTests
         for (int t = 0; t < T; t++)
             for (int k = 0; k < K; k++) x[t * K + k] = (t % 3 == 0 ? -1f : 1f) * (t % 2 == 0 || k % 4 < 2 ? 0.75f : 0.25f);
         var xs = ActivationReference(x, K, PairBound("int8"));
-        foreach (var path in Enum.GetValues<KernelPath>().Where(KernelPaths.IsSupported))
+        foreach (var (path, vnni) in Kernels())
         {
             var y = new float[T * N];
-            using var mm = new MatMul(1, path);
+            using var mm = new MatMul(1, path, vnni);
             mm.Run(x, T, w, y, N);
             for (int t = 0; t < T; t++)
                 for (int n = 0; n < N; n++)
                 {
                     double expected = 0;
                     for (int k = 0; k < K; k++) expected += (double)w.Get(n, k) * xs[t * K + k];
-                    Assert.True(Math.Abs(expected - y[t * N + n]) <= 1e-5 * Math.Abs(expected) + 1e-4, $"{path} y[{t},{n}] = {y[t * N + n]}, expected {expected}");
+                    Assert.True(Math.Abs(expected - y[t * N + n]) <= 1e-5 * Math.Abs(expected) + 1e-4, $"{path} vnni {vnni} y[{t},{n}] = {y[t * N + n]}, expected {expected}");
                 }
         }
     }

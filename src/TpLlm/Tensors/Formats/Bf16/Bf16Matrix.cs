@@ -71,6 +71,6 @@ public sealed unsafe class Bf16Matrix : WeightMatrix
     }
 
     /// <inheritdoc/>
-    public override void Multiply(KernelPath path, float* x, int T, int n0, int n1, float* y, int ldy) =>
+    public override void Multiply(KernelPath path, bool vnni, float* x, int T, int n0, int n1, float* y, int ldy) =>
         PanelGemm.Run<Bf16Pair, StoredPanels>(path, x, T, Cols, new StoredPanels(_data.Pointer, ColPairs, Bf16Pair.PairBytes), n0, n1, y, ldy);
 }

@@ -15,5 +15,8 @@ internal sealed class BlockQuantizedFormat<TQ> : IWeightFormat where TQ : struct
     public bool IsQuantized => true;
 
     /// <inheritdoc/>
+    public bool TakesVnni => TQ.TakesVnni;
+
+    /// <inheritdoc/>
     public WeightMatrix Create(int rows, int cols, DType source) => new BlockQuantizedMatrix<TQ>(this, rows, cols);
 }

@@ -121,8 +121,8 @@ internal sealed unsafe class BlockQuantizedMatrix<TQ> : WeightMatrix where TQ : 
     }
 
     /// <inheritdoc/>
-    public override void Multiply(KernelPath path, float* x, int T, int n0, int n1, float* y, int ldy)
+    public override void Multiply(KernelPath path, bool vnni, float* x, int T, int n0, int n1, float* y, int ldy)
     {
-        QuantizedProduct<TQ>.Run(this, path, x, T, n0, n1, y, ldy);
+        QuantizedProduct<TQ>.Run(this, path, vnni, x, T, n0, n1, y, ldy);
     }
 }

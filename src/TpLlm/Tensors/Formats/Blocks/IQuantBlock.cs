@@ -44,6 +44,16 @@ internal unsafe interface IQuantBlock
     /// <summary><see cref="Dot512"/> for rows 8·<paramref name="half"/> to 8·<paramref name="half"/> + 7, in 256-bit vectors.</summary>
     static abstract Vector256<int> Dot256(byte* levels, byte* xq, int half);
 
+    /// <summary>
+    /// <see cref="Dot256"/> for four tokens' activations at once (<paramref name="xq"/> + t · <paramref name="ldq"/>), each
+    /// load of levels shared by the four; on AVX-VNNI's products where <paramref name="vnni"/> and the format gains from them
+    /// (the caller checks the processor has them).
+    /// </summary>
+    static abstract void Dot256x4(byte* levels, byte* xq, int ldq, int half, bool vnni, out Vector256<int> s0, out Vector256<int> s1, out Vector256<int> s2, out Vector256<int> s3);
+
+    /// <summary>True when <see cref="Dot256x4"/> takes AVX-VNNI's products where allowed.</summary>
+    static abstract bool TakesVnni { get; }
+
     /// <summary>Level = stored value − Offset (8 for q4, 128 for int8).</summary>
     static abstract int Offset { get; }
 

@@ -50,6 +50,6 @@ public sealed unsafe class F32Matrix : WeightMatrix
     }
 
     /// <inheritdoc/>
-    public override void Multiply(KernelPath path, float* x, int T, int n0, int n1, float* y, int ldy) =>
+    public override void Multiply(KernelPath path, bool vnni, float* x, int T, int n0, int n1, float* y, int ldy) =>
         PanelGemm.Run<F32Pair, StoredPanels>(path, x, T, Cols, new StoredPanels(_data.Pointer, ColPairs, F32Pair.PairBytes), n0, n1, y, ldy);
 }

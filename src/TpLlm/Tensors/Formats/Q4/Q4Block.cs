@@ -34,6 +34,9 @@ internal readonly unsafe struct Q4Block : IQuantBlock
     public static bool PairBoundActivations => false;
 
     /// <inheritdoc/>
+    public static bool TakesVnni => false; // see Dot256x4
+
+    /// <inheritdoc/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<int> Dot512(byte* levels, byte* xq)
     {
@@ -98,6 +101,31 @@ internal readonly unsafe struct Q4Block : IQuantBlock
             acc += Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(xq + 8 * s + 4)).AsSByte());
         }
         return Avx2.MultiplyAddAdjacent(acc, Vector256<short>.One);
+    }
+
+    /// <inheritdoc/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Dot256x4(byte* levels, byte* xq, int ldq, int half, bool vnni, out Vector256<int> s0, out Vector256<int> s1, out Vector256<int> s2, out Vector256<int> s3)
+    {
+        // VNNI is not taken (TakesVnni): its vpdpbusd makes as many products an instruction as a byte multiply-add and its
+        // word add, whose words wait for one word multiply-add a group
+        var mask = Vector256.Create((byte)15);
+        Vector256<short> a0 = default, a1 = default, a2 = default, a3 = default;
+        byte* x1 = xq + ldq, x2 = x1 + ldq, x3 = x2 + ldq;
+        for (int s = 0; s < 4; s++)
+        {
+            var v = Vector256.Load(levels + s * Slab + 32 * half);
+            var lo = v & mask;
+            var hi = (v.AsUInt16() >>> 4).AsByte() & mask;
+            a0 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(xq + 8 * s)).AsSByte()) + Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(xq + 8 * s + 4)).AsSByte());
+            a1 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(x1 + 8 * s)).AsSByte()) + Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(x1 + 8 * s + 4)).AsSByte());
+            a2 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(x2 + 8 * s)).AsSByte()) + Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(x2 + 8 * s + 4)).AsSByte());
+            a3 += Avx2.MultiplyAddAdjacent(lo, Vector256.Create(*(int*)(x3 + 8 * s)).AsSByte()) + Avx2.MultiplyAddAdjacent(hi, Vector256.Create(*(int*)(x3 + 8 * s + 4)).AsSByte());
+        }
+        s0 = Avx2.MultiplyAddAdjacent(a0, Vector256<short>.One);
+        s1 = Avx2.MultiplyAddAdjacent(a1, Vector256<short>.One);
+        s2 = Avx2.MultiplyAddAdjacent(a2, Vector256<short>.One);
+        s3 = Avx2.MultiplyAddAdjacent(a3, Vector256<short>.One);
     }
 
     /// <inheritdoc/>
