@@ -1,6 +1,7 @@
 using TpLlm.Checkpoints;
 using TpLlm.Distributed;
 using TpLlm.Models;
+using TpLlm.Tensors;
 
 namespace TpLlm.Tests.Models;
 
@@ -10,15 +11,18 @@ namespace TpLlm.Tests.Models;
 /// </summary>
 public class ModelFixtureTests
 {
-    public static IEnumerable<object[]> Cases()
+    public static IEnumerable<object?[]> Cases()
     {
         foreach (var model in new[] { "llama3-mini", "fortune-llama", "qwen3-mini", "gemma3-mini" })
         {
             for (int tp = 1; tp <= 4; tp++)
-                yield return [model, tp, 1];
+                yield return [model, tp, 1, null];
             // several compute threads per rank: matmul rows and attention heads split over them (unevenly, some idle)
-            yield return [model, 1, 3];
-            yield return [model, 2, 3];
+            yield return [model, 1, 3, null];
+            yield return [model, 2, 3, null];
+            // the narrower kernel paths, which processors without AVX-512 (or without vectors) take
+            foreach (var path in new[] { KernelPath.Vector256, KernelPath.Scalar }.Where(p => p != KernelPaths.Best && KernelPaths.IsSupported(p)))
+                yield return [model, 2, 2, path];
         }
     }
 
@@ -31,7 +35,7 @@ public class ModelFixtureTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Logits_match_the_reference_at_every_position(string model, int tp, int threads)
+    public void Logits_match_the_reference_at_every_position(string model, int tp, int threads, KernelPath? path)
     {
         var (folder, refPath, prompts) = Fixture(model);
         using var reference = new SafetensorsFile(refPath);
@@ -44,7 +48,7 @@ public class ModelFixtureTests
             int T = ids.Length, V = config.VocabSize;
             var outputs = ThreadRanks.Run(tp, comm =>
             {
-                using var m = DecoderModel.Load(config, ck, comm, new ModelOptions { ComputeThreads = threads });
+                using var m = DecoderModel.Load(config, ck, comm, new ModelOptions { ComputeThreads = threads, KernelPath = path });
                 var hidden = new float[T * config.HiddenSize];
                 m.Forward(ids, [new SequenceChunk(0, 0, T)], hidden, allPositions: true);
                 var logits = new float[T * V];
@@ -55,7 +59,7 @@ public class ModelFixtureTests
             {
                 float max = 0;
                 for (int i = 0; i < logits.Length; i++) max = Math.Max(max, Math.Abs(logits[i] - expected[i]));
-                Assert.True(max <= 1e-4f, $"{model} tp={tp} threads={threads} prompt {p}: max abs error {max} (acceptance bound 1e-3; we hold 1e-4)");
+                Assert.True(max <= 1e-4f, $"{model} tp={tp} threads={threads} {path} prompt {p}: max abs error {max} (acceptance bound 1e-3; we hold 1e-4)");
             }
         }
     }
