@@ -23,6 +23,23 @@ public static class BenchCommand
         text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             .Select(t => int.TryParse(t, out int v) && v >= 1 ? v : throw new TpLlmException($"{option}: '{t}' is not a positive integer")).ToArray();
 
+    // --path: the kernel path a bench forces (null: the best this CPU runs)
+    internal static Option<string> PathOption() => new("--path") { Description = "kernel path: vector512, vector256 or scalar (default: the best this CPU runs)" };
+
+    internal static TpLlm.Tensors.KernelPath ParsePath(string? name)
+    {
+        var path = name?.ToLowerInvariant() switch
+        {
+            null => TpLlm.Tensors.KernelPaths.Best,
+            "vector512" => TpLlm.Tensors.KernelPath.Vector512,
+            "vector256" => TpLlm.Tensors.KernelPath.Vector256,
+            "scalar" => TpLlm.Tensors.KernelPath.Scalar,
+            var other => throw new TpLlmException($"--path: '{other}' is not vector512, vector256 or scalar"),
+        };
+        if (!TpLlm.Tensors.KernelPaths.IsSupported(path)) throw new TpLlmException($"--path: this CPU does not run {path} (best: {TpLlm.Tensors.KernelPaths.Best})");
+        return path;
+    }
+
     private static (string, int, int) ParseShape(string n)
     {
         var known = LmHeadBench.Shapes.FirstOrDefault(s => s.Name.Equals(n, StringComparison.OrdinalIgnoreCase));

@@ -31,7 +31,8 @@ public static class GenerateBench
         var runs = new Option<int>("--runs") { Description = "timed generations per tp and format; the medians of prefill and of decode speed are reported, with their spreads", DefaultValueFactory = _ => 3 };
         var model = new Option<string?>("--model", "-m") { Description = "a model folder, GGUF file or Hub id to measure (default: a synthetic Llama-3.2-1B-shaped one with random weights, written to the temp folder once)" };
         var quantize = new Option<string>("--quantize") { Description = $"weight formats to measure, comma-separated: {string.Join(", ", WeightFormats.QuantizeNames)}", DefaultValueFactory = _ => "none" };
-        var cmd = new Command("generate", "end-to-end prefill and decode tokens/s on a synthetic Llama-3.2-1B-shaped model, or on --model") { json, tps, prompt, decode, layers, runs, model, quantize };
+        var path = BenchCommand.PathOption();
+        var cmd = new Command("generate", "end-to-end prefill and decode tokens/s on a synthetic Llama-3.2-1B-shaped model, or on --model") { json, tps, prompt, decode, layers, runs, model, quantize, path };
         cmd.SetAction(r =>
         {
             int promptTokens = r.GetValue(prompt), decodeTokens = r.GetValue(decode), nLayers = r.GetValue(layers), nRuns = r.GetValue(runs);
@@ -40,15 +41,16 @@ public static class GenerateBench
             if (formats.Length == 0) throw new TpLlmException("--quantize: give at least one format");
             var quantizations = formats.Select(WeightFormats.ForQuantize).ToArray();
             var tpList = BenchCommand.Ints(r.GetValue(tps)!, "--tp");
+            var kernels = BenchCommand.ParsePath(r.GetValue(path));
             var dir = r.GetValue(model) is { } m ? ModelLocator.Resolve(m) : Path.Combine(Path.GetTempPath(), $"tpllm-bench-1b-{nLayers}");
             if (r.GetValue(model) is null) SyntheticCheckpoint.Write(dir, nLayers);
             var err = BenchRanks.Reports ? StdOut.Err : TextWriter.Null; // under mpirun rank 0 reports
             var roof = BenchRanks.Reports ? Roofline.Measure(Environment.ProcessorCount) : new Roofline(1, 1, 1);
-            err.WriteLine($"measured: read bandwidth {roof.ReadGBps:F1} GB/s, f32 FMA peak {roof.PeakGflops:F0} GFLOP/s");
+            err.WriteLine($"measured: read bandwidth {roof.ReadGBps:F1} GB/s, f32 FMA peak {roof.PeakGflops:F0} GFLOP/s (kernels {kernels})");
             var results = new List<Result>();
             using var folder = ModelFolder.Open(dir);
             foreach (int tp in tpList)
-                foreach (var x in Measure(folder, tp, formats, quantizations, promptTokens, decodeTokens, nRuns, roof))
+                foreach (var x in Measure(folder, tp, formats, quantizations, kernels, promptTokens, decodeTokens, nRuns, roof))
                 {
                     results.Add(x);
                     err.WriteLine($"tp={tp} {x.Quantize}: loaded in {x.LoadSeconds:F1} s; prompt {promptTokens} tokens, TTFT {x.TtftMs:F0} ms ({x.PrefillTokensPerSecond:F1} prefill tokens/s, {x.PrefillTokensPerSecondMin:F1}–{x.PrefillTokensPerSecondMax:F1}); " +
@@ -65,7 +67,7 @@ public static class GenerateBench
 
     // each format's load timed alone (a model already resident slows the next one's page faults: the order would decide),
     // then every format loaded at once on tp ranks, and each run times every format once, starting from a different one
-    private static IEnumerable<Result> Measure(ModelFolder folder, int tp, string[] names, IWeightFormat?[] formats, int promptTokens, int decodeTokens, int nRuns, Roofline roof)
+    private static IEnumerable<Result> Measure(ModelFolder folder, int tp, string[] names, IWeightFormat?[] formats, KernelPath kernels, int promptTokens, int decodeTokens, int nRuns, Roofline roof)
     {
         int n = formats.Length;
         if (!BenchRanks.Run(tp, comm =>
@@ -75,7 +77,7 @@ public static class GenerateBench
             var bytes = new long[n];
             try
             {
-                DecoderModel Load(int f) => DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { MaxContext = promptTokens + decodeTokens + 1, Quantization = formats[f] });
+                DecoderModel Load(int f) => DecoderModel.Load(folder.Config, folder.Checkpoint, comm, new ModelOptions { MaxContext = promptTokens + decodeTokens + 1, Quantization = formats[f], KernelPath = kernels });
                 for (int f = 0; f < n; f++)
                 {
                     GC.Collect(); // no earlier model's weights left to slow this load down

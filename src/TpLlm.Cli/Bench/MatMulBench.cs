@@ -27,7 +27,7 @@ public static class MatMulBench
         var quantize = new Option<string>("--quantize") { Description = $"weight formats, comma-separated: {string.Join(", ", WeightFormats.QuantizeNames)}", DefaultValueFactory = _ => string.Join(",", WeightFormats.QuantizeNames) };
         var threads = new Option<int>("--threads") { Description = "compute threads (default: the machine's cores)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var runs = new Option<int>("--runs") { Description = "timed interleaved runs per (shape, T), after a warm-up (0: as many as fit in 0.4 s, 5 to 50)", DefaultValueFactory = _ => 0 };
-        var path = new Option<string>("--path") { Description = "kernel path: vector512, vector256 or scalar (default: the best this CPU runs)" };
+        var path = BenchCommand.PathOption();
         var vnni = new Option<string>("--vnni") { Description = "the 256-bit path's integer products on AVX-VNNI: auto (where the CPU has it), off, or both (on the 256-bit path, the formats that take it timed each way, interleaved)", DefaultValueFactory = _ => "auto" };
         var cmd = new Command("matmul", "time the weight formats' kernels at real shapes, interleaved, against their roofline") { json, shapes, ts, quantize, threads, runs, path, vnni };
         cmd.SetAction(r =>
@@ -40,15 +40,7 @@ public static class MatMulBench
             int nThreads = r.GetValue(threads), nRuns = r.GetValue(runs);
             if (nThreads < 1) throw new TpLlmException($"--threads: {nThreads} must be ≥ 1");
             if (nRuns < 0) throw new TpLlmException($"--runs: {nRuns} is negative");
-            var kernels = r.GetValue(path)?.ToLowerInvariant() switch
-            {
-                null => KernelPaths.Best,
-                "vector512" => KernelPath.Vector512,
-                "vector256" => KernelPath.Vector256,
-                "scalar" => KernelPath.Scalar,
-                var other => throw new TpLlmException($"--path: '{other}' is not vector512, vector256 or scalar"),
-            };
-            if (!KernelPaths.IsSupported(kernels)) throw new TpLlmException($"--path: this CPU does not run {kernels} (best: {KernelPaths.Best})");
+            var kernels = BenchCommand.ParsePath(r.GetValue(path));
             string vnniMode = r.GetValue(vnni)!;
             bool[] vnniSettings = vnniMode switch
             {

@@ -28,11 +28,13 @@ public class GenerateBenchTests
         Assert.Contains("median of 3", r.Stderr);
     }
 
-    [Fact]
-    public void Bench_generate_refuses_zero_runs()
+    [Theory]
+    [InlineData("--runs", "0", "--runs must be ≥ 1")]
+    [InlineData("--path", "avx3", "--path: 'avx3' is not vector512, vector256 or scalar")]
+    public void Bench_generate_refuses_bad_options_naming_them(string option, string value, string message)
     {
-        var r = CliProcess.Run("bench", "generate", "--runs", "0");
+        var r = CliProcess.Run("bench", "generate", option, value);
         Assert.NotEqual(0, r.ExitCode);
-        Assert.Contains("--runs must be ≥ 1", r.Stderr);
+        Assert.Contains(message, r.Stderr);
     }
 }

@@ -83,14 +83,16 @@ internal static unsafe class PanelGemm
                 int kEnd = k1 == pairs ? Pairs(K) : k1; // the odd column of an odd K rides with the last block
                 byte* w0 = src.Panel(p / P, k0, kEnd, 0);
                 byte* w1 = two ? src.Panel(p / P + 1, k0, kEnd, 1) : w0;
+                // the first tile over a block reads it from memory, prefetching ahead; the others find it in cache
+                bool stream = src.Streams;
                 int t = 0;
                 for (; t + 4 <= T; t += 4)
                 {
                     float* xt = x + (long)t * K, yt = y + (long)t * ldy + p;
-                    PanelTiles256.Tile4<TW>(xt, K, w0, yt, ldy, valid0, k0, k1);
-                    if (two) PanelTiles256.Tile4<TW>(xt, K, w1, yt + P, ldy, valid1, k0, k1);
+                    PanelTiles256.Tile4<TW>(xt, K, w0, yt, ldy, valid0, k0, k1, stream && t == 0);
+                    if (two) PanelTiles256.Tile4<TW>(xt, K, w1, yt + P, ldy, valid1, k0, k1, stream && t == 0);
                 }
-                for (; t < T; t++) PanelTiles256.Tile1<TW>(x + (long)t * K, K, w0, w1, y + (long)t * ldy + p, valid0, valid1, k0, k1);
+                for (; t < T; t++) PanelTiles256.Tile1<TW>(x + (long)t * K, K, w0, w1, y + (long)t * ldy + p, valid0, valid1, k0, k1, stream && t == 0);
             }
         }
     }

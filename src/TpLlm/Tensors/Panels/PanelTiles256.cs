@@ -16,11 +16,31 @@ internal static unsafe class PanelTiles256
     /// <summary>
     /// 4 tokens × one panel over pairs [<paramref name="pair0"/>, <paramref name="pair1"/>): 8 accumulators; per column
     /// pair two weight loads, four widening operations, eight broadcasts and 16 FMAs. Each accumulator's two FMAs a pair
-    /// take the FMA latency that the other seven chains fill.
+    /// take the FMA latency that the other seven chains fill. <paramref name="first"/>: the first pass over this block of
+    /// weights, which reads it from memory and prefetches ahead.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile4<TW>(float* x, int K, byte* w, float* y, int ldy, int valid, int pair0, int pair1)
+    public static void Tile4<TW>(float* x, int K, byte* w, float* y, int ldy, int valid, int pair0, int pair1, bool first)
         where TW : struct, IPanelWeights
+    {
+        if (first) Tile4<TW, PrefetchAhead>(x, K, w, y, ldy, valid, pair0, pair1);
+        else Tile4<TW, NoPrefetch>(x, K, w, y, ldy, valid, pair0, pair1);
+    }
+
+    /// <summary>
+    /// One token × two panels (<paramref name="w1"/> the second, <paramref name="valid1"/> = 0 when there is none): four
+    /// chains, so a token alone (decode) keeps the FMAs busy enough to stream the weights. <paramref name="first"/>: the
+    /// first pass over this block of weights, which reads it from memory and prefetches ahead.
+    /// </summary>
+    public static void Tile1<TW>(float* x, int K, byte* w0, byte* w1, float* y, int valid0, int valid1, int pair0, int pair1, bool first)
+        where TW : struct, IPanelWeights
+    {
+        if (first) Tile1<TW, PrefetchAhead>(x, K, w0, w1, y, valid0, valid1, pair0, pair1);
+        else Tile1<TW, NoPrefetch>(x, K, w0, w1, y, valid0, valid1, pair0, pair1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile4<TW, TPrefetch>(float* x, int K, byte* w, float* y, int ldy, int valid, int pair0, int pair1)
+        where TW : struct, IPanelWeights where TPrefetch : struct, IWeightPrefetch
     {
         float* x1 = x + K, x2 = x1 + K, x3 = x2 + K;
         float* y1 = y + ldy, y2 = y1 + ldy, y3 = y2 + ldy;
@@ -35,6 +55,7 @@ internal static unsafe class PanelTiles256
         for (int kk = pair0; kk < pair1; kk++)
         {
             byte* pair = w + (long)kk * TW.PairBytes;
+            TPrefetch.Ahead(pair, 0);
             TW.Load(pair, 0, out var e0, out var f0);
             TW.Load(pair, 1, out var e1, out var f1);
             int c = 2 * kk;
@@ -63,13 +84,9 @@ internal static unsafe class PanelTiles256
         Put(a3, b3, y3, valid);
     }
 
-    /// <summary>
-    /// One token × two panels (<paramref name="w1"/> the second, <paramref name="valid1"/> = 0 when there is none): four
-    /// chains, so a token alone (decode) keeps the FMAs busy enough to stream the weights.
-    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tile1<TW>(float* x, int K, byte* w0, byte* w1, float* y, int valid0, int valid1, int pair0, int pair1)
-        where TW : struct, IPanelWeights
+    private static void Tile1<TW, TPrefetch>(float* x, int K, byte* w0, byte* w1, float* y, int valid0, int valid1, int pair0, int pair1)
+        where TW : struct, IPanelWeights where TPrefetch : struct, IWeightPrefetch
     {
         Vector256<float> a0 = default, b0 = default, a1 = default, b1 = default;
         if (pair0 > 0)
@@ -80,6 +97,8 @@ internal static unsafe class PanelTiles256
         for (int kk = pair0; kk < pair1; kk++)
         {
             byte* p0 = w0 + (long)kk * TW.PairBytes, p1 = w1 + (long)kk * TW.PairBytes;
+            TPrefetch.Ahead(p0, 0);
+            TPrefetch.Ahead(p1, 0);
             TW.Load(p0, 0, out var e0, out var f0);
             TW.Load(p0, 1, out var e1, out var f1);
             TW.Load(p1, 0, out var e2, out var f2);
