@@ -182,58 +182,78 @@ internal static unsafe class QuantizedProduct<TQ> where TQ : struct, IQuantBlock
         }
     }
 
-    // A panel at a time, as two halves of 8 rows: tokens in tiles of four (each load of levels and each block's scales
-    // shared by the four, four chains in flight), then one at a time; after the first tile, the panel is in cache.
+    // Two panels at a time, each as two halves of 8 rows: tokens in tiles of four a panel (each load of levels and each
+    // block's scales shared by the four, four chains in flight), then one at a time over both panels (a token alone, as in
+    // decode, streams two panels' blocks with four chains); after the first pass, the panels are in cache.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Run256(BlockQuantizedMatrix<TQ> w, Activations a, bool vnni, int T, int n0, int n1, float* y, int ldy)
     {
-        int groups = a.Groups, ldq = a.Ldq, blockBytes = BlockQuantizedMatrix<TQ>.BlockBytes;
-        for (int p = n0; p < n1; p += P)
+        int groups = a.Groups, ldq = a.Ldq, blockBytes = BlockQuantizedMatrix<TQ>.BlockBytes, t4 = T / 4 * 4;
+        for (int p = n0; p < n1; p += 2 * P)
         {
-            int valid = Math.Min(P, n1 - p);
-            byte* first = w.Block(p / P, 0);
-            int t = 0;
-            for (; t + 4 <= T; t += 4)
-                for (int half = 0; half < 2; half++)
-                {
-                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                    byte* b = first;
-                    byte* q = a.Q + (long)t * ldq;
-                    float* d = a.D + t * groups;
-                    int* offsets = a.Offsets + t * groups;
-                    for (int g = 0; g < groups; g++, b += blockBytes, q += a.GroupBytes, d++, offsets++)
-                    {
-                        if (t == 0 && half == 0) for (int line = 0; line < blockBytes; line += 64) PrefetchAhead.Ahead(b, line);
-                        TQ.Dot256x4(b + 2 * P, q, ldq, half, vnni, out var s0, out var s1, out var s2, out var s3);
-                        var scale = Half16.ToF32x8((ushort*)b + 8 * half);
-                        a0 = Scaled(s0, offsets[0], scale, d[0], a0);
-                        a1 = Scaled(s1, offsets[groups], scale, d[groups], a1);
-                        a2 = Scaled(s2, offsets[2 * groups], scale, d[2 * groups], a2);
-                        a3 = Scaled(s3, offsets[3 * groups], scale, d[3 * groups], a3);
-                    }
-                    float* yt = y + (long)t * ldy + p;
-                    Put(a0, yt, valid, half);
-                    Put(a1, yt + ldy, valid, half);
-                    Put(a2, yt + 2 * ldy, valid, half);
-                    Put(a3, yt + 3 * ldy, valid, half);
-                }
-            for (; t < T; t++)
+            bool two = p + P < n1;
+            int valid0 = Math.Min(P, n1 - p), valid1 = two ? Math.Min(P, n1 - p - P) : 0;
+            Tiles256(w, a, vnni, t4, p, valid0, y, ldy);
+            if (two) Tiles256(w, a, vnni, t4, p + P, valid1, y, ldy);
+            for (int t = t4; t < T; t++)
             {
-                byte* b = first;
-                Vector256<float> lo = default, hi = default;
-                for (int g = 0; g < groups; g++, b += blockBytes)
+                byte* b0 = w.Block(p / P, 0), b1 = two ? w.Block(p / P + 1, 0) : b0;
+                Vector256<float> lo0 = default, hi0 = default, lo1 = default, hi1 = default;
+                for (int g = 0; g < groups; g++, b0 += blockBytes, b1 += blockBytes)
                 {
-                    if (t == 0) for (int line = 0; line < blockBytes; line += 64) PrefetchAhead.Ahead(b, line);
+                    if (t == 0)
+                        for (int line = 0; line < blockBytes; line += 64)
+                        {
+                            PrefetchAhead.Ahead(b0, line);
+                            PrefetchAhead.Ahead(b1, line);
+                        }
                     int i = t * groups + g;
                     byte* q = a.Q + (long)t * ldq + g * a.GroupBytes;
-                    lo = Scaled(TQ.Dot256(b + 2 * P, q, 0), a.Offsets[i], Half16.ToF32x8((ushort*)b), a.D[i], lo);
-                    hi = Scaled(TQ.Dot256(b + 2 * P, q, 1), a.Offsets[i], Half16.ToF32x8((ushort*)b + 8), a.D[i], hi);
+                    lo0 = Scaled(TQ.Dot256(b0 + 2 * P, q, 0), a.Offsets[i], Half16.ToF32x8((ushort*)b0), a.D[i], lo0);
+                    hi0 = Scaled(TQ.Dot256(b0 + 2 * P, q, 1), a.Offsets[i], Half16.ToF32x8((ushort*)b0 + 8), a.D[i], hi0);
+                    lo1 = Scaled(TQ.Dot256(b1 + 2 * P, q, 0), a.Offsets[i], Half16.ToF32x8((ushort*)b1), a.D[i], lo1);
+                    hi1 = Scaled(TQ.Dot256(b1 + 2 * P, q, 1), a.Offsets[i], Half16.ToF32x8((ushort*)b1 + 8), a.D[i], hi1);
                 }
                 float* yt = y + (long)t * ldy + p;
-                Put(lo, yt, valid, 0);
-                Put(hi, yt, valid, 1);
+                Put(lo0, yt, valid0, 0);
+                Put(hi0, yt, valid0, 1);
+                if (!two) continue; // a lone last panel was computed twice, stored once
+                Put(lo1, yt + P, valid1, 0);
+                Put(hi1, yt + P, valid1, 1);
             }
         }
+    }
+
+    // tokens [0, t4) of panel rows [p, p + valid) in tiles of four, half a panel at a time
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tiles256(BlockQuantizedMatrix<TQ> w, Activations a, bool vnni, int t4, int p, int valid, float* y, int ldy)
+    {
+        int groups = a.Groups, ldq = a.Ldq, blockBytes = BlockQuantizedMatrix<TQ>.BlockBytes;
+        byte* first = w.Block(p / P, 0);
+        for (int t = 0; t < t4; t += 4)
+            for (int half = 0; half < 2; half++)
+            {
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                byte* b = first;
+                byte* q = a.Q + (long)t * ldq;
+                float* d = a.D + t * groups;
+                int* offsets = a.Offsets + t * groups;
+                for (int g = 0; g < groups; g++, b += blockBytes, q += a.GroupBytes, d++, offsets++)
+                {
+                    if (t == 0 && half == 0) for (int line = 0; line < blockBytes; line += 64) PrefetchAhead.Ahead(b, line);
+                    TQ.Dot256x4(b + 2 * P, q, ldq, half, vnni, out var s0, out var s1, out var s2, out var s3);
+                    var scale = Half16.ToF32x8((ushort*)b + 8 * half);
+                    a0 = Scaled(s0, offsets[0], scale, d[0], a0);
+                    a1 = Scaled(s1, offsets[groups], scale, d[groups], a1);
+                    a2 = Scaled(s2, offsets[2 * groups], scale, d[2 * groups], a2);
+                    a3 = Scaled(s3, offsets[3 * groups], scale, d[3 * groups], a3);
+                }
+                float* yt = y + (long)t * ldy + p;
+                Put(a0, yt, valid, half);
+                Put(a1, yt + ldy, valid, half);
+                Put(a2, yt + 2 * ldy, valid, half);
+                Put(a3, yt + 3 * ldy, valid, half);
+            }
     }
 
     // Scaled in 256-bit vectors: the same operations, so the same numbers
