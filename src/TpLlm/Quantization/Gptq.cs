@@ -39,36 +39,76 @@ public static class Gptq
             for (int k = 0; k < K; k++)
                 if (dead[k]) for (int n = 0; n < N; n++) w[(long)n * K + k] = 0; // an input that is always 0: its weights do nothing
         }
-        const int R = 16; // rows sharing each row of U while it is in cache
-        int blocks = (N + R - 1) / R;
-        System.Threading.Tasks.Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads }, b =>
+        if (u is null)
         {
-            int r0 = b * R, r1 = Math.Min(N, r0 + R);
-            Span<sbyte> scratch = stackalloc sbyte[Group];
-            Span<float> d = stackalloc float[R];
-            for (int k = 0; k < K; k++)
+            // round to nearest: each group's search and levels, row by row
+            System.Threading.Tasks.Parallel.For(0, N, new ParallelOptions { MaxDegreeOfParallelism = threads }, r =>
             {
-                float ukk = u is null ? 1 : u[(long)k * K + k];
-                var urow = u is null ? default : u.AsSpan((int)((long)k * K + k + 1), K - k - 1);
-                for (int r = r0; r < r1; r++)
+                Span<sbyte> group = stackalloc sbyte[Group];
+                for (int g = 0; g < K / Group; g++)
                 {
-                    var row = w.AsSpan((int)((long)r * K), K);
-                    if (k % Group == 0)
-                    {
-                        ushort bits = Q4Block.Quantize(row.Slice(k, Group), scratch);
-                        scales[(long)r * (K / Group) + k / Group] = bits;
-                        d[r - r0] = Half16.ToF32(bits);
-                    }
-                    float dd = d[r - r0], inv = dd != 0 ? 1f / dd : 0f; // as Group32.Levels rounds
-                    float q = Math.Clamp(MathF.Round(row[k] * inv), -8f, 7f);
-                    levels[(long)r * K + k] = (sbyte)q;
-                    if (u is null) continue;
-                    float err = (row[k] - q * dd) / ukk;
-                    if (err != 0 && urow.Length > 0) TensorPrimitives.MultiplyAdd(urow, -err, row[(k + 1)..], row[(k + 1)..]);
+                    scales[(long)r * (K / Group) + g] = Q4Block.Quantize(w.AsSpan((int)((long)r * K + g * Group), Group), group);
+                    for (int j = 0; j < Group; j++) levels[(long)r * K + g * Group + j] = group[j];
                 }
+            });
+            return;
+        }
+        // Lazy batches (the paper's section 3): the columns in blocks of Lazy; inside a block each column's error reaches
+        // the block's later columns at once, and the block's errors reach the columns after it in one product,
+        // W[:, i2:] −= E · U[i1:i2, i2:] — a matrix multiply on the panel kernels instead of a pass over every later
+        // column for every column (the same arithmetic, in another order).
+        var err = new float[(long)N * Lazy];
+        var update = new float[(long)N * K];
+        var uBlock = new TpLlm.Tensors.Formats.F32.F32Matrix(K, Lazy); // row n: U[i1..i2, i2 + n]
+        using var mm = new TpLlm.Tensors.MatMul(threads);
+        var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        var column = new float[Lazy];
+        for (int i1 = 0; i1 < K; i1 += Lazy)
+        {
+            int i2 = Math.Min(K, i1 + Lazy), width = i2 - i1;
+            const int R = 16; // rows sharing each row of U while it is in cache
+            System.Threading.Tasks.Parallel.For(0, (N + R - 1) / R, options, b =>
+            {
+                int r0 = b * R, r1 = Math.Min(N, r0 + R);
+                Span<sbyte> scratch = stackalloc sbyte[Group];
+                Span<float> d = stackalloc float[R];
+                for (int k = i1; k < i2; k++)
+                {
+                    float ukk = u[(long)k * K + k];
+                    var urow = u.AsSpan((int)((long)k * K + k + 1), i2 - k - 1);
+                    for (int r = r0; r < r1; r++)
+                    {
+                        var row = w.AsSpan((int)((long)r * K), K);
+                        if (k % Group == 0)
+                        {
+                            ushort bits = Q4Block.Quantize(row.Slice(k, Group), scratch);
+                            scales[(long)r * (K / Group) + k / Group] = bits;
+                            d[r - r0] = Half16.ToF32(bits);
+                        }
+                        float dd = d[r - r0], inv = dd != 0 ? 1f / dd : 0f; // as Group32.Levels rounds
+                        float q = Math.Clamp(MathF.Round(row[k] * inv), -8f, 7f);
+                        levels[(long)r * K + k] = (sbyte)q;
+                        float e = (row[k] - q * dd) / ukk;
+                        err[(long)r * Lazy + (k - i1)] = e;
+                        if (e != 0 && urow.Length > 0) TensorPrimitives.MultiplyAdd(urow, -e, row[(k + 1)..i2], row[(k + 1)..i2]);
+                    }
+                }
+            });
+            if (i2 == K) break;
+            int rest = K - i2;
+            for (int n = 0; n < rest; n++)
+            {
+                for (int j = 0; j < width; j++) column[j] = u[(long)(i1 + j) * K + i2 + n];
+                column.AsSpan(width).Clear();
+                uBlock.SetRow(n, column);
             }
-        });
+            mm.Run(err, N, uBlock, update, rest, rest); // update [N, rest] = E [N, Lazy] · U[i1:i2, i2:]
+            System.Threading.Tasks.Parallel.For(0, N, options, r =>
+                TensorPrimitives.Subtract(w.AsSpan((int)((long)r * K + i2), rest), update.AsSpan((int)((long)r * rest), rest), w.AsSpan((int)((long)r * K + i2), rest)));
+        }
     }
+
+    private const int Lazy = 128; // columns per lazy batch: a multiple of the group
 
     /// <summary>
     /// U <c>[K, K]</c>, upper triangular with UᵀU = (H + λI)⁻¹ — the factor GPTQ's updates read row by row. λ is
