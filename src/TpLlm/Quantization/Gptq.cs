@@ -208,44 +208,81 @@ public static class Gptq
     private static unsafe Vector<float> Load(float* p) => System.Runtime.CompilerServices.Unsafe.ReadUnaligned<Vector<float>>(p);
 
     // Lower Cholesky factor of the symmetric g (its lower triangle read, overwritten); false when not positive definite.
-    // Left-looking by panels of B columns: a row's dots with the panel's rows over the columns before the panel share
-    // each load of the row (DotsB), so the matrix streams from memory K / B times, not K; the panel's own columns are
-    // then finished with short dots.
+    // Right-looking by panels of Nb columns, the heavy steps on the f32 panel kernels: each panel's diagonal block is
+    // factored as it stands, the rows below are solved against it as one product with the block's inverse,
+    // P = A21 · L11⁻ᵀ, and the rest of the matrix takes the panel's product A22 −= P · Pᵀ, rows in chunks (the lower
+    // triangle and the chunk's diagonal blocks only). The matrix then streams from memory K / Nb times in products
+    // whose tiles keep their operands in cache, not once per 16 columns in dots.
     private static unsafe bool CholeskyInPlace(float[] g, int K, int threads)
     {
+        const int Nb = 128, Chunk = 256;
+        using var mm = new TpLlm.Tensors.MatMul(threads);
         var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        var inverse = new TpLlm.Tensors.Formats.F32.F32Matrix(Nb, Nb); // row c: row c of L11⁻¹ (zero past the block)
+        var panelRows = new TpLlm.Tensors.Formats.F32.F32Matrix(Math.Max(1, K - Nb), Nb); // row t: P[t] (zero past the block)
+        var a21 = new float[(long)Math.Max(1, K - Nb) * Nb];
+        var p = new float[(long)Math.Max(1, K - Nb) * Nb];
+        var y = new float[(long)Chunk * K];
+        var l11 = new double[Nb * Nb];
+        var row = new float[Nb];
         fixed (float* pg = g)
         {
-            float* p = pg;
-            for (int j0 = 0; j0 < K; j0 += B)
+            float* gp = pg;
+            for (int j0 = 0; j0 < K; j0 += Nb)
             {
-                int nb = Math.Min(K, j0 + B) - j0;
-                for (int i = j0; i < j0 + nb; i++) // the panel's diagonal block, row by row
-                    if (!Row(p, K, i, j0, nb)) return false;
-                // the rows below: each needs only the panel's rows (a pivot is only ever on the diagonal)
-                int below = K - j0 - nb;
-                if ((long)below * (j0 + B) < 1 << 16) { for (int i = j0 + nb; i < K; i++) Row(p, K, i, j0, nb); }
-                else System.Threading.Tasks.Parallel.For(j0 + nb, K, options, i => Row(p, K, i, j0, nb));
+                int nb = Math.Min(Nb, K - j0), T = K - j0 - nb;
+                // the diagonal block, row by row (the panels before it have already been taken off)
+                for (int i = j0; i < j0 + nb; i++)
+                    for (int j = j0; j <= i; j++)
+                    {
+                        float s = gp[(long)i * K + j];
+                        for (int m = j0; m < j; m++) s -= gp[(long)i * K + m] * gp[(long)j * K + m];
+                        if (j < i) gp[(long)i * K + j] = s / gp[(long)j * K + j];
+                        else if (s > 0) gp[(long)i * K + j] = MathF.Sqrt(s);
+                        else return false;
+                    }
+                if (T == 0) break;
+                // L11⁻¹ by forward substitution (in double: nb³/6 operations, the panel's accuracy rests on it)
+                Array.Clear(l11);
+                for (int c = 0; c < nb; c++)
+                    for (int i = c; i < nb; i++)
+                    {
+                        double s = i == c ? 1 : 0;
+                        for (int m = c; m < i; m++) s -= gp[(long)(j0 + i) * K + j0 + m] * l11[m * Nb + c];
+                        l11[i * Nb + c] = s / gp[(long)(j0 + i) * K + j0 + i];
+                    }
+                for (int c = 0; c < Nb; c++)
+                {
+                    for (int m = 0; m < Nb; m++) row[m] = c < nb && m < nb ? (float)l11[c * Nb + m] : 0f;
+                    inverse.SetRow(c, row);
+                }
+                // P = A21 · L11⁻ᵀ: row t of P is A21[t] · (L11⁻¹)ᵀ, a product with the inverse's rows
+                System.Threading.Tasks.Parallel.For(0, T, options, t =>
+                {
+                    var src = new ReadOnlySpan<float>(gp + (long)(j0 + nb + t) * K + j0, nb);
+                    src.CopyTo(a21.AsSpan((int)((long)t * Nb), nb));
+                    a21.AsSpan((int)((long)t * Nb + nb), Nb - nb).Clear();
+                });
+                mm.Run(a21, T, inverse, p, Nb);
+                System.Threading.Tasks.Parallel.For(0, T, options, t =>
+                {
+                    var pt = p.AsSpan((int)((long)t * Nb), Nb);
+                    pt[nb..].Clear();
+                    pt[..nb].CopyTo(new Span<float>(gp + (long)(j0 + nb + t) * K + j0, nb));
+                });
+                for (int t = 0; t < T; t++) panelRows.SetRow(t, p.AsSpan((int)((long)t * Nb), Nb));
+                // A22 −= P · Pᵀ over the lower triangle: rows [r0, r1) against rows [0, r1)
+                for (int r0 = 0; r0 < T; r0 += Chunk)
+                {
+                    int r1 = Math.Min(T, r0 + Chunk);
+                    mm.Run(p.AsSpan((int)((long)r0 * Nb), (r1 - r0) * Nb), r1 - r0, panelRows, y, r1, r1);
+                    System.Threading.Tasks.Parallel.For(r0, r1, options, t =>
+                    {
+                        var dst = new Span<float>(gp + (long)(j0 + nb + t) * K + j0 + nb, t + 1);
+                        TensorPrimitives.Subtract(dst, y.AsSpan((int)((long)(t - r0) * r1), t + 1), dst);
+                    });
+                }
             }
-        }
-        return true;
-    }
-
-    // row i's entries in the panel's columns [j0, j0 + nb) of L, up to the diagonal; false on a non-positive pivot
-    private static unsafe bool Row(float* g, int K, int i, int j0, int nb)
-    {
-        float* row = g + (long)i * K;
-        Span<float> d = stackalloc float[B];
-        DotsB(row, g + (long)j0 * K, K, nb, j0, d); // the columns before the panel
-        for (int c = 0; c < nb && j0 + c <= i; c++)
-        {
-            int j = j0 + c;
-            float* lj = g + (long)j * K;
-            float s = row[j] - d[c];
-            for (int m = j0; m < j; m++) s -= row[m] * lj[m]; // the panel's columns before j
-            if (j < i) row[j] = s / lj[j];
-            else if (s > 0) row[j] = MathF.Sqrt(s);
-            else return false;
         }
         return true;
     }

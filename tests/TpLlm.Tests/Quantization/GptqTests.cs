@@ -70,6 +70,43 @@ public class GptqTests
     }
 
     [Fact]
+    public void Over_several_panels_the_factor_still_inverts_the_damped_second_moment()
+    {
+        // K across three panels of the blocked factorisation (the last one short), a dead input in the second
+        const int T = 400, K = 300;
+        var x = Inputs(T, K, 9);
+        for (int t = 0; t < T; t++) x[t * K + 200] = 0;
+        var h = SecondMoment(x, T, K);
+        var dead = new bool[K];
+        var u = Gptq.InverseCholesky(h, K, 0.01, dead, threads: 2);
+        Assert.Equal(Enumerable.Range(0, K).Select(k => k == 200), dead);
+        double mean = Enumerable.Range(0, K).Average(k => k == 200 ? 1.0 : h[k * K + k]);
+        var inv = new double[K * K]; // UᵀU
+        for (int r = 0; r < K; r++)
+            for (int m = r; m < K; m++)
+            {
+                double urm = u[r * K + m];
+                if (urm == 0) continue;
+                for (int j = r; j < K; j++) inv[m * K + j] += urm * u[r * K + j];
+            }
+        for (int i = 0; i < K; i++)
+            for (int j = 0; j < i; j++) Assert.Equal(0f, u[i * K + j]);
+        double worst = 0;
+        for (int i = 0; i < K; i++)
+            for (int j = 0; j < K; j++)
+            {
+                double s = 0;
+                for (int m = 0; m < K; m++)
+                {
+                    double a = i == m ? (i == 200 ? 1 : h[i * K + i]) + 0.01 * mean : h[i * K + m];
+                    s += a * inv[m * K + j];
+                }
+                worst = Math.Max(worst, Math.Abs(s - (i == j ? 1 : 0)));
+            }
+        Assert.True(worst < 2e-3, $"A·UᵀU is I within {worst}");
+    }
+
+    [Fact]
     public void With_uncorrelated_inputs_it_rounds_to_nearest()
     {
         const int N = 24, K = 96;
