@@ -1,4 +1,3 @@
-using System.Numerics;
 using System.Numerics.Tensors;
 using TpLlm.Tensors.Formats.Blocks;
 using TpLlm.Tensors.Formats.Q4;
@@ -128,6 +127,7 @@ public static class Gptq
         }
         mean /= K;
         var g = new float[(long)K * K];
+        var u = new float[(long)K * K];
         for (int attempt = 0; ; attempt++)
         {
             double lambda = damp * Math.Pow(10, attempt) * mean;
@@ -137,100 +137,46 @@ public static class Gptq
                     int hi = K - 1 - i, hj = K - 1 - j;
                     g[(long)i * K + j] = i == j ? (float)((dead[hi] ? 1 : h[(long)hi * K + hi]) + lambda) : h[(long)hi * K + hj];
                 }
-            if (CholeskyInPlace(g, K, threads)) break;
+            if (CholeskyInPlace(g, K, threads, u)) break;
             if (attempt == 6) throw new TpLlmException($"GPTQ: the input's second moment [{K}, {K}] is not positive definite even with damping {lambda / mean:G3}");
         }
-        var u = new float[(long)K * K];
-        // L⁻¹ by forward substitution, a panel of B columns at a time: row i of L, read once, serves the B columns'
-        // dots (so L streams from memory K / B times, not K); column j of L⁻¹ (rows i ≥ j, zero above) is column
-        // K−1−j of U (rows K−1−i)
-        int panels = (K + B - 1) / B;
-        System.Threading.Tasks.Parallel.For(0, panels, new ParallelOptions { MaxDegreeOfParallelism = threads }, () => new float[B * K], (panel, _, x) =>
-        {
-            int j0 = panel * B, nb = Math.Min(K, j0 + B) - j0;
-            Array.Clear(x);
-            Span<float> d = stackalloc float[B];
-            fixed (float* pg = g, px = x)
-                for (int i = j0; i < K; i++)
-                {
-                    float lii = pg[(long)i * K + i];
-                    DotsB(pg + (long)i * K + j0, px + j0, K, nb, i - j0, d);
-                    for (int c = 0; c < nb && j0 + c <= i; c++)
-                    {
-                        float v = j0 + c == i ? 1 / lii : -d[c] / lii;
-                        px[(long)c * K + i] = v;
-                        u[(long)(K - 1 - i) * K + (K - 1 - j0 - c)] = v;
-                    }
-                }
-            return x;
-        }, _ => { });
+        // u holds L⁻¹; element (i, j) is U's (K−1−i, K−1−j): turn it half round in place
+        long count = (long)K * K;
+        for (long e = 0; e < count / 2; e++) (u[e], u[count - 1 - e]) = (u[count - 1 - e], u[e]);
         return u;
     }
 
-    private const int B = 16; // columns per panel of the factorisation and the inverse: one read of a row from memory serves B dots
-
-    // d[c] = Σ_{k < n} a[k] · b[c·ldb + k] for c < nb ≤ B: eight dots at a time share each load of a (the second eight
-    // find a in cache)
-    private static unsafe void DotsB(float* a, float* b, long ldb, int nb, int n, Span<float> d)
-    {
-        for (int c = 0; c < nb; c += 8) Dots8(a, b + c * ldb, ldb, Math.Min(8, nb - c), n, d[c..]);
-    }
-
-    private static unsafe void Dots8(float* a, float* b, long ldb, int nb, int n, Span<float> d)
-    {
-        // rows past nb read row 0 again (their sums are dropped)
-        float* b1 = nb > 1 ? b + ldb : b, b2 = nb > 2 ? b + 2 * ldb : b, b3 = nb > 3 ? b + 3 * ldb : b;
-        float* b4 = nb > 4 ? b + 4 * ldb : b, b5 = nb > 5 ? b + 5 * ldb : b, b6 = nb > 6 ? b + 6 * ldb : b, b7 = nb > 7 ? b + 7 * ldb : b;
-        Vector<float> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
-        int W = Vector<float>.Count, k = 0;
-        for (; k + W <= n; k += W)
-        {
-            var x = Load(a + k);
-            s0 = Vector.FusedMultiplyAdd(x, Load(b + k), s0);
-            s1 = Vector.FusedMultiplyAdd(x, Load(b1 + k), s1);
-            s2 = Vector.FusedMultiplyAdd(x, Load(b2 + k), s2);
-            s3 = Vector.FusedMultiplyAdd(x, Load(b3 + k), s3);
-            s4 = Vector.FusedMultiplyAdd(x, Load(b4 + k), s4);
-            s5 = Vector.FusedMultiplyAdd(x, Load(b5 + k), s5);
-            s6 = Vector.FusedMultiplyAdd(x, Load(b6 + k), s6);
-            s7 = Vector.FusedMultiplyAdd(x, Load(b7 + k), s7);
-        }
-        d[0] = Vector.Sum(s0); d[1] = Vector.Sum(s1); d[2] = Vector.Sum(s2); d[3] = Vector.Sum(s3);
-        d[4] = Vector.Sum(s4); d[5] = Vector.Sum(s5); d[6] = Vector.Sum(s6); d[7] = Vector.Sum(s7);
-        for (; k < n; k++)
-        {
-            float ak = a[k];
-            d[0] += ak * b[k]; d[1] += ak * b1[k]; d[2] += ak * b2[k]; d[3] += ak * b3[k];
-            d[4] += ak * b4[k]; d[5] += ak * b5[k]; d[6] += ak * b6[k]; d[7] += ak * b7[k];
-        }
-    }
-
-    private static unsafe Vector<float> Load(float* p) => System.Runtime.CompilerServices.Unsafe.ReadUnaligned<Vector<float>>(p);
-
-    // Lower Cholesky factor of the symmetric g (its lower triangle read, overwritten); false when not positive definite.
-    // Right-looking by panels of Nb columns, the heavy steps on the f32 panel kernels: each panel's diagonal block is
-    // factored as it stands, the rows below are solved against it as one product with the block's inverse,
-    // P = A21 · L11⁻ᵀ, and the rest of the matrix takes the panel's product A22 −= P · Pᵀ, rows in chunks (the lower
-    // triangle and the chunk's diagonal blocks only). The matrix then streams from memory K / Nb times in products
-    // whose tiles keep their operands in cache, not once per 16 columns in dots.
-    private static unsafe bool CholeskyInPlace(float[] g, int K, int threads)
+    // Lower Cholesky factor L of the symmetric g (its lower triangle read, overwritten) and L⁻¹ into x; false when g is
+    // not positive definite. Right-looking by panels of Nb columns, the heavy steps products on the f32 panel kernels:
+    // each panel's diagonal block L11 is factored as it stands and inverted; the rows below are solved as one product,
+    // L21 = A21 · L11⁻ᵀ; the rest of the matrix takes A22 −= L21 · L21ᵀ (rows in chunks, the lower triangle). L⁻¹ comes
+    // alongside, solving L X = I by the same panels: the panel's rows of X are L11⁻¹ times what is left of I there, and
+    // the rows below lose L21 times them. The matrix streams from memory K / Nb times in products whose tiles keep their
+    // operands in cache, not once per few columns in dots.
+    private static unsafe bool CholeskyInPlace(float[] g, int K, int threads, float[] x)
     {
         const int Nb = 128, Chunk = 256;
         using var mm = new TpLlm.Tensors.MatMul(threads);
         var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
+        int below = Math.Max(1, K - Nb);
         var inverse = new TpLlm.Tensors.Formats.F32.F32Matrix(Nb, Nb); // row c: row c of L11⁻¹ (zero past the block)
-        var panelRows = new TpLlm.Tensors.Formats.F32.F32Matrix(Math.Max(1, K - Nb), Nb); // row t: P[t] (zero past the block)
-        var a21 = new float[(long)Math.Max(1, K - Nb) * Nb];
-        var p = new float[(long)Math.Max(1, K - Nb) * Nb];
+        var l21 = new TpLlm.Tensors.Formats.F32.F32Matrix(below, Nb);  // row t: L21[t] (zero past the block)
+        var xPanel = new TpLlm.Tensors.Formats.F32.F32Matrix(K, Nb);   // row n: column n of the panel's rows of X
+        var a21 = new float[(long)below * Nb];
+        var p = new float[(long)below * Nb];
+        var rt = new float[(long)K * Nb];  // row n: column n of the panel's rows of what is left of I
+        var xt = new float[(long)K * Nb];  // row n: column n of the panel's rows of X
         var y = new float[(long)Chunk * K];
         var l11 = new double[Nb * Nb];
         var row = new float[Nb];
-        fixed (float* pg = g)
+        Array.Clear(x);
+        for (int i = 0; i < K; i++) x[(long)i * K + i] = 1;
+        fixed (float* pg = g, px = x)
         {
-            float* gp = pg;
+            float* gp = pg, xp = px;
             for (int j0 = 0; j0 < K; j0 += Nb)
             {
-                int nb = Math.Min(Nb, K - j0), T = K - j0 - nb;
+                int nb = Math.Min(Nb, K - j0), T = K - j0 - nb, cols = j0 + nb;
                 // the diagonal block, row by row (the panels before it have already been taken off)
                 for (int i = j0; i < j0 + nb; i++)
                     for (int j = j0; j <= i; j++)
@@ -241,7 +187,6 @@ public static class Gptq
                         else if (s > 0) gp[(long)i * K + j] = MathF.Sqrt(s);
                         else return false;
                     }
-                if (T == 0) break;
                 // L11⁻¹ by forward substitution (in double: nb³/6 operations, the panel's accuracy rests on it)
                 Array.Clear(l11);
                 for (int c = 0; c < nb; c++)
@@ -256,11 +201,24 @@ public static class Gptq
                     for (int m = 0; m < Nb; m++) row[m] = c < nb && m < nb ? (float)l11[c * Nb + m] : 0f;
                     inverse.SetRow(c, row);
                 }
-                // P = A21 · L11⁻ᵀ: row t of P is A21[t] · (L11⁻¹)ᵀ, a product with the inverse's rows
+                // X's panel rows: X[j0 + r, n] = Σ_c L11⁻¹[r, c] · R[j0 + c, n] for the columns n < cols (the rest are 0)
+                System.Threading.Tasks.Parallel.For(0, cols, options, n =>
+                {
+                    var dst = rt.AsSpan((int)((long)n * Nb), Nb);
+                    for (int c = 0; c < nb; c++) dst[c] = xp[(long)(j0 + c) * K + n];
+                    dst[nb..].Clear();
+                });
+                mm.Run(rt, cols, inverse, xt, Nb);
+                System.Threading.Tasks.Parallel.For(0, cols, options, n =>
+                {
+                    for (int r = 0; r < nb; r++) xp[(long)(j0 + r) * K + n] = xt[(long)n * Nb + r];
+                });
+                if (T == 0) break;
+                for (int n = 0; n < cols; n++) xPanel.SetRow(n, xt.AsSpan((int)((long)n * Nb), Nb));
+                // L21 = A21 · L11⁻ᵀ: row t of L21 is A21[t] against the inverse's rows
                 System.Threading.Tasks.Parallel.For(0, T, options, t =>
                 {
-                    var src = new ReadOnlySpan<float>(gp + (long)(j0 + nb + t) * K + j0, nb);
-                    src.CopyTo(a21.AsSpan((int)((long)t * Nb), nb));
+                    new ReadOnlySpan<float>(gp + (long)(j0 + nb + t) * K + j0, nb).CopyTo(a21.AsSpan((int)((long)t * Nb), nb));
                     a21.AsSpan((int)((long)t * Nb + nb), Nb - nb).Clear();
                 });
                 mm.Run(a21, T, inverse, p, Nb);
@@ -270,16 +228,24 @@ public static class Gptq
                     pt[nb..].Clear();
                     pt[..nb].CopyTo(new Span<float>(gp + (long)(j0 + nb + t) * K + j0, nb));
                 });
-                for (int t = 0; t < T; t++) panelRows.SetRow(t, p.AsSpan((int)((long)t * Nb), Nb));
-                // A22 −= P · Pᵀ over the lower triangle: rows [r0, r1) against rows [0, r1)
+                for (int t = 0; t < T; t++) l21.SetRow(t, p.AsSpan((int)((long)t * Nb), Nb));
                 for (int r0 = 0; r0 < T; r0 += Chunk)
                 {
                     int r1 = Math.Min(T, r0 + Chunk);
-                    mm.Run(p.AsSpan((int)((long)r0 * Nb), (r1 - r0) * Nb), r1 - r0, panelRows, y, r1, r1);
+                    var chunk = p.AsSpan((int)((long)r0 * Nb), (r1 - r0) * Nb);
+                    // A22 −= L21 · L21ᵀ over the lower triangle: rows [r0, r1) against rows [0, r1)
+                    mm.Run(chunk, r1 - r0, l21, y, r1, r1);
                     System.Threading.Tasks.Parallel.For(r0, r1, options, t =>
                     {
                         var dst = new Span<float>(gp + (long)(j0 + nb + t) * K + j0 + nb, t + 1);
                         TensorPrimitives.Subtract(dst, y.AsSpan((int)((long)(t - r0) * r1), t + 1), dst);
+                    });
+                    // the rows below lose L21 times X's panel rows, in the columns n < cols
+                    mm.Run(chunk, r1 - r0, xPanel, y, cols, cols);
+                    System.Threading.Tasks.Parallel.For(r0, r1, options, t =>
+                    {
+                        var dst = new Span<float>(xp + (long)(j0 + nb + t) * K, cols);
+                        TensorPrimitives.Subtract(dst, y.AsSpan((int)((long)(t - r0) * cols), cols), dst);
                     });
                 }
             }
