@@ -54,10 +54,10 @@ public static class MatMulBench
             var roof = Roofline.Measure(nThreads);
             err.WriteLine($"measured: read bandwidth {roof.ReadGBps:F1} GB/s, f32 FMA peak {roof.PeakGflops:F0} GFLOP/s ({nThreads} threads, kernels {kernels}, AVX-VNNI {(KernelPaths.Vnni ? "yes" : "no")})");
             var results = new List<Result>();
-            var engines = vnniSettings.Select(v => new MatMul(nThreads, kernels, v)).ToArray();
+            bool vnniPath = kernels == KernelPath.Vector256; // the one path whose products take VNNI
+            var engines = (vnniPath ? vnniSettings : vnniSettings[..1]).Select(v => new MatMul(nThreads, kernels, v)).ToArray();
             // (format, engine) pairs: a format that takes VNNI once per setting, the others once
-            bool both = kernels == KernelPath.Vector256;
-            var variants = formats.SelectMany((f, i) => (f.TakesVnni && both ? engines : engines[..1]).Select(e => (Format: i, Engine: e))).ToArray();
+            var variants = formats.SelectMany((f, i) => (f.TakesVnni ? engines : engines[..1]).Select(e => (Format: i, Engine: e))).ToArray();
             var comm = new SingleRankCommunicator();
             foreach (var (n, k) in dims)
             {
@@ -73,7 +73,7 @@ public static class MatMulBench
                     {
                         var (f, engine) = variants[i];
                         double bytes = weights[f].ByteSize, flops = 2.0 * t * n * k, s = times[i].MedianMs / 1e3;
-                        bool onVnni = engine.Vnni && formats[f].TakesVnni && kernels == KernelPath.Vector256;
+                        bool onVnni = engine.Vnni && formats[f].TakesVnni && vnniPath;
                         var res = new Result(names[f], onVnni, n, k, t, bytes, times[i].MedianMs, times[i].MinMs, times[i].MaxMs, bytes / s / 1e9, flops / s / 1e9, 100 * roof.Seconds(bytes, flops) / s);
                         results.Add(res);
                         err.WriteLine($"{n}x{k} T={t} {res.Quantize}{(onVnni ? " (VNNI)" : "")}: {res.MedianMs:F3} ms ({res.MinMs:F3}–{res.MaxMs:F3}, {times[i].Runs} runs); {res.GBps:F1} GB/s of weights, {res.Gflops:F0} GFLOP/s; {res.RooflinePercent:F0} % of roofline");

@@ -57,7 +57,7 @@ public static class Gptq
         // W[:, i2:] −= E · U[i1:i2, i2:] — a matrix multiply on the panel kernels instead of a pass over every later
         // column for every column (the same arithmetic, in another order).
         var err = new float[(long)N * Lazy];
-        var update = new float[(long)N * K];
+        var update = new float[(long)N * Math.Max(1, K - Lazy)]; // [N, rest]: the columns after the first batch at most
         var uBlock = new TpLlm.Tensors.Formats.F32.F32Matrix(K, Lazy); // row n: U[i1..i2, i2 + n]
         using var mm = new TpLlm.Tensors.MatMul(threads);
         var options = new ParallelOptions { MaxDegreeOfParallelism = threads };
